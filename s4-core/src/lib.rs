@@ -1,0 +1,173 @@
+//! # s4-core
+//!
+//! The embeddable, async core of S4: a typed API to browse, move and watch data in
+//! buckets of a storage backend (local file system, memory, or any S3-compatible
+//! engine) and in local directories. It knows nothing about HTTP; the `s4-http`
+//! crate is a thin adapter over it, and any Rust service can link it directly.
+//!
+//! ```no_run
+//! # async fn demo() -> s4_core::Result<()> {
+//! use futures::StreamExt;
+//! use s4_core::{BucketName, ObjectKey, S4, storage::MemoryBackend};
+//!
+//! let s4 = S4::builder().backend(MemoryBackend::new()).build();
+//! let bucket = BucketName::try_from("models")?;
+//! s4.create_bucket(&bucket).await?;
+//! let key = ObjectKey::try_from("llama/config.json")?;
+//! let body = futures::stream::iter([Ok(bytes::Bytes::from_static(b"{}"))]);
+//! s4.put_object(&bucket, &key, body, Default::default()).await?;
+//! let mut object = s4.get_object(&bucket, &key, Default::default()).await?;
+//! while let Some(chunk) = object.body.next().await {
+//!     let _bytes = chunk?;
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! ## Layout
+//!
+//! * [`S4`]: the handle (cheap to clone, `Arc` inside). Its methods live next to their
+//!   domain: buckets in `bucket.rs`, objects in `object.rs`, search in `search.rs`.
+//! * [`storage`]: the [`storage::Backend`] trait (a bucket provider over
+//!   `object_store`) and its three implementations, one module each.
+//! * [`error`]: the one [`Error`] type with its [`ErrorKind`].
+//! * [`settings`]: environment → validated [`Settings`], checked before start.
+//! * [`names`] and [`codec`]: validated bucket names and keys; the Base64 path codec.
+//! * [`events`]: every successful write/delete is published as an [`events::ObjectChange`].
+//! * [`uploads`]: progress records and abort handles of in-flight uploads.
+//! * [`auth`], [`ratelimit`]: credentials, JWTs, SSE tickets, rate limits.
+//! * [`location`]: local directories (`LOCAL_STORAGE_PATHS`), confined to their roots.
+//! * `testing` (feature `testing`): the backend-agnostic conformance suite.
+//!
+//! ## Conventions
+//!
+//! Nothing buffers an object: reads return streams, writes consume streams, and a
+//! failed or dropped write leaves nothing behind. No blocking file-system call runs
+//! on the async runtime.
+
+#![warn(missing_docs, unreachable_pub)]
+
+pub mod auth;
+mod bucket;
+pub mod codec;
+pub mod error;
+pub mod events;
+pub mod location;
+pub mod names;
+mod object;
+pub mod ratelimit;
+mod search;
+pub mod settings;
+pub mod storage;
+pub mod uploads;
+
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
+
+use std::sync::Arc;
+
+use tokio::sync::broadcast;
+
+pub use error::{Error, ErrorKind, Result};
+pub use events::{ChangeKind, ObjectChange};
+pub use names::{BucketName, ObjectKey};
+pub use object::{
+    etag_matches, ByteRange, DeleteFailure, DeleteOutcome, GetObjectOptions, ListOptions,
+    ObjectInfo, ObjectStream, ProgressFn, PutObjectOptions, PutOutcome, PARTS_IN_FLIGHT, PART_SIZE,
+};
+pub use search::{
+    match_offsets, MatchList, ScanStop, SearchMode, SearchOptions, SearchResult, SCAN_MAX_PAGES,
+    SCAN_PAGE_SIZE,
+};
+pub use settings::{BackendSettings, Settings};
+pub use storage::{Backend, ObjectSummary, Page};
+
+/// The S4 handle: a storage backend plus the services around it.
+///
+/// Cheap to clone; every clone shares the same state.
+#[derive(Clone, Debug)]
+pub struct S4 {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    backend: Arc<dyn Backend>,
+    changes: broadcast::Sender<ObjectChange>,
+    uploads: uploads::UploadTracker,
+}
+
+/// Builder of an [`S4`] handle.
+#[derive(Debug, Default)]
+pub struct S4Builder {
+    backend: Option<Arc<dyn Backend>>,
+}
+
+impl S4Builder {
+    /// Uses `backend` for buckets.
+    pub fn backend(mut self, backend: impl Backend) -> Self {
+        self.backend = Some(Arc::new(backend));
+        self
+    }
+
+    /// Uses an already shared backend.
+    pub fn shared_backend(mut self, backend: Arc<dyn Backend>) -> Self {
+        self.backend = Some(backend);
+        self
+    }
+
+    /// Builds the handle; without a backend, an in-memory one is used.
+    pub fn build(self) -> S4 {
+        let backend = self
+            .backend
+            .unwrap_or_else(|| Arc::new(storage::MemoryBackend::new()));
+        let (changes, _) = broadcast::channel(events::CHANGE_CHANNEL_CAPACITY);
+        S4 {
+            inner: Arc::new(Inner {
+                backend,
+                changes,
+                uploads: uploads::UploadTracker::default(),
+            }),
+        }
+    }
+}
+
+impl S4 {
+    /// A builder.
+    pub fn builder() -> S4Builder {
+        S4Builder::default()
+    }
+
+    /// Opens the backend `settings` select (creating the local data directory).
+    ///
+    /// # Errors
+    /// When the backend cannot be opened (e.g. the data directory is not writable).
+    pub async fn open_backend(settings: &BackendSettings) -> Result<Arc<dyn Backend>> {
+        Ok(match settings {
+            BackendSettings::Local { data_dir } => {
+                Arc::new(storage::LocalBackend::open(data_dir).await?)
+            }
+            BackendSettings::Memory => Arc::new(storage::MemoryBackend::new()),
+            BackendSettings::S3(config) => Arc::new(storage::S3Backend::new(config.clone())?),
+        })
+    }
+
+    /// The storage backend.
+    pub fn backend(&self) -> &Arc<dyn Backend> {
+        &self.inner.backend
+    }
+
+    /// Subscribes to object changes made through this handle.
+    pub fn subscribe_changes(&self) -> broadcast::Receiver<ObjectChange> {
+        self.inner.changes.subscribe()
+    }
+
+    /// In-flight uploads (progress records and abort handles).
+    pub fn uploads(&self) -> &uploads::UploadTracker {
+        &self.inner.uploads
+    }
+
+    pub(crate) fn publish(&self, change: ObjectChange) {
+        // No subscriber is fine: nobody is listening.
+        let _ = self.inner.changes.send(change);
+    }
+}

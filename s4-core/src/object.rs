@@ -1,0 +1,697 @@
+//! Object operations on the [`S4`] handle: list, get (ranged, conditional), head,
+//! streaming put, and delete with folder semantics.
+//!
+//! Nothing here buffers an object: reads hand out a byte stream, writes consume one.
+//! A put that fails, is cancelled, or whose future is dropped leaves no object and
+//! no multipart parts behind.
+
+use std::io::SeekFrom;
+use std::ops::Range;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use futures::stream::BoxStream;
+use futures::{Stream, StreamExt, TryStreamExt};
+use object_store::{
+    Attribute, AttributeValue, Attributes, GetOptions, GetRange, GetResultPayload, ObjectStore,
+    ObjectStoreExt, PutMultipartOptions, PutOptions, PutPayload, WriteMultipart,
+};
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+use tokio_util::sync::CancellationToken;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::events::ObjectChange;
+use crate::names::{BucketName, ObjectKey};
+use crate::storage::{Page, PageRequest};
+use crate::S4;
+
+/// Size of one multipart part, and the threshold below which a single PUT is used.
+pub const PART_SIZE: usize = 8 << 20;
+/// Parts uploaded concurrently by one streaming put.
+pub const PARTS_IN_FLIGHT: usize = 4;
+/// Read buffer for local-file object streams.
+const FILE_CHUNK: usize = 256 << 10;
+/// Keys per backend multi-delete batch.
+const DELETE_BATCH: usize = 1000;
+
+/// Metadata of one object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectInfo {
+    /// Full key.
+    pub key: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Last modification time, when known.
+    pub last_modified: Option<DateTime<Utc>>,
+    /// Entity tag with its quotes, when known.
+    pub etag: Option<String>,
+    /// Stored content type, when the backend keeps one.
+    pub content_type: Option<String>,
+    /// User metadata (`x-amz-meta-*`), when the backend keeps it.
+    pub metadata: Vec<(String, String)>,
+    /// Storage class, when reported.
+    pub storage_class: Option<String>,
+}
+
+/// A byte range request, before it is resolved against the object size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ByteRange {
+    /// `start..=end` (end clamped to the object).
+    Bounded(u64, u64),
+    /// From `start` to the end.
+    From(u64),
+    /// The last `n` bytes.
+    Suffix(u64),
+}
+
+impl ByteRange {
+    /// Resolves against `size`; `None` when unsatisfiable.
+    pub fn resolve(self, size: u64) -> Option<Range<u64>> {
+        match self {
+            ByteRange::Bounded(start, end) if start <= end && start < size => {
+                Some(start..end.min(size - 1) + 1)
+            }
+            ByteRange::From(start) if start < size => Some(start..size),
+            ByteRange::Suffix(n) if n > 0 && size > 0 => Some(size.saturating_sub(n)..size),
+            _ => None,
+        }
+    }
+}
+
+/// Options of [`S4::get_object`].
+#[derive(Debug, Clone, Default)]
+pub struct GetObjectOptions {
+    /// Only part of the object.
+    pub range: Option<ByteRange>,
+    /// Fail with [`ErrorKind::NotModified`] when the ETag matches.
+    pub if_none_match: Option<String>,
+}
+
+impl GetObjectOptions {
+    /// Requests a byte range.
+    pub fn with_range(mut self, range: ByteRange) -> Self {
+        self.range = Some(range);
+        self
+    }
+    /// Makes the read conditional on the ETag differing from `etag`.
+    pub fn with_if_none_match(mut self, etag: impl Into<String>) -> Self {
+        self.if_none_match = Some(etag.into());
+        self
+    }
+}
+
+/// An object being read: metadata, the byte range served, and the bytes.
+pub struct ObjectStream {
+    /// Metadata of the whole object.
+    pub info: ObjectInfo,
+    /// The byte range this stream yields (the whole object without a range request).
+    pub range: Range<u64>,
+    /// Whether a range was requested (and so only `range` is served).
+    pub partial: bool,
+    /// The bytes; ends early with an error if the backend fails mid-stream.
+    /// Dropping the stream stops the read.
+    pub body: BoxStream<'static, Result<Bytes>>,
+}
+
+impl std::fmt::Debug for ObjectStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ObjectStream")
+            .field("info", &self.info)
+            .field("range", &self.range)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Callback receiving the cumulative number of bytes consumed by a put.
+pub type ProgressFn = Arc<dyn Fn(u64) + Send + Sync>;
+
+/// Options of [`S4::put_object`].
+#[derive(Clone, Default)]
+pub struct PutObjectOptions {
+    /// Fail with [`ErrorKind::TooLarge`] as soon as more bytes than this arrive.
+    pub max_size: Option<u64>,
+    /// Content type to store (where the backend keeps one).
+    pub content_type: Option<String>,
+    /// Called as bytes are consumed (at most once per received chunk).
+    pub progress: Option<ProgressFn>,
+    /// Cancels the put ([`ErrorKind::Cancelled`]); nothing is left behind.
+    pub cancel: Option<CancellationToken>,
+}
+
+impl std::fmt::Debug for PutObjectOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PutObjectOptions")
+            .field("max_size", &self.max_size)
+            .field("content_type", &self.content_type)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PutObjectOptions {
+    /// Sets the size limit.
+    pub fn with_max_size(mut self, max: u64) -> Self {
+        self.max_size = Some(max);
+        self
+    }
+    /// Sets the stored content type.
+    pub fn with_content_type(mut self, content_type: impl Into<String>) -> Self {
+        self.content_type = Some(content_type.into());
+        self
+    }
+    /// Sets the progress callback.
+    pub fn with_progress(mut self, progress: ProgressFn) -> Self {
+        self.progress = Some(progress);
+        self
+    }
+    /// Sets the cancellation token.
+    pub fn with_cancel(mut self, cancel: CancellationToken) -> Self {
+        self.cancel = Some(cancel);
+        self
+    }
+}
+
+/// What a successful put wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PutOutcome {
+    /// Bytes written.
+    pub size: u64,
+    /// ETag of the new object, when reported.
+    pub etag: Option<String>,
+}
+
+/// One key a delete could not remove.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeleteFailure {
+    /// The key.
+    pub key: String,
+    /// Backend error code (e.g. `AccessDenied`).
+    pub code: String,
+    /// Backend message.
+    pub message: String,
+}
+
+/// Result of [`S4::delete_object`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeleteOutcome {
+    /// `true` when objects existed under the folder prefix and were deleted as a folder;
+    /// `false` for a single-key delete.
+    pub folder: bool,
+    /// Keys deleted.
+    pub deleted: Vec<String>,
+    /// Keys that could not be deleted.
+    pub failed: Vec<DeleteFailure>,
+}
+
+/// Options of [`S4::list_objects`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListOptions {
+    /// Raw key prefix (folder prefixes end in `/`).
+    pub prefix: String,
+    /// Maximum entries per page (objects and folders), 1..=2000.
+    pub max_keys: usize,
+    /// Continuation token from a previous page.
+    pub continuation_token: Option<String>,
+    /// Group by `/` into folders (`true` for browsing).
+    pub delimited: bool,
+}
+
+impl Default for ListOptions {
+    fn default() -> Self {
+        ListOptions {
+            prefix: String::new(),
+            max_keys: 500,
+            continuation_token: None,
+            delimited: true,
+        }
+    }
+}
+
+impl ListOptions {
+    /// Sets the prefix.
+    pub fn with_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+    /// Sets the page size (clamped to 1..=2000).
+    pub fn with_max_keys(mut self, max_keys: usize) -> Self {
+        self.max_keys = max_keys.clamp(1, 2000);
+        self
+    }
+    /// Sets the continuation token.
+    pub fn with_continuation_token(mut self, token: Option<String>) -> Self {
+        self.continuation_token = token;
+        self
+    }
+    /// Lists recursively (no folders) when `false`.
+    pub fn with_delimited(mut self, delimited: bool) -> Self {
+        self.delimited = delimited;
+        self
+    }
+}
+
+fn info_from(key: &str, meta: &object_store::ObjectMeta, attributes: &Attributes) -> ObjectInfo {
+    let mut content_type = None;
+    let mut storage_class = None;
+    let mut metadata = Vec::new();
+    for (attribute, value) in attributes {
+        match attribute {
+            Attribute::ContentType => content_type = Some(value.to_string()),
+            Attribute::StorageClass => storage_class = Some(value.to_string()),
+            Attribute::Metadata(name) => metadata.push((name.to_string(), value.to_string())),
+            _ => {}
+        }
+    }
+    ObjectInfo {
+        key: key.to_string(),
+        size: meta.size,
+        last_modified: Some(meta.last_modified),
+        etag: meta.e_tag.clone(),
+        content_type,
+        metadata,
+        storage_class,
+    }
+}
+
+/// Streams a local file's `range` with a large buffer (object_store's own file
+/// stream reads 8 KiB per blocking call).
+fn file_stream(file: std::fs::File, range: Range<u64>) -> BoxStream<'static, Result<Bytes>> {
+    let stream = async_stream_file(tokio::fs::File::from_std(file), range);
+    stream.boxed()
+}
+
+fn async_stream_file(
+    mut file: tokio::fs::File,
+    range: Range<u64>,
+) -> impl Stream<Item = Result<Bytes>> + Send + 'static {
+    futures::stream::once(async move {
+        file.seek(SeekFrom::Start(range.start))
+            .await
+            .map_err(|e| Error::from_io(e, "cannot read object"))?;
+        let reader = file.take(range.end - range.start);
+        Ok::<_, Error>(
+            tokio_util::io::ReaderStream::with_capacity(reader, FILE_CHUNK)
+                .map_err(|e| Error::from_io(e, "cannot read object")),
+        )
+    })
+    .try_flatten()
+}
+
+impl S4 {
+    async fn store_for(&self, bucket: &BucketName) -> Result<Arc<dyn ObjectStore>> {
+        self.backend().store(bucket).await
+    }
+
+    /// Lists one page of a bucket. Does not buffer beyond the page.
+    ///
+    /// # Errors
+    /// `NoSuchBucket`, `InvalidContinuationToken`, or backend failures.
+    pub async fn list_objects(&self, bucket: &BucketName, options: &ListOptions) -> Result<Page> {
+        let request = PageRequest {
+            prefix: options.prefix.clone(),
+            delimited: options.delimited,
+            max_keys: options.max_keys.clamp(1, 2000),
+            token: options.continuation_token.clone(),
+        };
+        self.backend().list_page(bucket, &request).await
+    }
+
+    /// Metadata of one object (a HEAD).
+    ///
+    /// # Errors
+    /// [`ErrorKind::NotFound`] when absent; backend failures.
+    pub async fn head_object(&self, bucket: &BucketName, key: &ObjectKey) -> Result<ObjectInfo> {
+        let store = self.store_for(bucket).await?;
+        let options = GetOptions {
+            head: true,
+            ..GetOptions::default()
+        };
+        let result = store.get_opts(&key.to_path(), options).await?;
+        Ok(info_from(key.as_str(), &result.meta, &result.attributes))
+    }
+
+    /// Opens an object for streaming, optionally a byte range of it and
+    /// conditionally on its ETag. Does not buffer; dropping the stream cancels the read.
+    ///
+    /// # Errors
+    /// [`ErrorKind::NotFound`], [`ErrorKind::NotModified`],
+    /// [`ErrorKind::RangeNotSatisfiable`] (with [`Error::object_size`]), backend failures.
+    pub async fn get_object(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        options: GetObjectOptions,
+    ) -> Result<ObjectStream> {
+        let store = self.store_for(bucket).await?;
+        let path = key.to_path();
+        let mut get = GetOptions {
+            if_none_match: options.if_none_match.clone(),
+            ..GetOptions::default()
+        };
+        if let Some(range) = options.range {
+            // Resolve against the real size first, so an unsatisfiable range is a
+            // clean error on every backend.
+            let head = self.head_object(bucket, key).await?;
+            if let (Some(tag), Some(etag)) = (&options.if_none_match, &head.etag) {
+                if etag_matches(tag, etag) {
+                    return Err(Error::new(ErrorKind::NotModified, "Not modified"));
+                }
+            }
+            let resolved = range.resolve(head.size).ok_or_else(|| {
+                Error::new(ErrorKind::RangeNotSatisfiable, "Requested range not satisfiable")
+                    .with_object_size(head.size)
+            })?;
+            get.range = Some(GetRange::Bounded(resolved));
+        }
+        let result = store.get_opts(&path, get).await?;
+        let info = info_from(key.as_str(), &result.meta, &result.attributes);
+        let range = result.range.clone();
+        let body = match result.payload {
+            GetResultPayload::File(file, _) => file_stream(file, range.clone()),
+            GetResultPayload::Stream(stream) => stream.map_err(Error::from).boxed(),
+        };
+        Ok(ObjectStream {
+            info,
+            range,
+            partial: options.range.is_some(),
+            body,
+        })
+    }
+
+    /// Writes an object from a byte stream, overwriting any existing object.
+    ///
+    /// Small bodies (under [`PART_SIZE`]) are written with one PUT; larger ones as a
+    /// multipart upload with [`PARTS_IN_FLIGHT`] parts in flight, so memory stays
+    /// bounded whatever the size. On any failure (including an error item from
+    /// `body`, the size limit, cancellation, or the returned future being dropped)
+    /// the upload is aborted and nothing is left behind. Emits an
+    /// [`ObjectChange::Created`] on success.
+    ///
+    /// # Errors
+    /// [`ErrorKind::TooLarge`], [`ErrorKind::Cancelled`], the error `body` yielded,
+    /// backend failures (`StorageFull` for a full backend).
+    pub async fn put_object<S>(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        body: S,
+        options: PutObjectOptions,
+    ) -> Result<PutOutcome>
+    where
+        S: Stream<Item = Result<Bytes>> + Send,
+    {
+        let store = self.store_for(bucket).await?;
+        let path = key.to_path();
+        let mut attributes = Attributes::new();
+        if self.backend().supports_attributes() {
+            if let Some(ct) = &options.content_type {
+                attributes.insert(Attribute::ContentType, AttributeValue::from(ct.clone()));
+            }
+        }
+        let cancel = options.cancel.clone().unwrap_or_default();
+        let mut body = std::pin::pin!(body);
+        let mut total: u64 = 0;
+        let cancelled = || Error::new(ErrorKind::Cancelled, "Upload aborted by client");
+        macro_rules! next {
+            () => {
+                tokio::select! {
+                    biased;
+                    _ = cancel.cancelled() => Some(Err(cancelled())),
+                    item = body.next() => item,
+                }
+            };
+        }
+        let account = |chunk: &Bytes, total: &mut u64| -> Result<()> {
+            *total += chunk.len() as u64;
+            if let Some(max) = options.max_size {
+                if *total > max {
+                    return Err(Error::new(ErrorKind::TooLarge, "File too large"));
+                }
+            }
+            if let Some(progress) = &options.progress {
+                progress(*total);
+            }
+            Ok(())
+        };
+
+        // Collect up to one part: small objects take a single PUT.
+        let mut first: Vec<Bytes> = Vec::new();
+        let mut first_len = 0usize;
+        let mut ended = false;
+        while first_len < PART_SIZE {
+            match next!() {
+                Some(Ok(chunk)) => {
+                    account(&chunk, &mut total)?;
+                    first_len += chunk.len();
+                    first.push(chunk);
+                }
+                Some(Err(e)) => return Err(e),
+                None => {
+                    ended = true;
+                    break;
+                }
+            }
+        }
+        if ended {
+            let payload = PutPayload::from_iter(first);
+            let opts = PutOptions {
+                attributes,
+                ..PutOptions::default()
+            };
+            let result = store.put_opts(&path, payload, opts).await?;
+            self.publish(ObjectChange::created(bucket, key.as_str(), total));
+            return Ok(PutOutcome {
+                size: total,
+                etag: result.e_tag,
+            });
+        }
+
+        let upload = store
+            .put_multipart_opts(
+                &path,
+                PutMultipartOptions {
+                    attributes,
+                    ..PutMultipartOptions::default()
+                },
+            )
+            .await?;
+        let mut guard = AbortGuard(Some(WriteMultipart::new_with_chunk_size(upload, PART_SIZE)));
+        let result: Result<()> = async {
+            let writer = guard.writer()?;
+            for chunk in first {
+                writer.put(chunk);
+            }
+            loop {
+                guard.writer()?.wait_for_capacity(PARTS_IN_FLIGHT).await?;
+                match next!() {
+                    Some(Ok(chunk)) => {
+                        account(&chunk, &mut total)?;
+                        guard.writer()?.put(chunk);
+                    }
+                    Some(Err(e)) => return Err(e),
+                    None => return Ok(()),
+                }
+            }
+        }
+        .await;
+        let writer = guard.take()?;
+        match result {
+            Ok(()) => {
+                let result = writer.finish().await?;
+                self.publish(ObjectChange::created(bucket, key.as_str(), total));
+                Ok(PutOutcome {
+                    size: total,
+                    etag: result.e_tag,
+                })
+            }
+            Err(e) => {
+                if let Err(abort) = writer.abort().await {
+                    tracing::warn!(error = %abort, "aborting multipart upload failed");
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Deletes an object, or a folder.
+    ///
+    /// `key` ending in `/` deletes every object under it. Otherwise the object `key`
+    /// and every object under `key/` are deleted (but not `key.csv`). When nothing
+    /// exists under the folder prefix a single delete of `key` is issued, which
+    /// succeeds even if `key` does not exist. Backend multi-delete is used in batches.
+    /// Emits one [`ObjectChange::Removed`] per deleted key.
+    ///
+    /// # Errors
+    /// Listing or deletion calls rejected by the backend. Per-key failures are
+    /// reported in [`DeleteOutcome::failed`].
+    pub async fn delete_object(&self, bucket: &BucketName, key: &str) -> Result<DeleteOutcome> {
+        if key.is_empty() {
+            return Err(Error::invalid("Object key must not be empty.").with_code("InvalidKey"));
+        }
+        let store = self.store_for(bucket).await?;
+        let folder_prefix = if key.ends_with('/') {
+            key.to_string()
+        } else {
+            format!("{key}/")
+        };
+        let mut targets: Vec<String> = Vec::new();
+        let mut token = None;
+        loop {
+            let page = self
+                .backend()
+                .list_page(
+                    bucket,
+                    &PageRequest {
+                        prefix: folder_prefix.clone(),
+                        delimited: false,
+                        max_keys: DELETE_BATCH,
+                        token: token.take(),
+                    },
+                )
+                .await?;
+            targets.extend(page.objects.into_iter().map(|o| o.key));
+            match page.next_token {
+                Some(t) => token = Some(t),
+                None => break,
+            }
+        }
+        let single = ObjectKey::parse(key).ok();
+        if targets.is_empty() {
+            let Some(single) = single else {
+                // A folder key with nothing under it: nothing to do.
+                return Ok(DeleteOutcome::default());
+            };
+            let existed = store.head(&single.to_path()).await.is_ok();
+            match store.delete(&single.to_path()).await {
+                Ok(()) => {}
+                Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+            let mut outcome = DeleteOutcome::default();
+            if existed {
+                self.publish(ObjectChange::removed(bucket, single.as_str()));
+                outcome.deleted.push(single.as_str().to_string());
+            }
+            return Ok(outcome);
+        }
+        if let Some(single) = &single {
+            if store.head(&single.to_path()).await.is_ok() {
+                targets.push(single.as_str().to_string());
+            }
+        }
+        let mut outcome = DeleteOutcome {
+            folder: true,
+            ..DeleteOutcome::default()
+        };
+        for batch in targets.chunks(DELETE_BATCH) {
+            let mut paths = Vec::with_capacity(batch.len());
+            for k in batch {
+                match object_store::path::Path::parse(k) {
+                    Ok(p) => paths.push(Ok(p)),
+                    Err(_) => outcome.failed.push(DeleteFailure {
+                        key: k.clone(),
+                        code: "InvalidKey".into(),
+                        message: "Key cannot be addressed by this server".into(),
+                    }),
+                }
+            }
+            let mut results = store.delete_stream(futures::stream::iter(paths).boxed());
+            let mut done = 0usize;
+            while let Some(result) = results.next().await {
+                match result {
+                    Ok(path) => {
+                        let k = path.to_string();
+                        self.publish(ObjectChange::removed(bucket, &k));
+                        outcome.deleted.push(k);
+                    }
+                    Err(e) => {
+                        let (k, code, message) = delete_failure(&e, batch.get(done));
+                        outcome.failed.push(DeleteFailure {
+                            key: k,
+                            code,
+                            message,
+                        });
+                    }
+                }
+                done += 1;
+            }
+        }
+        Ok(outcome)
+    }
+}
+
+fn delete_failure(e: &object_store::Error, fallback: Option<&String>) -> (String, String, String) {
+    let (key, code) = match e {
+        object_store::Error::PermissionDenied { path, .. } => (path.clone(), "AccessDenied"),
+        object_store::Error::NotFound { path, .. } => (path.clone(), "NoSuchKey"),
+        _ => (fallback.cloned().unwrap_or_default(), "InternalError"),
+    };
+    (key, code.to_string(), e.to_string())
+}
+
+/// Whether an `If-None-Match` header value matches `etag` (weak comparison).
+pub fn etag_matches(header: &str, etag: &str) -> bool {
+    let strip = |t: &str| t.trim().trim_start_matches("W/").to_string();
+    let etag = strip(etag);
+    header
+        .split(',')
+        .any(|candidate| candidate.trim() == "*" || strip(candidate) == etag)
+}
+
+/// Aborts a multipart upload whose put future is dropped before finishing.
+struct AbortGuard(Option<WriteMultipart>);
+
+impl AbortGuard {
+    fn writer(&mut self) -> Result<&mut WriteMultipart> {
+        self.0
+            .as_mut()
+            .ok_or_else(|| Error::internal("multipart writer already consumed"))
+    }
+    fn take(&mut self) -> Result<WriteMultipart> {
+        self.0
+            .take()
+            .ok_or_else(|| Error::internal("multipart writer already consumed"))
+    }
+}
+
+impl Drop for AbortGuard {
+    fn drop(&mut self) {
+        if let Some(writer) = self.0.take() {
+            if let Ok(handle) = tokio::runtime::Handle::try_current() {
+                handle.spawn(async move {
+                    if let Err(e) = writer.abort().await {
+                        tracing::warn!(error = %e, "aborting dropped multipart upload failed");
+                    }
+                });
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges() {
+        assert_eq!(ByteRange::Bounded(0, 9).resolve(100), Some(0..10));
+        assert_eq!(ByteRange::Bounded(90, 200).resolve(100), Some(90..100));
+        assert_eq!(ByteRange::Bounded(100, 200).resolve(100), None);
+        assert_eq!(ByteRange::Bounded(5, 4).resolve(100), None);
+        assert_eq!(ByteRange::From(99).resolve(100), Some(99..100));
+        assert_eq!(ByteRange::From(100).resolve(100), None);
+        assert_eq!(ByteRange::Suffix(10).resolve(100), Some(90..100));
+        assert_eq!(ByteRange::Suffix(1000).resolve(100), Some(0..100));
+        assert_eq!(ByteRange::Suffix(0).resolve(100), None);
+        assert_eq!(ByteRange::From(0).resolve(0), None);
+    }
+
+    #[test]
+    fn etags() {
+        assert!(etag_matches("\"abc\"", "\"abc\""));
+        assert!(etag_matches("W/\"abc\"", "\"abc\""));
+        assert!(etag_matches("\"x\", \"abc\"", "\"abc\""));
+        assert!(etag_matches("*", "\"abc\""));
+        assert!(!etag_matches("\"abd\"", "\"abc\""));
+    }
+}

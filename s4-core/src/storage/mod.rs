@@ -1,0 +1,215 @@
+//! Storage backends: where buckets live.
+//!
+//! A [`Backend`] is a thin *bucket provider* over `object_store`: it lists, creates
+//! and deletes buckets (which `object_store` does not model), hands out one
+//! [`ObjectStore`] per bucket for object I/O, and lists one page of a bucket with
+//! S3 semantics (delimiter `/`, opaque continuation tokens), which `object_store`'s
+//! own listing cannot express for every store.
+//!
+//! Three backends ship, one module each:
+//!
+//! * [`local`]: the embedded default; buckets are directories under a data directory.
+//! * [`memory`]: in process memory; for tests and embedders.
+//! * [`s3`]: any S3-compatible endpoint (AWS S3, MinIO, Ceph RGW, Garage).
+//!
+//! Object reads and writes always go through the `ObjectStore` returned by
+//! [`Backend::store`], so everything built on top (transfers, imports) streams the
+//! same way on every backend.
+
+pub mod local;
+pub mod memory;
+pub mod s3;
+
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use object_store::ObjectStore;
+
+use crate::error::Result;
+use crate::names::BucketName;
+
+pub use local::LocalBackend;
+pub use memory::MemoryBackend;
+pub use s3::{S3Backend, S3Config};
+
+/// A bucket as listed by a backend.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BucketInfo {
+    /// Bucket name.
+    pub name: String,
+    /// Creation time, when the backend reports one.
+    pub created: Option<DateTime<Utc>>,
+}
+
+/// The result of listing buckets.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BucketListing {
+    /// Buckets in the backend's order.
+    pub buckets: Vec<BucketInfo>,
+    /// The owner record `(display name, id)`, when the backend reports one.
+    pub owner: Option<(String, String)>,
+}
+
+/// One entry of an object listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectSummary {
+    /// Full object key.
+    pub key: String,
+    /// Last modification time.
+    pub last_modified: DateTime<Utc>,
+    /// Entity tag, quotes included, when known.
+    pub etag: Option<String>,
+    /// Size in bytes.
+    pub size: u64,
+    /// Storage class (`STANDARD` when the backend reports none).
+    pub storage_class: String,
+}
+
+/// A request for one page of a bucket listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageRequest {
+    /// Raw key prefix (not necessarily ending in `/`).
+    pub prefix: String,
+    /// Group keys below the next `/` after the prefix into common prefixes.
+    pub delimited: bool,
+    /// Maximum number of entries (objects plus prefixes) to return, at least 1.
+    pub max_keys: usize,
+    /// Continuation token of a previous page.
+    pub token: Option<String>,
+}
+
+/// One page of a bucket listing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Page {
+    /// Objects directly under the prefix (or all, without delimiter).
+    pub objects: Vec<ObjectSummary>,
+    /// Common prefixes, each ending in `/`.
+    pub prefixes: Vec<String>,
+    /// Token for the next page; `None` on the last page.
+    pub next_token: Option<String>,
+}
+
+/// What a bucket create returned.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CreatedBucket {
+    /// The bucket's location (e.g. `/my-bucket`), when the backend reports one.
+    pub location: Option<String>,
+}
+
+/// A provider of buckets. See the module documentation.
+///
+/// Errors use the S3 vocabulary on every backend, so clients see the same codes:
+/// `NoSuchBucket`, `BucketAlreadyOwnedByYou`, `BucketNotEmpty`, `NoSuchKey`.
+#[async_trait]
+pub trait Backend: Send + Sync + fmt::Debug + 'static {
+    /// Short name for logs: `local`, `memory` or `s3`.
+    fn name(&self) -> &'static str;
+
+    /// Lists the buckets the configured credentials can see.
+    async fn list_buckets(&self) -> Result<BucketListing>;
+
+    /// Succeeds if the bucket exists and is accessible.
+    async fn head_bucket(&self, bucket: &BucketName) -> Result<()>;
+
+    /// Creates a bucket.
+    async fn create_bucket(&self, bucket: &BucketName) -> Result<CreatedBucket>;
+
+    /// Deletes an empty bucket.
+    async fn delete_bucket(&self, bucket: &BucketName) -> Result<()>;
+
+    /// The object store of a bucket. Local and memory backends fail with
+    /// `NoSuchBucket` when the bucket does not exist; S3 lets the backend answer.
+    async fn store(&self, bucket: &BucketName) -> Result<Arc<dyn ObjectStore>>;
+
+    /// Whether objects keep attributes such as a content type.
+    fn supports_attributes(&self) -> bool {
+        true
+    }
+
+    /// Lists one page of a bucket.
+    async fn list_page(&self, bucket: &BucketName, request: &PageRequest) -> Result<Page>;
+}
+
+/// The `NoSuchBucket` error every backend uses.
+pub(crate) fn no_such_bucket() -> crate::Error {
+    crate::Error::not_found("The specified bucket does not exist").with_code("NoSuchBucket")
+}
+
+/// Encodes a backend-native continuation position as an opaque token made only of
+/// characters the API contract allows (`[A-Za-z0-9_-]`).
+pub(crate) fn encode_token(native: &str) -> String {
+    crate::codec::encode_b64_text(native)
+}
+
+/// Decodes a token made by [`encode_token`].
+pub(crate) fn decode_token(token: &str) -> Result<String> {
+    crate::codec::decode_b64_text(token).map_err(|_| {
+        crate::Error::invalid("Continuation token format is invalid.")
+            .with_code("InvalidContinuationToken")
+    })
+}
+
+/// Splits a raw prefix into its directory part (ending in `/`, or empty) and the
+/// leaf-name prefix after it.
+pub(crate) fn split_prefix(prefix: &str) -> (&str, &str) {
+    match prefix.rfind('/') {
+        Some(i) => (&prefix[..=i], &prefix[i + 1..]),
+        None => ("", prefix),
+    }
+}
+
+/// Pages a sorted, de-duplicated sequence of listing entries (`(name, entry)` where a
+/// prefix's name ends in `/`) after `start_after`, producing at most `max_keys`.
+pub(crate) fn page_sorted<T>(
+    entries: impl Iterator<Item = (String, T)>,
+    start_after: Option<&str>,
+    max_keys: usize,
+) -> (Vec<(String, T)>, Option<String>) {
+    let mut out = Vec::new();
+    let mut more = false;
+    for (name, entry) in entries {
+        if let Some(after) = start_after {
+            if name.as_str() <= after {
+                continue;
+            }
+        }
+        if out.len() == max_keys {
+            more = true;
+            break;
+        }
+        out.push((name, entry));
+    }
+    let next = if more {
+        out.last().map(|(n, _)| encode_token(n))
+    } else {
+        None
+    };
+    (out, next)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefix_split() {
+        assert_eq!(split_prefix(""), ("", ""));
+        assert_eq!(split_prefix("a/"), ("a/", ""));
+        assert_eq!(split_prefix("a/b"), ("a/", "b"));
+        assert_eq!(split_prefix("abc"), ("", "abc"));
+    }
+
+    #[test]
+    fn paging() {
+        let items = || ["a", "b", "c"].into_iter().map(|s| (s.to_string(), ()));
+        let (page, next) = page_sorted(items(), None, 2);
+        assert_eq!(page.len(), 2);
+        let token = next.expect("more pages");
+        let after = decode_token(&token).expect("valid token");
+        let (page, next) = page_sorted(items(), Some(&after), 2);
+        assert_eq!(page.len(), 1);
+        assert_eq!(next, None);
+    }
+}

@@ -1,0 +1,362 @@
+//! The S3 backend: any S3-compatible endpoint (AWS S3, MinIO, Ceph RGW, Garage).
+//!
+//! Object I/O goes through `object_store`'s [`AmazonS3`] (one store per bucket,
+//! path-style addressing). Bucket operations and listings, which `object_store`
+//! does not offer in the shape S4 needs, are plain SigV4-signed requests
+//! (signed with `object_store`'s own [`AwsAuthorizer`]) parsed with `quick-xml`:
+//! ListBuckets, HeadBucket, CreateBucket, DeleteBucket and ListObjectsV2 with the
+//! backend's own continuation tokens, raw prefixes and storage classes.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use object_store::aws::{AmazonS3, AmazonS3Builder, AwsAuthorizer, AwsCredential};
+use object_store::{ClientOptions, ObjectStore, RetryConfig};
+use serde::Deserialize;
+
+use super::{decode_token, encode_token, Backend, BucketInfo, BucketListing, CreatedBucket};
+use super::{ObjectSummary, Page, PageRequest};
+use crate::error::{from_s3_response, Error, Result};
+use crate::names::BucketName;
+
+/// Connection settings of an S3-compatible endpoint.
+#[derive(Clone, PartialEq, Eq)]
+pub struct S3Config {
+    /// Endpoint URL, e.g. `http://127.0.0.1:3900`.
+    pub endpoint: String,
+    /// Access key id.
+    pub access_key_id: String,
+    /// Secret access key.
+    pub secret_access_key: String,
+    /// Region the endpoint signs for.
+    pub region: String,
+}
+
+impl std::fmt::Debug for S3Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Config")
+            .field("endpoint", &self.endpoint)
+            .field("access_key_id", &self.access_key_id)
+            .field("secret_access_key", &"******")
+            .field("region", &self.region)
+            .finish()
+    }
+}
+
+/// Buckets of an S3-compatible endpoint.
+#[derive(Debug)]
+pub struct S3Backend {
+    config: S3Config,
+    endpoint: reqwest::Url,
+    credential: AwsCredential,
+    client: reqwest::Client,
+    // A std lock: never held across an await point.
+    stores: RwLock<HashMap<String, Arc<AmazonS3>>>,
+}
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(300);
+
+impl S3Backend {
+    /// Creates a backend for `config`. Does not contact the endpoint.
+    ///
+    /// # Errors
+    /// [`crate::ErrorKind::InvalidInput`] when the endpoint is not an http(s) URL.
+    pub fn new(config: S3Config) -> Result<Self> {
+        let endpoint = reqwest::Url::parse(config.endpoint.trim_end_matches('/'))
+            .map_err(|e| Error::invalid(format!("invalid S3 endpoint {:?}: {e}", config.endpoint)))?;
+        if !matches!(endpoint.scheme(), "http" | "https") || endpoint.host().is_none() {
+            return Err(Error::invalid(format!(
+                "invalid S3 endpoint {:?}: expected http(s)://host[:port]",
+                config.endpoint
+            )));
+        }
+        let client = reqwest::Client::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .timeout(REQUEST_TIMEOUT)
+            .pool_max_idle_per_host(16)
+            .build()
+            .map_err(|e| Error::internal("cannot build HTTP client").with_source(e))?;
+        let credential = AwsCredential {
+            key_id: config.access_key_id.clone(),
+            secret_key: config.secret_access_key.clone(),
+            token: None,
+        };
+        Ok(Self {
+            config,
+            endpoint,
+            credential,
+            client,
+            stores: RwLock::new(HashMap::new()),
+        })
+    }
+
+    /// The configuration this backend was built from.
+    pub fn config(&self) -> &S3Config {
+        &self.config
+    }
+
+    fn bucket_store(&self, bucket: &BucketName) -> Result<Arc<AmazonS3>> {
+        if let Ok(stores) = self.stores.read() {
+            if let Some(store) = stores.get(bucket.as_str()) {
+                return Ok(Arc::clone(store));
+            }
+        }
+        let options = ClientOptions::new()
+            .with_allow_http(true)
+            .with_connect_timeout(CONNECT_TIMEOUT)
+            .with_timeout(REQUEST_TIMEOUT)
+            .with_pool_max_idle_per_host(64);
+        let store = AmazonS3Builder::new()
+            .with_endpoint(self.endpoint.as_str().trim_end_matches('/'))
+            .with_bucket_name(bucket.as_str())
+            .with_access_key_id(&self.config.access_key_id)
+            .with_secret_access_key(&self.config.secret_access_key)
+            .with_region(&self.config.region)
+            .with_virtual_hosted_style_request(false)
+            .with_client_options(options)
+            .with_retry(RetryConfig {
+                max_retries: 4,
+                retry_timeout: REQUEST_TIMEOUT,
+                ..RetryConfig::default()
+            })
+            .build()
+            .map_err(Error::from)?;
+        let store = Arc::new(store);
+        if let Ok(mut stores) = self.stores.write() {
+            stores.insert(bucket.as_str().to_string(), Arc::clone(&store));
+        }
+        Ok(store)
+    }
+
+    fn url(&self, bucket: Option<&BucketName>, query: &[(&str, &str)]) -> reqwest::Url {
+        let mut url = self.endpoint.clone();
+        if let Some(bucket) = bucket {
+            if let Ok(mut segments) = url.path_segments_mut() {
+                segments.pop_if_empty().push(bucket.as_str());
+            }
+        }
+        if !query.is_empty() {
+            url.query_pairs_mut().extend_pairs(query);
+        }
+        url
+    }
+
+    /// Sends one signed request and returns the body of a 2xx answer.
+    async fn send(&self, method: http::Method, url: reqwest::Url, body: Bytes) -> Result<Bytes> {
+        let mut signed = http::Request::builder()
+            .method(method.clone())
+            .uri(url.as_str())
+            .body(object_store::client::HttpRequestBody::from(body.clone()))
+            .map_err(|e| Error::internal("cannot build S3 request").with_source(e))?;
+        AwsAuthorizer::new(&self.credential, "s3", &self.config.region)
+            .try_authorize(&mut signed, None)
+            .map_err(|e| Error::internal("cannot sign S3 request").with_source(e))?;
+        let mut request = self.client.request(method, url).body(body);
+        for (name, value) in signed.headers() {
+            request = request.header(name, value);
+        }
+        let response = request.send().await.map_err(transport_error)?;
+        let status = response.status().as_u16();
+        let body = response.bytes().await.map_err(transport_error)?;
+        if (200..300).contains(&status) {
+            Ok(body)
+        } else {
+            Err(from_s3_response(status, &String::from_utf8_lossy(&body)))
+        }
+    }
+}
+
+fn transport_error(e: reqwest::Error) -> Error {
+    let message = if e.is_timeout() {
+        "Request to the storage backend timed out".to_string()
+    } else if e.is_connect() {
+        "Cannot connect to the storage backend".to_string()
+    } else {
+        format!("Storage backend request failed: {e}")
+    };
+    let code = if e.is_timeout() { "TimeoutError" } else { "Error" };
+    Error::new(crate::ErrorKind::Backend, message)
+        .with_code(code)
+        .with_source(e)
+}
+
+fn parse_xml<'de, T: Deserialize<'de>>(body: &'de [u8]) -> Result<T> {
+    let text = std::str::from_utf8(body)
+        .map_err(|e| Error::new(crate::ErrorKind::Backend, "invalid backend response").with_source(e))?;
+    quick_xml::de::from_str(text).map_err(|e| {
+        Error::new(crate::ErrorKind::Backend, "cannot parse backend response").with_source(e)
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ListAllMyBucketsResult {
+    owner: Option<Owner>,
+    #[serde(default)]
+    buckets: BucketsXml,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Owner {
+    #[serde(rename = "ID", default)]
+    id: String,
+    #[serde(default)]
+    display_name: String,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase")]
+struct BucketsXml {
+    #[serde(default)]
+    bucket: Vec<BucketXml>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct BucketXml {
+    name: String,
+    creation_date: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ListBucketResult {
+    #[serde(default)]
+    contents: Vec<ContentsXml>,
+    #[serde(default)]
+    common_prefixes: Vec<PrefixXml>,
+    #[serde(default)]
+    is_truncated: bool,
+    next_continuation_token: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ContentsXml {
+    key: String,
+    last_modified: String,
+    #[serde(rename = "ETag")]
+    etag: Option<String>,
+    #[serde(default)]
+    size: u64,
+    storage_class: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct PrefixXml {
+    prefix: String,
+}
+
+fn parse_time(text: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(text)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+#[async_trait]
+impl Backend for S3Backend {
+    fn name(&self) -> &'static str {
+        "s3"
+    }
+
+    async fn list_buckets(&self) -> Result<BucketListing> {
+        let body = self
+            .send(http::Method::GET, self.url(None, &[]), Bytes::new())
+            .await?;
+        let parsed: ListAllMyBucketsResult = parse_xml(&body)?;
+        Ok(BucketListing {
+            buckets: parsed
+                .buckets
+                .bucket
+                .into_iter()
+                .map(|b| BucketInfo {
+                    created: b.creation_date.as_deref().and_then(parse_time),
+                    name: b.name,
+                })
+                .collect(),
+            owner: parsed.owner.map(|o| (o.display_name, o.id)),
+        })
+    }
+
+    async fn head_bucket(&self, bucket: &BucketName) -> Result<()> {
+        self.send(http::Method::HEAD, self.url(Some(bucket), &[]), Bytes::new())
+            .await
+            .map(|_| ())
+    }
+
+    async fn create_bucket(&self, bucket: &BucketName) -> Result<CreatedBucket> {
+        // us-east-1 is the default location and must not be named explicitly.
+        let body = if self.config.region.is_empty() || self.config.region == "us-east-1" {
+            Bytes::new()
+        } else {
+            Bytes::from(format!(
+                "<CreateBucketConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><LocationConstraint>{}</LocationConstraint></CreateBucketConfiguration>",
+                self.config.region
+            ))
+        };
+        self.send(http::Method::PUT, self.url(Some(bucket), &[]), body)
+            .await?;
+        Ok(CreatedBucket {
+            location: Some(format!("/{bucket}")),
+        })
+    }
+
+    async fn delete_bucket(&self, bucket: &BucketName) -> Result<()> {
+        self.send(http::Method::DELETE, self.url(Some(bucket), &[]), Bytes::new())
+            .await?;
+        if let Ok(mut stores) = self.stores.write() {
+            stores.remove(bucket.as_str());
+        }
+        Ok(())
+    }
+
+    async fn store(&self, bucket: &BucketName) -> Result<Arc<dyn ObjectStore>> {
+        Ok(self.bucket_store(bucket)? as Arc<dyn ObjectStore>)
+    }
+
+    async fn list_page(&self, bucket: &BucketName, request: &PageRequest) -> Result<Page> {
+        let token = request.token.as_deref().map(decode_token).transpose()?;
+        let max_keys = request.max_keys.to_string();
+        let mut query: Vec<(&str, &str)> = vec![
+            ("list-type", "2"),
+            ("max-keys", &max_keys),
+            ("prefix", &request.prefix),
+        ];
+        if request.delimited {
+            query.push(("delimiter", "/"));
+        }
+        if let Some(token) = token.as_deref() {
+            query.push(("continuation-token", token));
+        }
+        let body = self
+            .send(http::Method::GET, self.url(Some(bucket), &query), Bytes::new())
+            .await?;
+        let parsed: ListBucketResult = parse_xml(&body)?;
+        let next_token = match (parsed.is_truncated, parsed.next_continuation_token) {
+            (true, Some(t)) if !t.is_empty() => Some(encode_token(&t)),
+            _ => None,
+        };
+        Ok(Page {
+            objects: parsed
+                .contents
+                .into_iter()
+                .map(|c| ObjectSummary {
+                    last_modified: parse_time(&c.last_modified).unwrap_or_default(),
+                    etag: c.etag,
+                    size: c.size,
+                    storage_class: c.storage_class.unwrap_or_else(|| "STANDARD".to_string()),
+                    key: c.key,
+                })
+                .collect(),
+            prefixes: parsed.common_prefixes.into_iter().map(|p| p.prefix).collect(),
+            next_token,
+        })
+    }
+}

@@ -1,0 +1,213 @@
+//! In-flight object uploads: progress records and abort handles.
+//!
+//! Records are keyed by the decoded object key (bucket-agnostic, as the API
+//! contract's upload-progress and abort-upload routes address them). A finished
+//! record (completed or failed) is kept until a progress stream collects it, or for
+//! [`FINISHED_RETENTION`] at most.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+/// How long a finished record waits for a progress stream to collect it.
+pub const FINISHED_RETENTION: Duration = Duration::from_secs(60);
+
+/// State of one upload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UploadStatus {
+    /// Bytes are flowing.
+    Uploading,
+    /// Finished successfully.
+    Completed,
+    /// Failed with this message.
+    Failed(String),
+}
+
+/// A snapshot of one upload's progress.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadProgress {
+    /// Bytes received so far.
+    pub loaded: u64,
+    /// Current status.
+    pub status: UploadStatus,
+}
+
+#[derive(Debug)]
+struct Record {
+    id: u64,
+    loaded: u64,
+    status: UploadStatus,
+    cancel: CancellationToken,
+    finished_at: Option<Instant>,
+}
+
+/// The registry of in-flight uploads. Cheap operations under a std mutex that is
+/// never held across an await point.
+#[derive(Debug, Default)]
+pub struct UploadTracker {
+    records: Mutex<HashMap<String, Record>>,
+    next_id: std::sync::atomic::AtomicU64,
+}
+
+/// Handle of one registered upload; updates its record.
+#[derive(Debug)]
+pub struct UploadHandle<'a> {
+    tracker: &'a UploadTracker,
+    key: String,
+    id: u64,
+    cancel: CancellationToken,
+}
+
+impl UploadTracker {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Record>> {
+        // A poisoned map only means a panic elsewhere mid-update; the data is plain.
+        self.records.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Registers an upload of `key` (replacing any earlier record of that key).
+    pub fn start(&self, key: &str) -> UploadHandle<'_> {
+        let id = self
+            .next_id
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let cancel = CancellationToken::new();
+        let mut records = self.lock();
+        purge(&mut records);
+        records.insert(
+            key.to_string(),
+            Record {
+                id,
+                loaded: 0,
+                status: UploadStatus::Uploading,
+                cancel: cancel.clone(),
+                finished_at: None,
+            },
+        );
+        UploadHandle {
+            tracker: self,
+            key: key.to_string(),
+            id,
+            cancel,
+        }
+    }
+
+    /// The current progress of `key`, if a record exists.
+    pub fn progress(&self, key: &str) -> Option<UploadProgress> {
+        let mut records = self.lock();
+        purge(&mut records);
+        records.get(key).map(|r| UploadProgress {
+            loaded: r.loaded,
+            status: r.status.clone(),
+        })
+    }
+
+    /// Removes a finished record (after a progress stream delivered it).
+    pub fn collect(&self, key: &str) {
+        let mut records = self.lock();
+        if records.get(key).is_some_and(|r| r.finished_at.is_some()) {
+            records.remove(key);
+        }
+    }
+
+    /// Aborts a running upload of `key` and drops its record. Returns whether one ran.
+    pub fn abort(&self, key: &str) -> bool {
+        let mut records = self.lock();
+        match records.get(key) {
+            Some(r) if r.status == UploadStatus::Uploading => {
+                r.cancel.cancel();
+                records.remove(key);
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+fn purge(records: &mut HashMap<String, Record>) {
+    let now = Instant::now();
+    records.retain(|_, r| {
+        r.finished_at
+            .is_none_or(|t| now.duration_since(t) < FINISHED_RETENTION)
+    });
+}
+
+impl UploadHandle<'_> {
+    /// The token that aborts this upload.
+    pub fn cancel_token(&self) -> CancellationToken {
+        self.cancel.clone()
+    }
+
+    fn update(&self, f: impl FnOnce(&mut Record)) {
+        let mut records = self.tracker.lock();
+        if let Some(r) = records.get_mut(&self.key) {
+            if r.id == self.id {
+                f(r);
+            }
+        }
+    }
+
+    /// Records `loaded` bytes received.
+    pub fn set_loaded(&self, loaded: u64) {
+        self.update(|r| r.loaded = loaded);
+    }
+
+    /// Marks the upload completed with `loaded` bytes.
+    pub fn complete(self, loaded: u64) {
+        self.update(|r| {
+            r.loaded = loaded;
+            r.status = UploadStatus::Completed;
+            r.finished_at = Some(Instant::now());
+        });
+    }
+
+    /// Marks the upload failed.
+    pub fn fail(self, message: &str) {
+        self.update(|r| {
+            r.status = UploadStatus::Failed(message.to_string());
+            r.finished_at = Some(Instant::now());
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lifecycle() {
+        let t = UploadTracker::default();
+        assert_eq!(t.progress("k"), None);
+        let h = t.start("k");
+        h.set_loaded(5);
+        assert_eq!(t.progress("k").map(|p| p.loaded), Some(5));
+        h.complete(10);
+        assert_eq!(
+            t.progress("k"),
+            Some(UploadProgress { loaded: 10, status: UploadStatus::Completed })
+        );
+        t.collect("k");
+        assert_eq!(t.progress("k"), None);
+    }
+
+    #[test]
+    fn abort_cancels() {
+        let t = UploadTracker::default();
+        let h = t.start("k");
+        let token = h.cancel_token();
+        assert!(t.abort("k"));
+        assert!(token.is_cancelled());
+        assert!(!t.abort("k"));
+        assert_eq!(t.progress("k"), None);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn finished_records_expire() {
+        let t = UploadTracker::default();
+        t.start("k").fail("boom");
+        assert!(t.progress("k").is_some());
+        tokio::time::advance(FINISHED_RETENTION + Duration::from_secs(1)).await;
+        assert_eq!(t.progress("k"), None);
+    }
+}

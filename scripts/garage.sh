@@ -22,8 +22,9 @@
 #   S4_GARAGE_ADMIN_PORT  admin API port   (default 3903)
 #   S4_GARAGE_TIMEOUT     seconds to wait for readiness (default 60)
 #
-# Garage is AGPL; S4 only talks to it over HTTP as an external process.
-# Recipe this follows: single node, replication_factor = 1, sqlite metadata.
+# Setup: one node, replication_factor = 1, sqlite metadata, everything bound
+# to 127.0.0.1. Garage is AGPL; S4 only talks to it over HTTP as a separate
+# process and never links it.
 set -euo pipefail
 
 readonly KEY_NAME="s4-test"
@@ -73,15 +74,20 @@ set_dir() {
     ENVFILE="$DIR/env"
 }
 
+# Environment for every garage process: a RUST_LOG meant for S4 (say
+# `debug`) must not flood Garage's output, so let Garage choose its own
+# defaults; and no ANSI colours in garage.log.
+garage_env=(env -u RUST_LOG NO_COLOR=1)
+
 # Run the garage CLI against this instance. The CLI reaches the daemon over
 # RPC using the rpc_secret in the config file, so no admin token is needed.
 # `timeout` (when available) guards against the CLI hanging while the daemon
 # is half-up.
 garage_cli() {
     if command -v timeout >/dev/null 2>&1; then
-        timeout 20 "$GARAGE" -c "$CONFIG" "$@"
+        "${garage_env[@]}" timeout 20 "$GARAGE" -c "$CONFIG" "$@"
     else
-        "$GARAGE" -c "$CONFIG" "$@"
+        "${garage_env[@]}" "$GARAGE" -c "$CONFIG" "$@"
     fi
 }
 
@@ -131,10 +137,12 @@ healthy() {
     running_pid >/dev/null && garage_cli status >/dev/null 2>&1 && s3_ready
 }
 
+# The end of garage.log, minus panic backtrace frames (they would push the
+# actual error, e.g. "Address already in use", out of view).
 show_log_tail() {
     if [[ -f "$LOGFILE" ]]; then
-        log "last lines of $LOGFILE:"
-        tail -n 30 "$LOGFILE" | sed 's/^/    /' >&2
+        log "last lines of $LOGFILE (backtrace frames omitted):"
+        grep -vE '^[[:space:]]+([0-9]+: |at )' "$LOGFILE" | tail -n 20 | sed 's/^/    /' >&2
     fi
 }
 
@@ -213,8 +221,11 @@ launch_daemon() {
     log "starting garage ($("$GARAGE" --version 2>/dev/null | head -n1)) in $DIR"
     # stdin/stdout/stderr are all redirected: if the daemon inherited our
     # stdout, `eval "$(scripts/garage.sh start)"` would never see EOF and hang.
-    "$GARAGE" -c "$CONFIG" server </dev/null >>"$LOGFILE" 2>&1 &
+    "${garage_env[@]}" "$GARAGE" -c "$CONFIG" server </dev/null >>"$LOGFILE" 2>&1 &
     echo $! >"$PIDFILE"
+    # Not a job of ours to report on: without this, bash prints "Aborted ..."
+    # noise if the daemon dies while we poll.
+    disown
 }
 
 # Give the node a role and apply the layout, unless that was already done in
@@ -230,9 +241,14 @@ ensure_layout() {
     local node
     node="$(garage_cli node id -q | cut -d@ -f1)"
     [[ -n "$node" ]] || die "could not read the node id"
-    log "assigning layout to node ${node:0:16}..."
-    garage_cli layout assign -z dc1 -c 1G "$node" >&2
-    garage_cli layout apply --version 1 >&2
+    log "assigning layout to node ${node:0:16}... (zone dc1, 1G) and applying it"
+    # The commands are chatty; only show their output when they fail.
+    local out
+    if ! out="$(garage_cli layout assign -z dc1 -c 1G "$node" 2>&1)" \
+        || ! out="$(garage_cli layout apply --version 1 2>&1)"; then
+        printf '%s\n' "$out" >&2
+        die "layout assignment failed"
+    fi
 }
 
 # Create the test key once; remember its ID because Garage key *names* are not
@@ -285,6 +301,9 @@ cmd_start() {
         rm -f "$PIDFILE"
         write_config
         launch_daemon
+        # If setup fails from here on, don't leave a half-configured daemon
+        # behind for the next `start` to "reuse". Its log stays in DIR.
+        trap 'if [[ $? -ne 0 ]]; then log "stopping the garage this run started"; cmd_stop; fi' EXIT
     fi
 
     wait_until "\`garage status\` to answer" garage_cli status
@@ -292,6 +311,7 @@ cmd_start() {
     wait_until "admin /health to report the node ready" s3_ready
     ensure_key
     write_env
+    trap - EXIT
 
     log "ready: S3 endpoint http://$HOST:$(port_of s3_api), key $KEY_ID (log: $LOGFILE)"
     cat "$ENVFILE"

@@ -53,6 +53,7 @@ pub mod error;
 pub mod events;
 pub mod location;
 pub mod names;
+pub mod preview;
 mod object;
 pub mod ratelimit;
 mod search;

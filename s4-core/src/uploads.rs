@@ -103,6 +103,16 @@ impl UploadTracker {
         })
     }
 
+    /// Records `loaded` bytes for the running upload of `key`.
+    pub fn update_loaded(&self, key: &str, loaded: u64) {
+        let mut records = self.lock();
+        if let Some(r) = records.get_mut(key) {
+            if r.status == UploadStatus::Uploading {
+                r.loaded = loaded;
+            }
+        }
+    }
+
     /// Removes a finished record (after a progress stream delivered it).
     pub fn collect(&self, key: &str) {
         let mut records = self.lock();
@@ -171,6 +181,20 @@ impl UploadHandle<'_> {
     }
 }
 
+impl Drop for UploadHandle<'_> {
+    /// An upload whose handler went away without finishing (e.g. the client
+    /// disconnected) is recorded as failed, so progress streams end.
+    fn drop(&mut self) {
+        let mut records = self.tracker.lock();
+        if let Some(r) = records.get_mut(&self.key) {
+            if r.id == self.id && r.status == UploadStatus::Uploading {
+                r.status = UploadStatus::Failed("Upload interrupted".to_string());
+                r.finished_at = Some(Instant::now());
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -189,6 +213,16 @@ mod tests {
         );
         t.collect("k");
         assert_eq!(t.progress("k"), None);
+    }
+
+    #[test]
+    fn dropped_handle_fails() {
+        let t = UploadTracker::default();
+        drop(t.start("k"));
+        assert_eq!(
+            t.progress("k").map(|p| p.status),
+            Some(UploadStatus::Failed("Upload interrupted".into()))
+        );
     }
 
     #[test]

@@ -1,0 +1,133 @@
+//! The authenticated identity and its local-location authorization (API §4.7).
+
+use serde::{Deserialize, Serialize};
+
+use super::messages;
+use crate::error::{Error, ErrorKind, Result};
+
+/// The role that may access everything.
+pub const ADMIN_ROLE: &str = "admin";
+
+/// An authenticated identity: from a verified JWT, an SSE ticket, or the synthetic
+/// proxy user of mode `none`.
+///
+/// Serializes as `{"id","username","roles"[,"allowedLocations"]}`; absent
+/// `allowedLocations` is omitted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct User {
+    /// Stable identifier (`"admin"` for login tokens).
+    pub id: String,
+    /// Display and audit name.
+    pub username: String,
+    /// Roles; `admin` grants access to every local location.
+    pub roles: Vec<String>,
+    /// For non-admins: the local location ids the user may access (absent = none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_locations: Option<Vec<String>>,
+}
+
+impl User {
+    /// The synthetic user every request is in mode `none`:
+    /// `{"id":"proxy-user","username":"proxy-user","roles":["admin"]}`.
+    pub fn proxy_user() -> Self {
+        User {
+            id: "proxy-user".into(),
+            username: "proxy-user".into(),
+            roles: vec![ADMIN_ROLE.into()],
+            allowed_locations: None,
+        }
+    }
+
+    /// The administrator a login token names: id `admin`, role `admin`.
+    pub fn admin(username: impl Into<String>) -> Self {
+        User {
+            id: "admin".into(),
+            username: username.into(),
+            roles: vec![ADMIN_ROLE.into()],
+            allowed_locations: None,
+        }
+    }
+
+    /// Whether the user has the `admin` role.
+    pub fn is_admin(&self) -> bool {
+        self.roles.iter().any(|r| r == ADMIN_ROLE)
+    }
+
+    /// Whether the user may access the local location `location_id`: admins may
+    /// access all, others only those in `allowed_locations`.
+    pub fn can_access_location(&self, location_id: &str) -> bool {
+        self.is_admin()
+            || self
+                .allowed_locations
+                .as_deref()
+                .is_some_and(|ids| ids.iter().any(|id| id == location_id))
+    }
+
+    /// [`can_access_location`](Self::can_access_location) as a result.
+    ///
+    /// # Errors
+    /// [`ErrorKind::PermissionDenied`] `Access denied to location: <id>`.
+    pub fn check_location(&self, location_id: &str) -> Result<()> {
+        if self.can_access_location(location_id) {
+            Ok(())
+        } else {
+            Err(Error::new(
+                ErrorKind::PermissionDenied,
+                format!("{}{location_id}", messages::LOCATION_DENIED_PREFIX),
+            ))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn proxy_user_shape() {
+        let user = User::proxy_user();
+        assert_eq!(
+            serde_json::to_value(&user).expect("serializes"),
+            json!({"id": "proxy-user", "username": "proxy-user", "roles": ["admin"]})
+        );
+        assert!(user.is_admin());
+        assert!(user.can_access_location("local-7"));
+    }
+
+    #[test]
+    fn allowed_locations_camel_case() {
+        let user = User {
+            id: "u".into(),
+            username: "bob".into(),
+            roles: vec!["viewer".into()],
+            allowed_locations: Some(vec!["local-0".into()]),
+        };
+        let value = serde_json::to_value(&user).expect("serializes");
+        assert_eq!(value["allowedLocations"], json!(["local-0"]));
+        let back: User = serde_json::from_value(value).expect("deserializes");
+        assert_eq!(back, user);
+    }
+
+    #[test]
+    fn location_access() {
+        let admin = User::admin("alice");
+        assert!(admin.can_access_location("local-0"));
+        let mut user = User {
+            id: "u".into(),
+            username: "bob".into(),
+            roles: vec!["viewer".into()],
+            allowed_locations: None,
+        };
+        assert!(!user.can_access_location("local-0"), "absent = none");
+        user.allowed_locations = Some(vec!["local-1".into()]);
+        assert!(user.can_access_location("local-1"));
+        assert!(!user.can_access_location("local-0"));
+        assert!(!user.can_access_location("local-10"));
+        let err = user.check_location("local-0").expect_err("denied");
+        assert_eq!(err.kind(), ErrorKind::PermissionDenied);
+        assert_eq!(err.message(), "Access denied to location: local-0");
+        assert!(user.check_location("local-1").is_ok());
+    }
+}

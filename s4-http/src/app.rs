@@ -1,0 +1,257 @@
+//! The application: shared state, and the request pipeline every request takes.
+//!
+//! Pipeline: strip `NB_PREFIX` → request-size limits → route (from the one route
+//! table) → authenticate (driven by the route's access rule) → handler → CORS and
+//! security headers → one log line.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use http::header::{HeaderName, HeaderValue};
+use http::{Request, Response, StatusCode};
+use hyper::body::Incoming;
+use s4_core::{Settings, S4};
+
+use crate::body::Body;
+use crate::error::ApiError;
+use crate::router::{Matched, Params, Route, RouteId, Router};
+use crate::routes;
+
+/// Longest accepted request target (414 beyond).
+pub const MAX_URI_LEN: usize = 16 * 1024;
+/// Largest accepted header section (431 beyond).
+pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+
+/// HTTP-level configuration, derived from [`Settings`].
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    /// Upload size limit in bytes.
+    pub max_file_size: u64,
+    /// The same in GiB, for messages.
+    pub max_file_size_gb: u64,
+    /// Default bucket reported by the bucket listing.
+    pub default_bucket: String,
+    /// URL prefix of the app (`""` or `/x`).
+    pub nb_prefix: String,
+    /// Also log health checks.
+    pub log_health_checks: bool,
+}
+
+impl HttpConfig {
+    /// Derives the HTTP configuration from start-up settings.
+    pub fn from_settings(settings: &Settings) -> Self {
+        HttpConfig {
+            max_file_size: settings.max_file_size,
+            max_file_size_gb: settings.max_file_size_gb,
+            default_bucket: settings.default_bucket.clone(),
+            nb_prefix: settings.nb_prefix.clone(),
+            log_health_checks: settings.log_health_checks,
+        }
+    }
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self::from_settings(&Settings::memory())
+    }
+}
+
+/// The application state shared by every connection. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct App {
+    inner: Arc<AppInner>,
+}
+
+#[derive(Debug)]
+struct AppInner {
+    s4: S4,
+    config: HttpConfig,
+    router: Router,
+    /// Unix ms of the last API request other than probes; 0 = none yet.
+    last_activity: AtomicI64,
+}
+
+/// Per-request context handed to handlers.
+#[derive(Debug)]
+pub struct Ctx {
+    /// The matched route.
+    pub route: &'static Route,
+    /// Path parameters, percent-decoded once.
+    pub params: Params,
+    /// Query parameters (first value of each name).
+    pub query: HashMap<String, String>,
+    /// TCP peer address ("client IP": `X-Forwarded-For` is never trusted).
+    pub peer: SocketAddr,
+}
+
+impl Ctx {
+    /// A query parameter, if present.
+    pub fn query(&self, name: &str) -> Option<&str> {
+        self.query.get(name).map(String::as_str)
+    }
+}
+
+const SECURITY_HEADERS: &[(&str, &str)] = &[
+    ("cross-origin-opener-policy", "same-origin"),
+    ("cross-origin-resource-policy", "cross-origin"),
+    ("origin-agent-cluster", "?1"),
+    ("referrer-policy", "no-referrer"),
+    ("x-content-type-options", "nosniff"),
+    ("x-dns-prefetch-control", "off"),
+    ("x-download-options", "noopen"),
+    ("x-frame-options", "SAMEORIGIN"),
+    ("x-permitted-cross-domain-policies", "none"),
+    ("x-xss-protection", "0"),
+];
+
+const CSP: &str = "default-src 'self'; style-src 'self' 'unsafe-inline'; script-src 'self'; img-src 'self' data: blob: https:; connect-src 'self'; font-src 'self'; object-src 'none'; media-src 'self'; frame-src 'none'; frame-ancestors 'none'";
+
+impl App {
+    /// Builds the application over `s4`.
+    pub fn new(s4: S4, config: HttpConfig) -> Self {
+        App {
+            inner: Arc::new(AppInner {
+                s4,
+                config,
+                router: Router::new(),
+                last_activity: AtomicI64::new(0),
+            }),
+        }
+    }
+
+    /// The core handle.
+    pub fn s4(&self) -> &S4 {
+        &self.inner.s4
+    }
+
+    /// The HTTP configuration.
+    pub fn config(&self) -> &HttpConfig {
+        &self.inner.config
+    }
+
+    /// Unix ms of the last API request other than probes, if any.
+    pub fn last_activity_ms(&self) -> Option<i64> {
+        match self.inner.last_activity.load(Ordering::Relaxed) {
+            0 => None,
+            ms => Some(ms),
+        }
+    }
+
+    /// Handles one request. Never fails: errors become JSON responses.
+    pub async fn handle(&self, request: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
+        let started = Instant::now();
+        let method = request.method().clone();
+        let (response, route) = self.pipeline(request, peer).await;
+        let mut response = response;
+        self.finish_headers(&mut response);
+        let quiet = matches!(route.map(|r| r.id), Some(RouteId::Health | RouteId::Kernels))
+            && !self.inner.config.log_health_checks;
+        if !quiet {
+            let bytes = http_body::Body::size_hint(response.body()).exact().or_else(|| {
+                response
+                    .headers()
+                    .get(http::header::CONTENT_LENGTH)
+                    .and_then(|v| v.to_str().ok()?.parse().ok())
+            });
+            tracing::info!(
+                method = %method,
+                route = route.map(|r| r.path).unwrap_or("-"),
+                status = response.status().as_u16(),
+                duration_ms = started.elapsed().as_secs_f64() * 1000.0,
+                bytes = bytes.map(|b| b as i64).unwrap_or(-1),
+                "request"
+            );
+        }
+        response
+    }
+
+    async fn pipeline(
+        &self,
+        request: Request<Incoming>,
+        peer: SocketAddr,
+    ) -> (Response<Body>, Option<&'static Route>) {
+        if request.uri().to_string().len() > MAX_URI_LEN {
+            let e = ApiError::new(StatusCode::URI_TOO_LONG, "URI Too Long", "Request URI is too long");
+            return (e.into_response(), None);
+        }
+        let header_bytes: usize = request
+            .headers()
+            .iter()
+            .map(|(n, v)| n.as_str().len() + v.len() + 4)
+            .sum();
+        if header_bytes > MAX_HEADER_BYTES {
+            let e = ApiError::new(
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                "Request Header Fields Too Large",
+                "Request header section is too large",
+            );
+            return (e.into_response(), None);
+        }
+        let path = request.uri().path().to_string();
+        let Some(api_path) = self.api_path(&path) else {
+            return (ApiError::not_found().into_response(), None);
+        };
+        let matched = self.inner.router.route(request.method(), api_path);
+        let (route, params) = match matched {
+            Matched::Route(route, params) => (route, params),
+            Matched::BadEncoding => {
+                let e = ApiError::bad_request("params must be valid UTF-8 after percent-decoding");
+                return (e.into_response(), None);
+            }
+            Matched::NotFound => {
+                // Unknown routes are answered after authentication (a 401 when it is on).
+                return (ApiError::not_found().into_response(), None);
+            }
+        };
+        if !matches!(route.id, RouteId::Health | RouteId::Kernels) {
+            let now = chrono::Utc::now().timestamp_millis();
+            self.inner.last_activity.store(now, Ordering::Relaxed);
+        }
+        let query = request
+            .uri()
+            .query()
+            .map(|q| {
+                let mut map = HashMap::new();
+                for (k, v) in form_urlencoded::parse(q.as_bytes()) {
+                    map.entry(k.into_owned()).or_insert_with(|| v.into_owned());
+                }
+                map
+            })
+            .unwrap_or_default();
+        let ctx = Ctx {
+            route,
+            params,
+            query,
+            peer,
+        };
+        let response = match routes::dispatch(self, request, ctx).await {
+            Ok(response) => response,
+            Err(e) => e.into_response(),
+        };
+        (response, Some(route))
+    }
+
+    /// The path relative to `/api` (under `NB_PREFIX`), or `None` outside the API.
+    fn api_path<'a>(&self, path: &'a str) -> Option<&'a str> {
+        let rest = path.strip_prefix(self.inner.config.nb_prefix.as_str())?;
+        let rest = rest.strip_prefix("/api")?;
+        (rest.is_empty() || rest.starts_with('/')).then_some(rest)
+    }
+
+    fn finish_headers(&self, response: &mut Response<Body>) {
+        let headers = response.headers_mut();
+        headers.insert(
+            HeaderName::from_static("content-security-policy"),
+            HeaderValue::from_static(CSP),
+        );
+        for (name, value) in SECURITY_HEADERS {
+            headers.insert(
+                HeaderName::from_static(name),
+                HeaderValue::from_static(value),
+            );
+        }
+    }
+}

@@ -1,0 +1,117 @@
+//! One response body type for every route, and request-body helpers.
+
+use bytes::Bytes;
+use futures::{Stream, TryStreamExt};
+use http::header::{HeaderValue, CONTENT_TYPE};
+use http::{Response, StatusCode};
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, Empty, Full, Limited, StreamBody};
+use hyper::body::{Frame, Incoming};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::error::ApiError;
+
+/// Boxed error carried by response bodies.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// The response body of every route: full JSON, empty, or a byte stream.
+pub type Body = UnsyncBoxBody<Bytes, BoxError>;
+
+/// Largest JSON request body accepted (1 MiB).
+pub const JSON_LIMIT: usize = 1 << 20;
+
+/// An empty body.
+pub fn empty() -> Body {
+    Empty::<Bytes>::new().map_err(|never| match never {}).boxed_unsync()
+}
+
+/// A body holding `bytes`.
+pub fn full(bytes: impl Into<Bytes>) -> Body {
+    Full::new(bytes.into())
+        .map_err(|never| match never {})
+        .boxed_unsync()
+}
+
+/// A streamed body. A stream error aborts the response mid-way (the client sees a
+/// truncated transfer, never a fake success).
+pub fn stream<S, E>(stream: S) -> Body
+where
+    S: Stream<Item = Result<Bytes, E>> + Send + 'static,
+    E: Into<BoxError> + 'static,
+{
+    StreamBody::new(stream.map_ok(Frame::data).map_err(Into::into)).boxed_unsync()
+}
+
+/// A JSON response with `status`.
+pub fn json<T: Serialize>(status: StatusCode, value: &T) -> Response<Body> {
+    match serde_json::to_vec(value) {
+        Ok(bytes) => {
+            let mut response = Response::new(full(bytes));
+            *response.status_mut() = status;
+            response.headers_mut().insert(
+                CONTENT_TYPE,
+                HeaderValue::from_static("application/json; charset=utf-8"),
+            );
+            response
+        }
+        Err(e) => ApiError::internal(format!("cannot encode response: {e}")).into_response(),
+    }
+}
+
+/// A 200 JSON response.
+pub fn ok<T: Serialize>(value: &T) -> Response<Body> {
+    json(StatusCode::OK, value)
+}
+
+/// Reads a small JSON request body (at most [`JSON_LIMIT`]) into `T`.
+///
+/// # Errors
+/// 415 for a non-JSON content type, 413 when too large, 400 when malformed.
+pub async fn read_json<T: DeserializeOwned>(request: http::Request<Incoming>) -> Result<T, ApiError> {
+    let value = read_json_value(request).await?;
+    serde_json::from_value(value).map_err(|e| ApiError::bad_request(format!("body {e}")))
+}
+
+/// Reads a small JSON request body as a [`serde_json::Value`]. An empty body is `null`.
+///
+/// # Errors
+/// As [`read_json`].
+pub async fn read_json_value(
+    request: http::Request<Incoming>,
+) -> Result<serde_json::Value, ApiError> {
+    let (parts, body) = request.into_parts();
+    let bytes = Limited::new(body, JSON_LIMIT)
+        .collect()
+        .await
+        .map_err(|e| {
+            if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "Payload Too Large",
+                    "Request body is larger than 1 MiB",
+                )
+            } else {
+                ApiError::bad_request("Could not read request body")
+            }
+        })?
+        .to_bytes();
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(serde_json::Value::Null);
+    }
+    let content_type = parts
+        .headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let essence = content_type.split(';').next().unwrap_or("").trim();
+    if !essence.eq_ignore_ascii_case("application/json") && !essence.to_ascii_lowercase().ends_with("+json") {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Unsupported Media Type",
+            format!("Unsupported Media Type: {content_type}"),
+        ));
+    }
+    serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError::bad_request(format!("Body is not valid JSON: {e}")))
+}

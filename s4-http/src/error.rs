@@ -1,0 +1,239 @@
+//! The only place core errors become HTTP statuses and JSON error bodies.
+//!
+//! Every response that is not a success carries `{"error": <name>, "message": <text>}`
+//! (plus `retryAfter` for 429). [`status_of`] lists every [`ErrorKind`] explicitly;
+//! a kind added later falls to 500 until it is given a status here, and a table test
+//! pins each mapping.
+
+use http::header::{HeaderValue, RETRY_AFTER};
+use http::{Response, StatusCode};
+use s4_core::{Error, ErrorKind};
+use serde_json::{json, Map, Value};
+
+use crate::body::{self, Body};
+
+/// The status for a core error kind (backend errors use the backend's own status).
+pub fn status_of(kind: ErrorKind) -> StatusCode {
+    match kind {
+        ErrorKind::NotFound => StatusCode::NOT_FOUND,
+        ErrorKind::AlreadyExists => StatusCode::CONFLICT,
+        ErrorKind::InvalidInput => StatusCode::BAD_REQUEST,
+        ErrorKind::Unauthenticated => StatusCode::UNAUTHORIZED,
+        ErrorKind::PermissionDenied => StatusCode::FORBIDDEN,
+        ErrorKind::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+        ErrorKind::Conflict => StatusCode::CONFLICT,
+        ErrorKind::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
+        ErrorKind::NotModified => StatusCode::NOT_MODIFIED,
+        ErrorKind::RangeNotSatisfiable => StatusCode::RANGE_NOT_SATISFIABLE,
+        ErrorKind::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        ErrorKind::StorageFull => StatusCode::INSUFFICIENT_STORAGE,
+        ErrorKind::Unsupported => StatusCode::NOT_IMPLEMENTED,
+        ErrorKind::Cancelled => client_closed(),
+        ErrorKind::Backend => StatusCode::INTERNAL_SERVER_ERROR,
+        ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+/// 499: the upload was aborted on the client's request.
+pub fn client_closed() -> StatusCode {
+    StatusCode::from_u16(499).unwrap_or(StatusCode::BAD_REQUEST)
+}
+
+/// The default `error` name of a kind, used when the error has no code.
+pub fn default_name(kind: ErrorKind) -> &'static str {
+    match kind {
+        ErrorKind::NotFound => "Not Found",
+        ErrorKind::AlreadyExists | ErrorKind::Conflict => "Conflict",
+        ErrorKind::InvalidInput => "Bad Request",
+        ErrorKind::Unauthenticated => "Unauthorized",
+        ErrorKind::PermissionDenied => "Forbidden",
+        ErrorKind::RateLimited => "RateLimitExceeded",
+        ErrorKind::PreconditionFailed => "Precondition Failed",
+        ErrorKind::NotModified => "Not Modified",
+        ErrorKind::RangeNotSatisfiable => "Range Not Satisfiable",
+        ErrorKind::TooLarge => "Payload Too Large",
+        ErrorKind::StorageFull => "Insufficient Storage",
+        ErrorKind::Unsupported => "Not Implemented",
+        ErrorKind::Cancelled => "AbortError",
+        ErrorKind::Backend | ErrorKind::Internal => "Error",
+        _ => "Error",
+    }
+}
+
+/// An error response about to be sent.
+#[derive(Debug)]
+pub struct ApiError {
+    /// Status.
+    pub status: StatusCode,
+    /// The `error` field.
+    pub name: String,
+    /// The `message` field.
+    pub message: String,
+    /// Extra fields of the body.
+    pub extra: Map<String, Value>,
+    /// `Retry-After` seconds, for 429.
+    pub retry_after: Option<u64>,
+    /// The core error, kept for logging its source chain.
+    pub source: Option<Error>,
+}
+
+impl ApiError {
+    /// An error with `status`, `name` and `message`.
+    pub fn new(status: StatusCode, name: impl Into<String>, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            name: name.into(),
+            message: message.into(),
+            extra: Map::new(),
+            retry_after: None,
+            source: None,
+        }
+    }
+
+    /// 400 `Bad Request`.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "Bad Request", message)
+    }
+
+    /// 404 `Not Found` with message `Not Found`.
+    pub fn not_found() -> Self {
+        Self::new(StatusCode::NOT_FOUND, "Not Found", "Not Found")
+    }
+
+    /// 500 `Internal Server Error`.
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error", message)
+    }
+
+    /// Replaces the name.
+    pub fn with_name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// Replaces the message.
+    pub fn with_message(mut self, message: impl Into<String>) -> Self {
+        self.message = message.into();
+        self
+    }
+
+    /// Adds a body field.
+    pub fn with_field(mut self, key: &str, value: Value) -> Self {
+        self.extra.insert(key.to_string(), value);
+        self
+    }
+
+    /// The JSON response.
+    pub fn into_response(self) -> Response<Body> {
+        if self.status.is_server_error() {
+            match &self.source {
+                Some(source) => {
+                    let mut chain = String::new();
+                    let mut cur: Option<&dyn std::error::Error> = Some(source);
+                    while let Some(e) = cur {
+                        chain.push_str(" <- ");
+                        chain.push_str(&e.to_string());
+                        cur = e.source();
+                    }
+                    tracing::warn!(status = self.status.as_u16(), error = %self.name, chain = %chain, "request failed");
+                }
+                None => tracing::warn!(status = self.status.as_u16(), error = %self.name, message = %self.message, "request failed"),
+            }
+        }
+        let mut body = Map::new();
+        body.insert("error".into(), Value::String(self.name));
+        body.insert("message".into(), Value::String(self.message));
+        body.extend(self.extra);
+        if self.status == StatusCode::NOT_MODIFIED {
+            let mut response = Response::new(body::empty());
+            *response.status_mut() = self.status;
+            return response;
+        }
+        let mut response = body::json(self.status, &Value::Object(body));
+        if let Some(secs) = self.retry_after {
+            if let Ok(value) = HeaderValue::from_str(&secs.to_string()) {
+                response.headers_mut().insert(RETRY_AFTER, value);
+            }
+        }
+        response
+    }
+}
+
+impl From<Error> for ApiError {
+    fn from(err: Error) -> Self {
+        let kind = err.kind();
+        let status = err
+            .backend_status()
+            .and_then(|s| StatusCode::from_u16(s).ok())
+            .filter(|s| !s.is_success())
+            .unwrap_or_else(|| status_of(kind));
+        let name = err.code().unwrap_or_else(|| default_name(kind)).to_string();
+        let mut api = ApiError::new(status, name, err.message().to_string());
+        if let Some(at) = err.retry_at() {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0);
+            api.retry_after = Some(at.saturating_sub(now).max(1));
+            api = api.with_field("retryAfter", json!(at));
+        }
+        api.source = Some(err);
+        api
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Pins the status of every kind.
+    #[test]
+    fn kind_table() {
+        let table = [
+            (ErrorKind::NotFound, 404),
+            (ErrorKind::AlreadyExists, 409),
+            (ErrorKind::InvalidInput, 400),
+            (ErrorKind::Unauthenticated, 401),
+            (ErrorKind::PermissionDenied, 403),
+            (ErrorKind::RateLimited, 429),
+            (ErrorKind::Conflict, 409),
+            (ErrorKind::PreconditionFailed, 412),
+            (ErrorKind::NotModified, 304),
+            (ErrorKind::RangeNotSatisfiable, 416),
+            (ErrorKind::TooLarge, 413),
+            (ErrorKind::StorageFull, 507),
+            (ErrorKind::Unsupported, 501),
+            (ErrorKind::Cancelled, 499),
+            (ErrorKind::Backend, 500),
+            (ErrorKind::Internal, 500),
+        ];
+        for (kind, status) in table {
+            assert_eq!(status_of(kind).as_u16(), status, "{kind:?}");
+        }
+    }
+
+    #[test]
+    fn backend_status_and_code_pass_through() {
+        let err = Error::new(ErrorKind::NotFound, "The specified key does not exist.")
+            .with_code("NoSuchKey")
+            .with_backend_status(404);
+        let api = ApiError::from(err);
+        assert_eq!(api.status, StatusCode::NOT_FOUND);
+        assert_eq!(api.name, "NoSuchKey");
+        assert_eq!(api.message, "The specified key does not exist.");
+    }
+
+    #[test]
+    fn rate_limit_fields() {
+        let at = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0)
+            + 30;
+        let api = ApiError::from(Error::new(ErrorKind::RateLimited, "slow down").with_retry_at(at));
+        assert_eq!(api.status, StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(api.extra.get("retryAfter"), Some(&json!(at)));
+        assert!(api.retry_after.is_some_and(|s| (29..=30).contains(&s)));
+    }
+}

@@ -1,0 +1,94 @@
+//! Bucket routes (§11): list, create, delete.
+
+use http::Request;
+use hyper::body::Incoming;
+use s4_core::names::BucketNameError;
+use s4_core::BucketName;
+use serde_json::{json, Value};
+
+use super::{iso, HandlerResult};
+use crate::app::{App, Ctx};
+use crate::body;
+use crate::error::ApiError;
+
+/// `GET /api/buckets`.
+pub async fn list(app: &App) -> HandlerResult {
+    let listing = app.s4().list_buckets().await?;
+    let buckets: Vec<Value> = listing
+        .buckets
+        .iter()
+        .map(|b| {
+            let mut entry = json!({ "Name": b.name });
+            if let Some(created) = &b.created {
+                entry["CreationDate"] = json!(iso(created));
+            }
+            entry
+        })
+        .collect();
+    let mut out = json!({
+        "defaultBucket": app.config().default_bucket,
+        "buckets": buckets,
+    });
+    if let Some((name, id)) = listing.owner {
+        out["owner"] = json!({ "DisplayName": name, "ID": id });
+    }
+    Ok(body::ok(&out))
+}
+
+/// Schema-style validation message for a bucket name in a body or path (§3.4, §7.2).
+pub fn schema_bucket_name(location: &str, value: Option<&Value>) -> Result<BucketName, ApiError> {
+    let field = location.rsplit('/').next().unwrap_or(location);
+    let parent = location.split('/').next().unwrap_or(location);
+    let name = match value {
+        None | Some(Value::Null) => {
+            return Err(ApiError::bad_request(format!(
+                "{parent} must have required property '{field}'"
+            )))
+        }
+        Some(Value::String(s)) => s,
+        Some(_) => return Err(ApiError::bad_request(format!("{location} must be string"))),
+    };
+    BucketName::parse(name).map_err(|e| {
+        ApiError::bad_request(match e {
+            BucketNameError::Missing | BucketNameError::Length if name.len() < 3 => {
+                format!("{location} must NOT have fewer than 3 characters")
+            }
+            BucketNameError::Missing | BucketNameError::Length => {
+                format!("{location} must NOT have more than 63 characters")
+            }
+            BucketNameError::Format => {
+                format!("{location} must match pattern \"^[a-z0-9][a-z0-9-]*[a-z0-9]$\"")
+            }
+            BucketNameError::Pattern => format!("{location} must not contain \"--\""),
+        })
+    })
+}
+
+/// `POST /api/buckets`.
+pub async fn create(app: &App, request: Request<Incoming>) -> HandlerResult {
+    let value = body::read_json_value(request).await?;
+    if !value.is_object() {
+        return Err(ApiError::bad_request("body must be object"));
+    }
+    let bucket = schema_bucket_name("body/bucketName", value.get("bucketName"))?;
+    let result = app.s4().create_bucket(&bucket).await;
+    tracing::info!(target: "audit", action = "POST", resource = %format!("s3:{bucket}"), status = if result.is_ok() { "success" } else { "failure" }, "create bucket");
+    let created = result?;
+    let mut data = json!({});
+    if let Some(location) = created.location {
+        data["Location"] = json!(location);
+    }
+    Ok(body::ok(&json!({
+        "message": "Bucket created successfully",
+        "data": data,
+    })))
+}
+
+/// `DELETE /api/buckets/:bucketName`.
+pub async fn delete(app: &App, ctx: &Ctx) -> HandlerResult {
+    let bucket = BucketName::unchecked(ctx.params.get("bucket"));
+    let result = app.s4().delete_bucket(&bucket).await;
+    tracing::info!(target: "audit", action = "DELETE", resource = %format!("s3:{bucket}"), status = if result.is_ok() { "success" } else { "failure" }, "delete bucket");
+    result?;
+    Ok(body::ok(&json!({ "message": "Bucket deleted successfully" })))
+}

@@ -1,0 +1,54 @@
+//! Route handlers, one module per operation family, dispatched on [`RouteId`].
+
+pub mod buckets;
+pub mod objects;
+pub mod service;
+pub mod sse;
+
+use http::{Request, Response};
+use hyper::body::Incoming;
+
+use crate::app::{App, Ctx};
+use crate::body::Body;
+use crate::error::ApiError;
+use crate::router::RouteId;
+
+/// Result of a handler.
+pub type HandlerResult = Result<Response<Body>, ApiError>;
+
+/// Runs the handler of `ctx.route`.
+pub async fn dispatch(app: &App, request: Request<Incoming>, ctx: Ctx) -> HandlerResult {
+    match ctx.route.id {
+        RouteId::Health => service::health(),
+        RouteId::Kernels => service::kernels(app),
+        RouteId::ListBuckets => buckets::list(app).await,
+        RouteId::CreateBucket => buckets::create(app, request).await,
+        RouteId::DeleteBucket => buckets::delete(app, &ctx).await,
+        RouteId::ListObjects => objects::list(app, &ctx).await,
+        RouteId::UploadObject => objects::upload(app, request, &ctx).await,
+        RouteId::DownloadObject => objects::download(app, &request, &ctx).await,
+        RouteId::DeleteObject => objects::delete(app, &ctx).await,
+        RouteId::ViewObject => objects::view(app, &ctx).await,
+        RouteId::ObjectMetadata => objects::metadata(app, &ctx).await,
+        RouteId::UploadProgress => objects::upload_progress(app, &ctx),
+        RouteId::AbortUpload => objects::abort_upload(app, &ctx),
+        RouteId::AuthInfo
+        | RouteId::AuthLogin
+        | RouteId::AuthLogout
+        | RouteId::AuthMe
+        | RouteId::SseTicket
+        | RouteId::LocalLocations
+        | RouteId::LocalList
+        | RouteId::LocalUpload
+        | RouteId::LocalDownload
+        | RouteId::LocalDelete
+        | RouteId::LocalView
+        | RouteId::LocalMkdir
+        | RouteId::LocalDebug => Err(ApiError::not_found()),
+    }
+}
+
+/// ISO-8601 UTC with milliseconds, as every timestamp of the API.
+pub fn iso(time: &chrono::DateTime<chrono::Utc>) -> String {
+    time.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+}

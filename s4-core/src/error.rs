@@ -369,6 +369,15 @@ impl From<object_store::Error> for Error {
                         .with_code("InsufficientStorage")
                         .with_source(err)
                 }
+                Io::NotADirectory | Io::IsADirectory => {
+                    // File-system backends cannot hold both `a` and `a/b`.
+                    return Error::new(
+                        ErrorKind::Conflict,
+                        "This storage keeps keys as files and folders: an object and a folder cannot share a name",
+                    )
+                    .with_code("KeyConflict")
+                    .with_source(err)
+                }
                 Io::PermissionDenied => {
                     return Error::new(ErrorKind::PermissionDenied, "Access Denied")
                         .with_code("AccessDenied")

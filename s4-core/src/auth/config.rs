@@ -277,22 +277,42 @@ mod tests {
             (&[], AuthMode::None),
             (&[("UI_USERNAME", "admin")], AuthMode::None),
             (&[("UI_PASSWORD", "pw")], AuthMode::None),
-            (&[("UI_USERNAME", "admin"), ("UI_PASSWORD", "")], AuthMode::None),
-            (&[("UI_USERNAME", "admin"), ("UI_PASSWORD", "pw")], AuthMode::Simple),
             (
-                &[("UI_USERNAME", "admin"), ("UI_PASSWORD", "pw"), ("DISABLE_AUTH", "false")],
+                &[("UI_USERNAME", "admin"), ("UI_PASSWORD", "")],
+                AuthMode::None,
+            ),
+            (
+                &[("UI_USERNAME", "admin"), ("UI_PASSWORD", "pw")],
                 AuthMode::Simple,
             ),
             (
-                &[("UI_USERNAME", "admin"), ("UI_PASSWORD", "pw"), ("DISABLE_AUTH", "true")],
+                &[
+                    ("UI_USERNAME", "admin"),
+                    ("UI_PASSWORD", "pw"),
+                    ("DISABLE_AUTH", "false"),
+                ],
+                AuthMode::Simple,
+            ),
+            (
+                &[
+                    ("UI_USERNAME", "admin"),
+                    ("UI_PASSWORD", "pw"),
+                    ("DISABLE_AUTH", "true"),
+                ],
                 AuthMode::Simple,
             ),
             (&[("DISABLE_AUTH", "false")], AuthMode::TokenOnly),
             (&[("DISABLE_AUTH", "FALSE")], AuthMode::TokenOnly),
             (&[("DISABLE_AUTH", "true")], AuthMode::None),
             (&[("DISABLE_AUTH", "no")], AuthMode::None),
-            (&[("UI_USERNAME", "admin"), ("DISABLE_AUTH", "false")], AuthMode::TokenOnly),
-            (&[("UI_PASSWORD", "pw"), ("DISABLE_AUTH", "false")], AuthMode::TokenOnly),
+            (
+                &[("UI_USERNAME", "admin"), ("DISABLE_AUTH", "false")],
+                AuthMode::TokenOnly,
+            ),
+            (
+                &[("UI_PASSWORD", "pw"), ("DISABLE_AUTH", "false")],
+                AuthMode::TokenOnly,
+            ),
         ];
         for (vars, mode) in cases {
             let c = config(vars);
@@ -312,11 +332,17 @@ mod tests {
         assert_eq!(c.token_lifetime_secs(), 28_800);
         assert_eq!(c.sse_ticket_ttl(), Duration::from_secs(60));
         for bad in ["x", "0", "-3", "1.5", ""] {
-            let c = config(&[("JWT_EXPIRATION_HOURS", bad), ("SSE_TICKET_TTL_SECONDS", bad)]);
+            let c = config(&[
+                ("JWT_EXPIRATION_HOURS", bad),
+                ("SSE_TICKET_TTL_SECONDS", bad),
+            ]);
             assert_eq!(c.jwt_expiration_hours(), 8, "{bad:?}");
             assert_eq!(c.sse_ticket_ttl(), Duration::from_secs(60), "{bad:?}");
         }
-        let c = config(&[("JWT_EXPIRATION_HOURS", " 2 "), ("SSE_TICKET_TTL_SECONDS", "5")]);
+        let c = config(&[
+            ("JWT_EXPIRATION_HOURS", " 2 "),
+            ("SSE_TICKET_TTL_SECONDS", "5"),
+        ]);
         assert_eq!(c.token_lifetime_secs(), 7200);
         assert_eq!(c.sse_ticket_ttl(), Duration::from_secs(5));
     }

@@ -85,7 +85,10 @@ mod tests {
         assert!(!creds.matches("admin2", "s3cret-password"), "wrong user");
         assert!(!creds.matches("admin", "s3cret-passwore"), "wrong password");
         assert!(!creds.matches("admin", "s3cret"), "prefix of the password");
-        assert!(!creds.matches("admin", "s3cret-password-longer"), "longer password");
+        assert!(
+            !creds.matches("admin", "s3cret-password-longer"),
+            "longer password"
+        );
         assert!(!creds.matches("", ""), "empty");
         assert!(!creds.matches("s3cret-password", "admin"), "swapped");
         assert_eq!(format!("{creds:?}"), "Credentials(<redacted>)");

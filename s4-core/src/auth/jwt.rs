@@ -82,9 +82,11 @@ impl JwtKeys {
     /// [`ErrorKind::Internal`] with [`messages::AUTHENTICATION_ERROR`] when the crypto
     /// provider itself fails.
     pub(crate) fn verify(&self, token: &str) -> Result<User> {
-        let data = jsonwebtoken::decode::<Map<String, Value>>(token, &self.decoding, &self.validation)
-            .map_err(map_jwt_error)?;
-        user_from_claims(&data.claims).ok_or_else(|| unauthenticated(messages::INVALID_TOKEN_PAYLOAD))
+        let data =
+            jsonwebtoken::decode::<Map<String, Value>>(token, &self.decoding, &self.validation)
+                .map_err(map_jwt_error)?;
+        user_from_claims(&data.claims)
+            .ok_or_else(|| unauthenticated(messages::INVALID_TOKEN_PAYLOAD))
     }
 }
 
@@ -165,8 +167,12 @@ mod tests {
     }
 
     fn mint(alg: Algorithm, secret: &str, claims: &Value) -> String {
-        jsonwebtoken::encode(&Header::new(alg), claims, &EncodingKey::from_secret(secret.as_bytes()))
-            .expect("test token encodes")
+        jsonwebtoken::encode(
+            &Header::new(alg),
+            claims,
+            &EncodingKey::from_secret(secret.as_bytes()),
+        )
+        .expect("test token encodes")
     }
 
     fn valid_claims() -> Value {
@@ -224,13 +230,19 @@ mod tests {
                     "allowedLocations": ["local-1"], "exp": now + 60, "aud": "whatever"}),
         );
         let user = keys().verify(&token).expect("valid");
-        assert_eq!(user.allowed_locations.as_deref(), Some(&["local-1".to_string()][..]));
+        assert_eq!(
+            user.allowed_locations.as_deref(),
+            Some(&["local-1".to_string()][..])
+        );
         assert!(!user.is_admin());
     }
 
     #[test]
     fn wrong_secret_is_invalid() {
-        rejected_with(&mint(Algorithm::HS256, "other-secret", &valid_claims()), messages::INVALID_TOKEN);
+        rejected_with(
+            &mint(Algorithm::HS256, "other-secret", &valid_claims()),
+            messages::INVALID_TOKEN,
+        );
     }
 
     #[test]
@@ -245,8 +257,14 @@ mod tests {
 
     #[test]
     fn other_hmac_algorithms_with_the_right_secret_are_invalid() {
-        rejected_with(&mint(Algorithm::HS512, SECRET, &valid_claims()), messages::INVALID_TOKEN);
-        rejected_with(&mint(Algorithm::HS384, SECRET, &valid_claims()), messages::INVALID_TOKEN);
+        rejected_with(
+            &mint(Algorithm::HS512, SECRET, &valid_claims()),
+            messages::INVALID_TOKEN,
+        );
+        rejected_with(
+            &mint(Algorithm::HS384, SECRET, &valid_claims()),
+            messages::INVALID_TOKEN,
+        );
     }
 
     #[test]
@@ -271,10 +289,16 @@ mod tests {
         let now = unix_now();
         let claims = json!({"id": "admin", "username": "alice", "roles": ["admin"],
                             "iat": now - 7200, "exp": now - 1});
-        rejected_with(&mint(Algorithm::HS256, SECRET, &claims), messages::TOKEN_EXPIRED);
+        rejected_with(
+            &mint(Algorithm::HS256, SECRET, &claims),
+            messages::TOKEN_EXPIRED,
+        );
         // Expiry is reported even when the payload also lacks fields.
         let claims = json!({"exp": now - 100});
-        rejected_with(&mint(Algorithm::HS256, SECRET, &claims), messages::TOKEN_EXPIRED);
+        rejected_with(
+            &mint(Algorithm::HS256, SECRET, &claims),
+            messages::TOKEN_EXPIRED,
+        );
     }
 
     #[test]
@@ -296,11 +320,16 @@ mod tests {
             json!({"id": "admin", "username": "a", "roles": ["admin"], "exp": "soon"}),
         ];
         for claims in cases {
-            rejected_with(&mint(Algorithm::HS256, SECRET, &claims), messages::INVALID_TOKEN_PAYLOAD);
+            rejected_with(
+                &mint(Algorithm::HS256, SECRET, &claims),
+                messages::INVALID_TOKEN_PAYLOAD,
+            );
         }
         // Empty roles is still an array: accepted (a user with no roles).
         let claims = json!({"id": "u", "username": "a", "roles": [], "exp": exp});
-        let user = keys().verify(&mint(Algorithm::HS256, SECRET, &claims)).expect("valid");
+        let user = keys()
+            .verify(&mint(Algorithm::HS256, SECRET, &claims))
+            .expect("valid");
         assert!(user.roles.is_empty());
         assert!(!user.can_access_location("local-0"));
     }

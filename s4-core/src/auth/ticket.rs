@@ -167,7 +167,12 @@ impl TicketService {
     /// `BadRequest`) when `resource` is empty; [`ErrorKind::Internal`] with
     /// [`messages::TICKET_FAILED`] (code `InternalServerError`) when the OS random
     /// source fails.
-    pub fn issue(&self, user: &User, resource_type: TicketType, resource: &str) -> Result<IssuedTicket> {
+    pub fn issue(
+        &self,
+        user: &User,
+        resource_type: TicketType,
+        resource: &str,
+    ) -> Result<IssuedTicket> {
         if resource.is_empty() {
             return Err(Error::invalid(messages::TICKET_FIELDS_REQUIRED).with_code("BadRequest"));
         }
@@ -226,7 +231,9 @@ impl TicketService {
                     state.tickets.remove(ticket);
                     Err("expired")
                 }
-                Some(entry) if entry.resource_type != expected_type || entry.resource != resource => {
+                Some(entry)
+                    if entry.resource_type != expected_type || entry.resource != resource =>
+                {
                     Err("scoped to another resource")
                 }
                 Some(_) => state.tickets.remove(ticket).ok_or("unknown or used"),
@@ -249,7 +256,10 @@ impl TicketService {
                     reason,
                     "SSE ticket rejected"
                 );
-                Err(Error::new(ErrorKind::Unauthenticated, messages::INVALID_TICKET))
+                Err(Error::new(
+                    ErrorKind::Unauthenticated,
+                    messages::INVALID_TICKET,
+                ))
             }
         }
     }
@@ -317,20 +327,30 @@ mod tests {
     #[tokio::test]
     async fn ticket_format() {
         let tickets = service();
-        let issued = tickets.issue(&user(), TicketType::Transfer, "job-1").expect("issue");
+        let issued = tickets
+            .issue(&user(), TicketType::Transfer, "job-1")
+            .expect("issue");
         assert_eq!(issued.ticket.len(), 43);
         assert!(issued
             .ticket
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
-        assert_eq!(URL_SAFE_NO_PAD.decode(&issued.ticket).expect("base64url").len(), 32);
+        assert_eq!(
+            URL_SAFE_NO_PAD
+                .decode(&issued.ticket)
+                .expect("base64url")
+                .len(),
+            32
+        );
         assert_eq!(issued.expires_in, 60);
         let now_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .expect("clock after epoch")
             .as_millis() as u64;
         assert!(issued.expires_at_ms > now_ms + 59_000 && issued.expires_at_ms <= now_ms + 60_000);
-        let other = tickets.issue(&user(), TicketType::Transfer, "job-1").expect("issue");
+        let other = tickets
+            .issue(&user(), TicketType::Transfer, "job-1")
+            .expect("issue");
         assert_ne!(issued.ticket, other.ticket);
         let debug = format!("{issued:?}");
         assert!(!debug.contains(&issued.ticket));
@@ -339,8 +359,16 @@ mod tests {
     #[tokio::test]
     async fn single_use() {
         let tickets = service();
-        let t = tickets.issue(&user(), TicketType::Upload, "a2V5").expect("issue").ticket;
-        assert_eq!(tickets.redeem(&t, TicketType::Upload, "a2V5").expect("first use"), user());
+        let t = tickets
+            .issue(&user(), TicketType::Upload, "a2V5")
+            .expect("issue")
+            .ticket;
+        assert_eq!(
+            tickets
+                .redeem(&t, TicketType::Upload, "a2V5")
+                .expect("first use"),
+            user()
+        );
         assert_invalid(tickets.redeem(&t, TicketType::Upload, "a2V5"));
         assert!(tickets.is_empty());
     }
@@ -354,7 +382,10 @@ mod tests {
     #[tokio::test]
     async fn wrong_resource_or_type_leaves_ticket_untouched() {
         let tickets = service();
-        let t = tickets.issue(&user(), TicketType::Transfer, "job-1").expect("issue").ticket;
+        let t = tickets
+            .issue(&user(), TicketType::Transfer, "job-1")
+            .expect("issue")
+            .ticket;
         assert_invalid(tickets.redeem(&t, TicketType::Transfer, "job-2"));
         assert_invalid(tickets.redeem(&t, TicketType::Upload, "job-1"));
         assert_eq!(tickets.len(), 1);
@@ -364,26 +395,43 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn expiry() {
         let tickets = service();
-        let a = tickets.issue(&user(), TicketType::Transfer, "job-1").expect("issue").ticket;
-        let b = tickets.issue(&user(), TicketType::Transfer, "job-1").expect("issue").ticket;
+        let a = tickets
+            .issue(&user(), TicketType::Transfer, "job-1")
+            .expect("issue")
+            .ticket;
+        let b = tickets
+            .issue(&user(), TicketType::Transfer, "job-1")
+            .expect("issue")
+            .ticket;
         // Valid while now <= expiresAt.
         tokio::time::advance(Duration::from_secs(60)).await;
         assert!(tickets.redeem(&a, TicketType::Transfer, "job-1").is_ok());
         tokio::time::advance(Duration::from_millis(1)).await;
         assert_invalid(tickets.redeem(&b, TicketType::Transfer, "job-1"));
-        assert!(tickets.is_empty(), "an expired ticket is deleted when presented");
+        assert!(
+            tickets.is_empty(),
+            "an expired ticket is deleted when presented"
+        );
     }
 
     #[tokio::test(start_paused = true)]
     async fn expired_tickets_are_purged() {
         let tickets = service();
         for i in 0..5 {
-            tickets.issue(&user(), TicketType::Transfer, &format!("job-{i}")).expect("issue");
+            tickets
+                .issue(&user(), TicketType::Transfer, &format!("job-{i}"))
+                .expect("issue");
         }
         assert_eq!(tickets.len(), 5);
         tokio::time::advance(Duration::from_secs(61)).await;
-        tickets.issue(&user(), TicketType::Upload, "k").expect("issue");
-        assert_eq!(tickets.len(), 1, "expired tickets purged on the next operation");
+        tickets
+            .issue(&user(), TicketType::Upload, "k")
+            .expect("issue");
+        assert_eq!(
+            tickets.len(),
+            1,
+            "expired tickets purged on the next operation"
+        );
     }
 
     #[tokio::test]
@@ -395,23 +443,40 @@ mod tests {
             roles: vec!["viewer".into()],
             allowed_locations: Some(vec!["local-1".into()]),
         };
-        let t = tickets.issue(&viewer, TicketType::Upload, "k").expect("issue").ticket;
-        assert_eq!(tickets.redeem(&t, TicketType::Upload, "k").expect("valid"), viewer);
+        let t = tickets
+            .issue(&viewer, TicketType::Upload, "k")
+            .expect("issue")
+            .ticket;
+        assert_eq!(
+            tickets.redeem(&t, TicketType::Upload, "k").expect("valid"),
+            viewer
+        );
     }
 
     #[test]
     fn parse_types() {
-        assert_eq!(TicketType::parse("transfer").ok(), Some(TicketType::Transfer));
-        assert_eq!("upload".parse::<TicketType>().ok(), Some(TicketType::Upload));
+        assert_eq!(
+            TicketType::parse("transfer").ok(),
+            Some(TicketType::Transfer)
+        );
+        assert_eq!(
+            "upload".parse::<TicketType>().ok(),
+            Some(TicketType::Upload)
+        );
         let err = TicketType::parse("Upload").expect_err("case-sensitive");
         assert_eq!(err.kind(), ErrorKind::InvalidInput);
-        assert_eq!(err.message(), "Invalid resourceType. Must be 'transfer' or 'upload'");
+        assert_eq!(
+            err.message(),
+            "Invalid resourceType. Must be 'transfer' or 'upload'"
+        );
         assert_eq!(err.code(), Some("BadRequest"));
     }
 
     #[tokio::test]
     async fn empty_resource_is_rejected() {
-        let err = service().issue(&user(), TicketType::Upload, "").expect_err("empty");
+        let err = service()
+            .issue(&user(), TicketType::Upload, "")
+            .expect_err("empty");
         assert_eq!(err.message(), "Resource and resourceType are required");
     }
 

@@ -199,6 +199,10 @@ impl Backend for LocalBackend {
         false
     }
 
+    fn allows_key_folder_overlap(&self) -> bool {
+        false
+    }
+
     async fn list_buckets(&self) -> Result<BucketListing> {
         let root = self.root.clone();
         let buckets = tokio::task::spawn_blocking(move || -> Result<Vec<BucketInfo>> {

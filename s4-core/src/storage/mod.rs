@@ -128,6 +128,13 @@ pub trait Backend: Send + Sync + fmt::Debug + 'static {
         true
     }
 
+    /// Whether a key may also be the folder of other keys (`a` and `a/b` together).
+    /// File-system backends cannot, and refuse the second write with
+    /// [`crate::ErrorKind::Conflict`] (code `KeyConflict`).
+    fn allows_key_folder_overlap(&self) -> bool {
+        true
+    }
+
     /// Lists one page of a bucket.
     async fn list_page(&self, bucket: &BucketName, request: &PageRequest) -> Result<Page>;
 }

@@ -1,0 +1,357 @@
+//! Local uploads (API §17.3 steps 2, 3 and 5–8): destination preparation, the checks,
+//! and streaming into a hidden temporary file that is linked into place only once
+//! complete, without ever replacing an existing file.
+
+use std::fmt;
+use std::io;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use cap_std::fs::{Dir, OpenOptions};
+use futures::{Stream, StreamExt};
+use tokio::io::AsyncWriteExt;
+use tokio_util::sync::CancellationToken;
+
+use super::ops::{TEMP_PREFIX, TEMP_SUFFIX};
+use super::path::{escapes, is_escape, RelPath};
+use super::{blocking, format_size, Locations, QuotaUsage, QUOTA_EXCEEDED, QUOTA_MAX_BYTES, QUOTA_MAX_FILES};
+use crate::error::{Error, ErrorKind, Result};
+use crate::ProgressFn;
+
+/// Write buffer between the request body and the file: fewer, larger blocking writes.
+const WRITE_BUFFER: usize = 256 << 10;
+
+/// Options of [`UploadTarget::write`] and [`Locations::write_file`].
+#[derive(Clone, Default)]
+pub struct WriteOptions {
+    /// Called with the cumulative byte count as chunks are written.
+    pub progress: Option<ProgressFn>,
+    /// Cancels the write ([`ErrorKind::Cancelled`] `Upload aborted by client`); nothing
+    /// is left behind.
+    pub cancel: Option<CancellationToken>,
+}
+
+impl fmt::Debug for WriteOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WriteOptions")
+            .field("progress", &self.progress.is_some())
+            .field("cancel", &self.cancel)
+            .finish()
+    }
+}
+
+impl WriteOptions {
+    /// Sets the progress callback.
+    pub fn with_progress(mut self, progress: ProgressFn) -> Self {
+        self.progress = Some(progress);
+        self
+    }
+
+    /// Sets the cancellation token.
+    pub fn with_cancel(mut self, cancel: CancellationToken) -> Self {
+        self.cancel = Some(cancel);
+        self
+    }
+}
+
+/// The quota check of API §17.9: `used + max_file_size ≤ 100 GiB` and
+/// `files + 1 ≤ 10 000`.
+pub(super) fn check_quota(usage: QuotaUsage, max_file_size: u64) -> Result<()> {
+    if usage.bytes.saturating_add(max_file_size) > QUOTA_MAX_BYTES {
+        let remaining = QUOTA_MAX_BYTES.saturating_sub(usage.bytes);
+        return Err(Error::new(
+            ErrorKind::TooLarge,
+            format!("Storage quota exceeded. {} remaining.", format_size(remaining)),
+        )
+        .with_code(QUOTA_EXCEEDED));
+    }
+    if usage.files.saturating_add(1) > QUOTA_MAX_FILES {
+        let remaining = QUOTA_MAX_FILES.saturating_sub(usage.files);
+        return Err(Error::new(
+            ErrorKind::TooLarge,
+            format!("File count quota exceeded. {remaining} files remaining."),
+        )
+        .with_code(QUOTA_EXCEEDED));
+    }
+    Ok(())
+}
+
+fn already_exists() -> Error {
+    Error::new(ErrorKind::AlreadyExists, "File already exists")
+}
+
+/// A prepared upload destination: the path passed the §7.3 checks, its parent
+/// directories exist, and a handle on the parent directory is held, so the rest of
+/// the upload works on that directory and one file name (no path is resolved again).
+///
+/// Obtained from [`Locations::prepare_upload`]; see there for the call order. Cheap to
+/// clone (shared state).
+#[derive(Clone)]
+pub struct UploadTarget {
+    state: Arc<State>,
+}
+
+struct State {
+    locations: Locations,
+    index: usize,
+    parent: Arc<Dir>,
+    name: String,
+    rel: RelPath,
+    raw: String,
+}
+
+impl fmt::Debug for UploadTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UploadTarget")
+            .field("location", &self.state.index)
+            .field("path", &self.state.rel.display())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Removes the temporary file when dropped unless disarmed: on errors, and when the
+/// write future is dropped midway.
+///
+/// Dropping is the one place a file-system call (a single `unlinkat` of one name in an
+/// already open directory) runs on the async thread: a `Drop` cannot await, and
+/// removing synchronously is what guarantees nothing is left once the future is gone.
+/// Every other path removes it through `spawn_blocking`.
+struct TempFile {
+    dir: Arc<Dir>,
+    name: String,
+    armed: bool,
+}
+
+impl TempFile {
+    fn remove(mut self) {
+        self.armed = false;
+        if let Err(err) = self.dir.remove_file(&self.name) {
+            tracing::warn!(file = %self.name, error = %err, "cannot remove upload temporary file");
+        }
+    }
+
+    fn disarm(mut self) {
+        self.armed = false;
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if self.armed {
+            if let Err(err) = self.dir.remove_file(&self.name) {
+                tracing::warn!(file = %self.name, error = %err, "cannot remove upload temporary file");
+            }
+        }
+    }
+}
+
+impl UploadTarget {
+    pub(super) fn new(
+        locations: Locations,
+        index: usize,
+        parent: Dir,
+        rel: RelPath,
+        raw: String,
+    ) -> Result<Self> {
+        let name = rel
+            .file_name()
+            .ok_or_else(|| Error::invalid("File path is required"))?
+            .to_string();
+        Ok(Self {
+            state: Arc::new(State {
+                locations,
+                index,
+                parent: Arc::new(parent),
+                name,
+                rel,
+                raw,
+            }),
+        })
+    }
+
+    /// The normalized destination path relative to the location root (for the
+    /// response's `path`).
+    pub fn path(&self) -> String {
+        self.state.rel.display()
+    }
+
+    /// The destination file name (the last component).
+    pub fn file_name(&self) -> &str {
+        &self.state.name
+    }
+
+    /// Runs steps 5–7 (file-type policy, destination must not exist, quota) without
+    /// writing anything. [`Self::write`] runs them again itself; this is only for a
+    /// caller that wants to answer before it starts reading a body.
+    ///
+    /// # Errors
+    /// See [`Self::write`] (everything before the streaming).
+    pub async fn check(&self) -> Result<()> {
+        let state = Arc::clone(&self.state);
+        blocking(move || state.check_blocking()).await
+    }
+
+    /// Steps 5–8: checks, then streams `body` into a hidden temporary file
+    /// (`.s4-upload-<random>.tmp` in the destination directory) and links it into place
+    /// when complete, never replacing a file that appeared meanwhile. Records the
+    /// upload in the location's quota usage. Returns the number of bytes written.
+    ///
+    /// Nothing is pulled from `body` before the checks passed. A failure, a body error,
+    /// an oversized body, cancellation, or dropping the future leaves neither the
+    /// destination nor the temporary file behind. Does not buffer beyond 256 KiB.
+    ///
+    /// # Errors
+    /// * [`ErrorKind::InvalidInput`] code `InvalidFileType` (policy, §17.8);
+    /// * [`ErrorKind::AlreadyExists`] `File already exists` (also when the file appears
+    ///   while the body streams);
+    /// * [`ErrorKind::TooLarge`] code `QuotaExceeded` (§17.9), or without code
+    ///   `File too large` once more than `max_file_size` bytes arrived;
+    /// * [`ErrorKind::StorageFull`] `Disk full`; [`ErrorKind::PermissionDenied`] (EACCES);
+    /// * [`ErrorKind::Cancelled`] `Upload aborted by client`;
+    /// * the error `body` yielded, unchanged.
+    pub async fn write<S>(self, body: S, options: WriteOptions) -> Result<u64>
+    where
+        S: Stream<Item = Result<Bytes>> + Send,
+    {
+        let this = self.state;
+        let begin = Arc::clone(&this);
+        let (file, temp) = blocking(move || {
+            begin.check_blocking()?;
+            begin.create_temp()
+        })
+        .await?;
+
+        let max = this.locations.inner.config.max_file_size;
+        let cancel = options.cancel.clone().unwrap_or_default();
+        let mut out = tokio::io::BufWriter::with_capacity(WRITE_BUFFER, tokio::fs::File::from_std(file));
+        let mut body = std::pin::pin!(body);
+        let mut total: u64 = 0;
+        let streamed: Result<()> = async {
+            loop {
+                let item = tokio::select! {
+                    biased;
+                    _ = cancel.cancelled() => {
+                        return Err(Error::new(ErrorKind::Cancelled, "Upload aborted by client"));
+                    }
+                    item = body.next() => item,
+                };
+                let chunk = match item {
+                    None => break,
+                    Some(Err(err)) => return Err(err),
+                    Some(Ok(chunk)) => chunk,
+                };
+                total += chunk.len() as u64;
+                if total > max {
+                    return Err(Error::new(ErrorKind::TooLarge, "File too large"));
+                }
+                out.write_all(&chunk).await.map_err(|e| this.io_error(e))?;
+                if let Some(progress) = &options.progress {
+                    progress(total);
+                }
+            }
+            out.flush().await.map_err(|e| this.io_error(e))
+        }
+        .await;
+
+        if let Err(err) = streamed {
+            drop(out);
+            // Removal on a blocking thread; should this await be cut short by a drop,
+            // the closure still runs to completion.
+            let _ = blocking(move || {
+                temp.remove();
+                Ok(())
+            })
+            .await;
+            return Err(err);
+        }
+
+        let file = out.into_inner().into_std().await;
+        let finish = Arc::clone(&this);
+        blocking(move || {
+            drop(file);
+            finish.link_into_place(temp)?;
+            finish.locations.root(finish.index)?.record_upload(total);
+            Ok(total)
+        })
+        .await
+    }
+}
+
+impl State {
+    fn io_error(&self, err: io::Error) -> Error {
+        if is_escape(&err) {
+            return escapes(&self.raw);
+        }
+        Error::from_io(err, format_args!("Cannot write '{}'", self.rel.display()))
+    }
+
+    /// Steps 5–7 on a blocking thread: file-type policy, no existing destination, quota.
+    fn check_blocking(&self) -> Result<()> {
+        self.locations.inner.config.policy.check(&self.name)?;
+        match self.parent.symlink_metadata(&self.name) {
+            Ok(_) => return Err(already_exists()),
+            Err(err) if err.kind() == io::ErrorKind::NotFound => {}
+            Err(err) => return Err(self.io_error(err)),
+        }
+        let usage = self.locations.root(self.index)?.usage();
+        check_quota(usage, self.locations.inner.config.max_file_size)
+    }
+
+    /// Creates the temporary file (exclusive create, so never an existing file or a
+    /// symlink planted under that name).
+    fn create_temp(&self) -> Result<(std::fs::File, TempFile)> {
+        let mut options = OpenOptions::new();
+        options.write(true).create_new(true);
+        let mut attempts = 0;
+        loop {
+            let name = format!("{TEMP_PREFIX}{:016x}{TEMP_SUFFIX}", rand::random::<u64>());
+            match self.parent.open_with(&name, &options) {
+                Ok(file) => {
+                    let temp = TempFile {
+                        dir: Arc::clone(&self.parent),
+                        name,
+                        armed: true,
+                    };
+                    return Ok((file.into_std(), temp));
+                }
+                Err(err) if err.kind() == io::ErrorKind::AlreadyExists && attempts < 8 => {
+                    attempts += 1;
+                }
+                Err(err) => return Err(self.io_error(err)),
+            }
+        }
+    }
+
+    /// Gives the complete temporary file its final name without replacing anything:
+    /// a hard link (which fails if the name exists) then removal of the temporary name.
+    /// File systems without hard links fall back to checking the name is free and
+    /// renaming (a narrow window in which a file created by someone else in between
+    /// could be replaced).
+    fn link_into_place(&self, temp: TempFile) -> Result<()> {
+        match self.parent.hard_link(&temp.name, &self.parent, &self.name) {
+            Ok(()) => {
+                temp.remove();
+                Ok(())
+            }
+            Err(err) if err.kind() == io::ErrorKind::AlreadyExists => Err(already_exists()),
+            Err(err)
+                if matches!(
+                    err.kind(),
+                    io::ErrorKind::Unsupported | io::ErrorKind::PermissionDenied
+                ) && !is_escape(&err) =>
+            {
+                match self.parent.symlink_metadata(&self.name) {
+                    Ok(_) => return Err(already_exists()),
+                    Err(err) if err.kind() == io::ErrorKind::NotFound => {}
+                    Err(err) => return Err(self.io_error(err)),
+                }
+                self.parent
+                    .rename(&temp.name, &self.parent, &self.name)
+                    .map_err(|e| self.io_error(e))?;
+                temp.disarm();
+                Ok(())
+            }
+            Err(err) => Err(self.io_error(err)),
+        }
+    }
+}

@@ -227,7 +227,8 @@ impl Error {
 impl fmt::Debug for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut d = f.debug_struct("Error");
-        d.field("kind", &self.0.kind).field("message", &self.0.message);
+        d.field("kind", &self.0.kind)
+            .field("message", &self.0.message);
         if let Some(code) = &self.0.code {
             d.field("code", code);
         }
@@ -376,7 +377,7 @@ impl From<object_store::Error> for Error {
                         "This storage keeps keys as files and folders: an object and a folder cannot share a name",
                     )
                     .with_code("KeyConflict")
-                    .with_source(err)
+                    .with_source(err);
                 }
                 Io::PermissionDenied => {
                     return Error::new(ErrorKind::PermissionDenied, "Access Denied")
@@ -392,9 +393,10 @@ impl From<object_store::Error> for Error {
             OsError::Precondition { .. } => (ErrorKind::PreconditionFailed, "Precondition failed"),
             OsError::NotModified { .. } => (ErrorKind::NotModified, "Not modified"),
             OsError::InvalidPath { .. } => (ErrorKind::InvalidInput, "Invalid object key"),
-            OsError::NotSupported { .. } | OsError::NotImplemented { .. } => {
-                (ErrorKind::Unsupported, "Operation not supported by the backend")
-            }
+            OsError::NotSupported { .. } | OsError::NotImplemented { .. } => (
+                ErrorKind::Unsupported,
+                "Operation not supported by the backend",
+            ),
             OsError::PermissionDenied { .. } => (ErrorKind::PermissionDenied, "Access Denied"),
             OsError::Unauthenticated { .. } => (ErrorKind::Unauthenticated, "Unauthenticated"),
             _ => (ErrorKind::Internal, ""),

@@ -212,13 +212,33 @@ mod tests {
 
     #[test]
     fn object_keys() {
-        for ok in ["a", "a b", "a+b", "100%", "a#b", "a?b", "ünï/cödé", "😀/🚀.txt", "a/b/c"] {
+        for ok in [
+            "a",
+            "a b",
+            "a+b",
+            "100%",
+            "a#b",
+            "a?b",
+            "ünï/cödé",
+            "😀/🚀.txt",
+            "a/b/c",
+        ] {
             assert!(ObjectKey::parse(ok).is_ok(), "{ok}");
-            assert_eq!(ObjectKey::parse(ok).map(|k| k.to_path().to_string()).ok().as_deref(), Some(ok));
+            assert_eq!(
+                ObjectKey::parse(ok)
+                    .map(|k| k.to_path().to_string())
+                    .ok()
+                    .as_deref(),
+                Some(ok)
+            );
         }
         for bad in ["", "/a", "a/", "a//b", "a/./b", "../a", "a\u{0}b", "a\nb"] {
             let err = ObjectKey::parse(bad).err();
-            assert_eq!(err.as_ref().and_then(|e| e.code()), Some("InvalidKey"), "{bad:?}");
+            assert_eq!(
+                err.as_ref().and_then(|e| e.code()),
+                Some("InvalidKey"),
+                "{bad:?}"
+            );
         }
     }
 

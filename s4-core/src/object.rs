@@ -358,8 +358,11 @@ impl S4 {
                 }
             }
             let resolved = range.resolve(head.size).ok_or_else(|| {
-                Error::new(ErrorKind::RangeNotSatisfiable, "Requested range not satisfiable")
-                    .with_object_size(head.size)
+                Error::new(
+                    ErrorKind::RangeNotSatisfiable,
+                    "Requested range not satisfiable",
+                )
+                .with_object_size(head.size)
             })?;
             get.range = Some(GetRange::Bounded(resolved));
         }
@@ -458,7 +461,15 @@ impl S4 {
                 attributes,
                 ..PutOptions::default()
             };
-            let result = store.put_opts(&path, payload, opts).await?;
+            let result = match store.put_opts(&path, payload, opts).await {
+                Ok(result) => result,
+                Err(e) => {
+                    self.backend()
+                        .discard_write_traces(bucket, key.as_str())
+                        .await;
+                    return Err(e.into());
+                }
+            };
             self.publish(ObjectChange::created(bucket, key.as_str(), total));
             return Ok(PutOutcome {
                 size: total,
@@ -475,7 +486,14 @@ impl S4 {
                 },
             )
             .await?;
-        let mut guard = AbortGuard(Some(WriteMultipart::new_with_chunk_size(upload, PART_SIZE)));
+        let mut guard = AbortGuard {
+            writer: Some(WriteMultipart::new_with_chunk_size(upload, PART_SIZE)),
+            traces: Some((
+                Arc::clone(self.backend()),
+                bucket.clone(),
+                key.as_str().to_string(),
+            )),
+        };
         let result: Result<()> = async {
             let writer = guard.writer()?;
             for chunk in first {
@@ -497,7 +515,15 @@ impl S4 {
         let writer = guard.take()?;
         match result {
             Ok(()) => {
-                let result = writer.finish().await?;
+                let result = match writer.finish().await {
+                    Ok(result) => result,
+                    Err(e) => {
+                        self.backend()
+                            .discard_write_traces(bucket, key.as_str())
+                            .await;
+                        return Err(e.into());
+                    }
+                };
                 self.publish(ObjectChange::created(bucket, key.as_str(), total));
                 Ok(PutOutcome {
                     size: total,
@@ -508,6 +534,9 @@ impl S4 {
                 if let Err(abort) = writer.abort().await {
                     tracing::warn!(error = %abort, "aborting multipart upload failed");
                 }
+                self.backend()
+                    .discard_write_traces(bucket, key.as_str())
+                    .await;
                 Err(e)
             }
         }
@@ -638,17 +667,22 @@ pub fn etag_matches(header: &str, etag: &str) -> bool {
         .any(|candidate| candidate.trim() == "*" || strip(candidate) == etag)
 }
 
-/// Aborts a multipart upload whose put future is dropped before finishing.
-struct AbortGuard(Option<WriteMultipart>);
+/// Aborts a multipart upload whose put future is dropped before finishing, and
+/// removes the write's traces.
+struct AbortGuard {
+    writer: Option<WriteMultipart>,
+    traces: Option<(Arc<dyn crate::Backend>, BucketName, String)>,
+}
 
 impl AbortGuard {
     fn writer(&mut self) -> Result<&mut WriteMultipart> {
-        self.0
+        self.writer
             .as_mut()
             .ok_or_else(|| Error::internal("multipart writer already consumed"))
     }
     fn take(&mut self) -> Result<WriteMultipart> {
-        self.0
+        self.traces = None;
+        self.writer
             .take()
             .ok_or_else(|| Error::internal("multipart writer already consumed"))
     }
@@ -656,11 +690,15 @@ impl AbortGuard {
 
 impl Drop for AbortGuard {
     fn drop(&mut self) {
-        if let Some(writer) = self.0.take() {
+        if let Some(writer) = self.writer.take() {
+            let traces = self.traces.take();
             if let Ok(handle) = tokio::runtime::Handle::try_current() {
                 handle.spawn(async move {
                     if let Err(e) = writer.abort().await {
                         tracing::warn!(error = %e, "aborting dropped multipart upload failed");
+                    }
+                    if let Some((backend, bucket, key)) = traces {
+                        backend.discard_write_traces(&bucket, &key).await;
                     }
                 });
             }

@@ -21,10 +21,51 @@ const IMAGE_TYPES: &[(&str, &str)] = &[
 ];
 
 const TEXT_EXTENSIONS: &[&str] = &[
-    "txt", "log", "md", "json", "jsonl", "yaml", "yml", "csv", "tsv", "xml", "html", "css", "scss",
-    "js", "jsx", "ts", "tsx", "py", "sh", "bash", "bat", "ps1", "sql", "toml", "ini", "cfg", "conf",
-    "cnf", "env", "properties", "java", "go", "rs", "rb", "php", "pl", "pm", "r", "rmd", "cs", "fs",
-    "vb", "clj", "edn", "ipynb",
+    "txt",
+    "log",
+    "md",
+    "json",
+    "jsonl",
+    "yaml",
+    "yml",
+    "csv",
+    "tsv",
+    "xml",
+    "html",
+    "css",
+    "scss",
+    "js",
+    "jsx",
+    "ts",
+    "tsx",
+    "py",
+    "sh",
+    "bash",
+    "bat",
+    "ps1",
+    "sql",
+    "toml",
+    "ini",
+    "cfg",
+    "conf",
+    "cnf",
+    "env",
+    "properties",
+    "java",
+    "go",
+    "rs",
+    "rb",
+    "php",
+    "pl",
+    "pm",
+    "r",
+    "rmd",
+    "cs",
+    "fs",
+    "vb",
+    "clj",
+    "edn",
+    "ipynb",
 ];
 
 const TEXT_NAMES: &[&str] = &[
@@ -144,7 +185,10 @@ mod tests {
         assert_eq!(preview_kind("Dockerfile", None), PreviewKind::Text);
         assert_eq!(preview_kind(".gitignore", None), PreviewKind::Text);
         assert_eq!(preview_kind("blob", Some("text/plain")), PreviewKind::Text);
-        assert_eq!(preview_kind("blob", Some("application/json; charset=utf-8")), PreviewKind::Text);
+        assert_eq!(
+            preview_kind("blob", Some("application/json; charset=utf-8")),
+            PreviewKind::Text
+        );
         assert_eq!(preview_kind("model.bin", None), PreviewKind::Unsupported);
     }
 
@@ -152,14 +196,23 @@ mod tests {
     fn text_previews() {
         assert_eq!(
             build_preview(PreviewKind::Text, 3, b"a,b"),
-            Preview::Available { kind: "text", content: "a,b".into(), truncated: false }
+            Preview::Available {
+                kind: "text",
+                content: "a,b".into(),
+                truncated: false
+            }
         );
-        assert_eq!(build_preview(PreviewKind::Text, 3, b"a\0b"), Preview::Unavailable("binary"));
+        assert_eq!(
+            build_preview(PreviewKind::Text, 3, b"a\0b"),
+            Preview::Unavailable("binary")
+        );
         // "é" is two bytes; a cut after its first byte is dropped.
         let mut head = vec![b'x'; PREVIEW_LIMIT as usize - 1];
         head.push(0xC3);
         match build_preview(PreviewKind::Text, PREVIEW_LIMIT + 1, &head) {
-            Preview::Available { content, truncated, .. } => {
+            Preview::Available {
+                content, truncated, ..
+            } => {
                 assert!(truncated);
                 assert_eq!(content.len(), PREVIEW_LIMIT as usize - 1);
             }

@@ -119,7 +119,11 @@ fn contains_ci(leaf: &str, query: &str) -> bool {
     !match_offsets(leaf, query).is_empty()
 }
 
-fn matches_of(objects: &[ObjectSummary], prefixes: &[String], query: &str) -> (MatchList, MatchList) {
+fn matches_of(
+    objects: &[ObjectSummary],
+    prefixes: &[String],
+    query: &str,
+) -> (MatchList, MatchList) {
     let objs = objects
         .iter()
         .map(|o| (o.key.clone(), match_offsets(leaf_name(&o.key), query)))

@@ -67,36 +67,114 @@ pub struct Settings {
 
 /// Every environment variable S4 reads, with its meaning, for `--help` and docs.
 pub const ENV_VARS: &[(&str, &str)] = &[
-    ("PORT", "Listen port (default 5000; BACKEND_PORT is used when PORT is unset)"),
+    (
+        "PORT",
+        "Listen port (default 5000; BACKEND_PORT is used when PORT is unset)",
+    ),
     ("BACKEND_PORT", "Fallback listen port"),
-    ("IP", "Bind address (default 127.0.0.1; use 0.0.0.0 in containers)"),
-    ("S4_BACKEND", "local | memory | s3 (default: s3 if AWS_S3_ENDPOINT is set, else local)"),
-    ("S4_DATA_DIR", "Data directory of the local backend and S4's state (default ./s4-data)"),
-    ("AWS_S3_ENDPOINT", "S3-compatible endpoint to manage; selects the s3 backend"),
+    (
+        "IP",
+        "Bind address (default 127.0.0.1; use 0.0.0.0 in containers)",
+    ),
+    (
+        "S4_BACKEND",
+        "local | memory | s3 (default: s3 if AWS_S3_ENDPOINT is set, else local)",
+    ),
+    (
+        "S4_DATA_DIR",
+        "Data directory of the local backend and S4's state (default ./s4-data)",
+    ),
+    (
+        "AWS_S3_ENDPOINT",
+        "S3-compatible endpoint to manage; selects the s3 backend",
+    ),
     ("AWS_ACCESS_KEY_ID", "Backend access key (default s4admin)"),
-    ("AWS_SECRET_ACCESS_KEY", "Backend secret key (default s4secret)"),
+    (
+        "AWS_SECRET_ACCESS_KEY",
+        "Backend secret key (default s4secret)",
+    ),
     ("AWS_DEFAULT_REGION", "Backend region (default us-east-1)"),
-    ("AWS_S3_BUCKET", "Default bucket reported by GET /api/buckets"),
+    (
+        "AWS_S3_BUCKET",
+        "Default bucket reported by GET /api/buckets",
+    ),
     ("MAX_FILE_SIZE_GB", "Upload size limit in GiB (default 20)"),
-    ("NB_PREFIX", "URL prefix of the whole app, e.g. /notebook/ns/name"),
-    ("LOG_LEVEL", "Log verbosity: error, warn, info, debug, trace (default info)"),
-    ("LOG_HEALTH_CHECKS", "true: also log GET /api, /api/kernels, /api/terminals"),
-    ("AUDIT_LOG_ENABLED", "false: disable audit log lines (default true)"),
-    ("UI_USERNAME", "Login user name; with UI_PASSWORD enables authentication"),
-    ("UI_PASSWORD", "Login password; with UI_USERNAME enables authentication"),
-    ("DISABLE_AUTH", "false: require JWTs even without login credentials"),
-    ("JWT_SECRET", "HS256 key for tokens (default: random per process)"),
-    ("JWT_EXPIRATION_HOURS", "Token lifetime in hours (default 8)"),
-    ("COOKIE_REQUIRE_HTTPS", "false: session cookie without Secure"),
-    ("NODE_ENV", "development: cookie SameSite=Lax and never Secure"),
-    ("APP_ENV", "development: extra dev origins in the CSP connect-src"),
-    ("SSE_TICKET_TTL_SECONDS", "SSE ticket lifetime in seconds (default 60)"),
-    ("ALLOWED_ORIGINS", "Comma-separated CORS origins (default: localhost dev origins)"),
-    ("LOCAL_STORAGE_PATHS", "Comma-separated directories exposed as local-0, local-1, ..."),
-    ("ALLOWED_FILE_EXTENSIONS", "Replace the local-upload extension allow-list"),
-    ("ALLOWED_FILE_EXTENSIONS_APPEND", "Extend the local-upload extension allow-list"),
-    ("BLOCKED_FILE_EXTENSIONS", "Replace the local-upload extension block-list"),
-    ("BLOCKED_FILE_EXTENSIONS_APPEND", "Extend the local-upload extension block-list"),
+    (
+        "NB_PREFIX",
+        "URL prefix of the whole app, e.g. /notebook/ns/name",
+    ),
+    (
+        "LOG_LEVEL",
+        "Log verbosity: error, warn, info, debug, trace (default info)",
+    ),
+    (
+        "LOG_HEALTH_CHECKS",
+        "true: also log GET /api, /api/kernels, /api/terminals",
+    ),
+    (
+        "AUDIT_LOG_ENABLED",
+        "false: disable audit log lines (default true)",
+    ),
+    (
+        "UI_USERNAME",
+        "Login user name; with UI_PASSWORD enables authentication",
+    ),
+    (
+        "UI_PASSWORD",
+        "Login password; with UI_USERNAME enables authentication",
+    ),
+    (
+        "DISABLE_AUTH",
+        "false: require JWTs even without login credentials",
+    ),
+    (
+        "JWT_SECRET",
+        "HS256 key for tokens (default: random per process)",
+    ),
+    (
+        "JWT_EXPIRATION_HOURS",
+        "Token lifetime in hours (default 8)",
+    ),
+    (
+        "COOKIE_REQUIRE_HTTPS",
+        "false: session cookie without Secure",
+    ),
+    (
+        "NODE_ENV",
+        "development: cookie SameSite=Lax and never Secure",
+    ),
+    (
+        "APP_ENV",
+        "development: extra dev origins in the CSP connect-src",
+    ),
+    (
+        "SSE_TICKET_TTL_SECONDS",
+        "SSE ticket lifetime in seconds (default 60)",
+    ),
+    (
+        "ALLOWED_ORIGINS",
+        "Comma-separated CORS origins (default: localhost dev origins)",
+    ),
+    (
+        "LOCAL_STORAGE_PATHS",
+        "Comma-separated directories exposed as local-0, local-1, ...",
+    ),
+    (
+        "ALLOWED_FILE_EXTENSIONS",
+        "Replace the local-upload extension allow-list",
+    ),
+    (
+        "ALLOWED_FILE_EXTENSIONS_APPEND",
+        "Extend the local-upload extension allow-list",
+    ),
+    (
+        "BLOCKED_FILE_EXTENSIONS",
+        "Replace the local-upload extension block-list",
+    ),
+    (
+        "BLOCKED_FILE_EXTENSIONS_APPEND",
+        "Extend the local-upload extension block-list",
+    ),
 ];
 
 /// Reads a variable through `lookup`, treating empty as unset.
@@ -130,7 +208,11 @@ impl Settings {
     /// [`crate::ErrorKind::InvalidInput`] naming the offending variable.
     pub fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self> {
         let get = |name: &str| var(lookup, name);
-        let port_var = if get("PORT").is_some() { "PORT" } else { "BACKEND_PORT" };
+        let port_var = if get("PORT").is_some() {
+            "PORT"
+        } else {
+            "BACKEND_PORT"
+        };
         let port = match get(port_var) {
             None => 5000,
             Some(v) => v.trim().parse::<u16>().map_err(|_| {
@@ -139,9 +221,10 @@ impl Settings {
         };
         let ip = match get("IP") {
             None => IpAddr::from([127, 0, 0, 1]),
-            Some(v) => v.trim().parse::<IpAddr>().map_err(|_| {
-                Error::invalid(format!("IP={v:?} is not a valid IP address"))
-            })?,
+            Some(v) => v
+                .trim()
+                .parse::<IpAddr>()
+                .map_err(|_| Error::invalid(format!("IP={v:?} is not a valid IP address")))?,
         };
         let data_dir = PathBuf::from(get("S4_DATA_DIR").unwrap_or_else(|| "./s4-data".into()));
         let endpoint = get("AWS_S3_ENDPOINT");
@@ -157,10 +240,14 @@ impl Settings {
             "memory" => BackendSettings::Memory,
             "s3" => {
                 let endpoint = endpoint.ok_or_else(|| {
-                    Error::invalid("S4_BACKEND=s3 needs AWS_S3_ENDPOINT (e.g. http://127.0.0.1:9000)")
+                    Error::invalid(
+                        "S4_BACKEND=s3 needs AWS_S3_ENDPOINT (e.g. http://127.0.0.1:9000)",
+                    )
                 })?;
                 let parsed = reqwest::Url::parse(endpoint.trim()).map_err(|e| {
-                    Error::invalid(format!("AWS_S3_ENDPOINT={endpoint:?} is not a valid URL: {e}"))
+                    Error::invalid(format!(
+                        "AWS_S3_ENDPOINT={endpoint:?} is not a valid URL: {e}"
+                    ))
                 })?;
                 if !matches!(parsed.scheme(), "http" | "https") {
                     return Err(Error::invalid(format!(
@@ -200,7 +287,8 @@ impl Settings {
             nb_prefix: normalize_prefix(&get("NB_PREFIX").unwrap_or_default()),
             log_level: get("LOG_LEVEL").unwrap_or_else(|| "info".into()),
             log_health_checks: flag("LOG_HEALTH_CHECKS", false),
-            audit_log: !get("AUDIT_LOG_ENABLED").is_some_and(|v| v.trim().eq_ignore_ascii_case("false")),
+            audit_log: !get("AUDIT_LOG_ENABLED")
+                .is_some_and(|v| v.trim().eq_ignore_ascii_case("false")),
         })
     }
 
@@ -234,8 +322,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn settings(vars: &[(&str, &str)]) -> Result<Settings> {
-        let map: HashMap<String, String> =
-            vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Settings::from_lookup(&move |k| map.get(k).cloned())
     }
 
@@ -253,7 +343,8 @@ mod tests {
     fn backend_selection() {
         let s = settings(&[("AWS_S3_ENDPOINT", "http://127.0.0.1:3900")]).expect("valid");
         assert_eq!(s.backend.name(), "s3");
-        let s = settings(&[("AWS_S3_ENDPOINT", "http://x:1"), ("S4_BACKEND", "memory")]).expect("valid");
+        let s = settings(&[("AWS_S3_ENDPOINT", "http://x:1"), ("S4_BACKEND", "memory")])
+            .expect("valid");
         assert_eq!(s.backend.name(), "memory");
         assert!(settings(&[("S4_BACKEND", "s3")]).is_err());
         assert!(settings(&[("S4_BACKEND", "ftp")]).is_err());
@@ -265,10 +356,28 @@ mod tests {
         assert!(settings(&[("PORT", "http")]).is_err());
         assert!(settings(&[("PORT", "70000")]).is_err());
         assert!(settings(&[("IP", "localhost:1")]).is_err());
-        assert_eq!(settings(&[("BACKEND_PORT", "8080")]).map(|s| s.port).ok(), Some(8080));
-        assert_eq!(settings(&[("MAX_FILE_SIZE_GB", "x")]).map(|s| s.max_file_size_gb).ok(), Some(20));
-        assert_eq!(settings(&[("MAX_FILE_SIZE_GB", "-1")]).map(|s| s.max_file_size_gb).ok(), Some(20));
-        assert_eq!(settings(&[("MAX_FILE_SIZE_GB", "1")]).map(|s| s.max_file_size).ok(), Some(1 << 30));
+        assert_eq!(
+            settings(&[("BACKEND_PORT", "8080")]).map(|s| s.port).ok(),
+            Some(8080)
+        );
+        assert_eq!(
+            settings(&[("MAX_FILE_SIZE_GB", "x")])
+                .map(|s| s.max_file_size_gb)
+                .ok(),
+            Some(20)
+        );
+        assert_eq!(
+            settings(&[("MAX_FILE_SIZE_GB", "-1")])
+                .map(|s| s.max_file_size_gb)
+                .ok(),
+            Some(20)
+        );
+        assert_eq!(
+            settings(&[("MAX_FILE_SIZE_GB", "1")])
+                .map(|s| s.max_file_size)
+                .ok(),
+            Some(1 << 30)
+        );
     }
 
     #[test]

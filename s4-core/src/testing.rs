@@ -15,8 +15,8 @@ use futures::{Stream, StreamExt};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    BucketName, ByteRange, ChangeKind, Error, ErrorKind, GetObjectOptions, ListOptions,
-    ObjectKey, PutObjectOptions, Result, SearchMode, SearchOptions, S4,
+    BucketName, ByteRange, ChangeKind, Error, ErrorKind, GetObjectOptions, ListOptions, ObjectKey,
+    PutObjectOptions, Result, SearchMode, SearchOptions, S4,
 };
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
@@ -82,18 +82,32 @@ pub fn chunked(bytes: Bytes, chunk: usize) -> impl Stream<Item = Result<Bytes>> 
 /// Deterministic pseudo-random test data.
 pub fn pattern(len: usize, seed: u8) -> Bytes {
     (0..len)
-        .map(|i| (i as u32).wrapping_mul(2654435761).rotate_left(u32::from(seed)) as u8)
+        .map(|i| {
+            (i as u32)
+                .wrapping_mul(2654435761)
+                .rotate_left(u32::from(seed)) as u8
+        })
         .collect::<Vec<u8>>()
         .into()
 }
 
 async fn put(s4: &S4, bucket: &BucketName, k: &str, data: Bytes) {
-    s4.put_object(bucket, &key(k), chunked(data, 64 << 10), PutObjectOptions::default())
-        .await
-        .unwrap_or_else(|e| panic!("put {k}: {e:?}"));
+    s4.put_object(
+        bucket,
+        &key(k),
+        chunked(data, 64 << 10),
+        PutObjectOptions::default(),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("put {k}: {e:?}"));
 }
 
-async fn get_all(s4: &S4, bucket: &BucketName, k: &str, options: GetObjectOptions) -> Result<Vec<u8>> {
+async fn get_all(
+    s4: &S4,
+    bucket: &BucketName,
+    k: &str,
+    options: GetObjectOptions,
+) -> Result<Vec<u8>> {
     let mut object = s4.get_object(bucket, &key(k), options).await?;
     let mut out = Vec::new();
     while let Some(chunk) = object.body.next().await {
@@ -152,28 +166,48 @@ pub const TRICKY_KEYS: &[&str] = &[
 /// Bucket create, duplicate, list, non-empty delete, delete, missing delete.
 pub async fn bucket_crud(s4: &S4) {
     let bucket = fresh_bucket(s4, "crud").await;
-    let dup = assert_kind(s4.create_bucket(&bucket).await, ErrorKind::AlreadyExists, "duplicate create");
+    let dup = assert_kind(
+        s4.create_bucket(&bucket).await,
+        ErrorKind::AlreadyExists,
+        "duplicate create",
+    );
     assert!(
-        matches!(dup.code(), Some("BucketAlreadyOwnedByYou" | "BucketAlreadyExists")),
+        matches!(
+            dup.code(),
+            Some("BucketAlreadyOwnedByYou" | "BucketAlreadyExists")
+        ),
         "{dup:?}"
     );
     let listing = s4.list_buckets().await.expect("list buckets");
     assert!(listing.buckets.iter().any(|b| b.name == bucket.as_str()));
     put(s4, &bucket, "x", Bytes::from_static(b"x")).await;
-    let e = assert_kind(s4.delete_bucket(&bucket).await, ErrorKind::Conflict, "non-empty delete");
+    let e = assert_kind(
+        s4.delete_bucket(&bucket).await,
+        ErrorKind::Conflict,
+        "non-empty delete",
+    );
     assert_eq!(e.code(), Some("BucketNotEmpty"));
     s4.delete_object(&bucket, "x").await.expect("delete x");
-    s4.delete_bucket(&bucket).await.expect("delete empty bucket");
+    s4.delete_bucket(&bucket)
+        .await
+        .expect("delete empty bucket");
     let listing = s4.list_buckets().await.expect("list buckets");
     assert!(!listing.buckets.iter().any(|b| b.name == bucket.as_str()));
-    let e = assert_kind(s4.delete_bucket(&bucket).await, ErrorKind::NotFound, "missing delete");
+    let e = assert_kind(
+        s4.delete_bucket(&bucket).await,
+        ErrorKind::NotFound,
+        "missing delete",
+    );
     assert_eq!(e.code(), Some("NoSuchBucket"));
     let e = assert_kind(
         s4.head_object(&bucket, &key("x")).await,
         ErrorKind::NotFound,
         "object of missing bucket",
     );
-    assert!(matches!(e.code(), Some("NoSuchBucket" | "NotFound" | "NoSuchKey")), "{e:?}");
+    assert!(
+        matches!(e.code(), Some("NoSuchBucket" | "NotFound" | "NoSuchKey")),
+        "{e:?}"
+    );
 }
 
 /// Put, head, get and list for every key of [`TRICKY_KEYS`]; overwrite; missing key.
@@ -185,7 +219,9 @@ pub async fn object_roundtrip(s4: &S4) {
         let info = s4.head_object(&bucket, &key(k)).await.expect("head");
         assert_eq!(info.size, data.len() as u64, "{k}");
         assert_eq!(info.key, *k);
-        let got = get_all(s4, &bucket, k, GetObjectOptions::default()).await.expect("get");
+        let got = get_all(s4, &bucket, k, GetObjectOptions::default())
+            .await
+            .expect("get");
         assert_eq!(got, data.to_vec(), "{k}");
     }
     let listed: BTreeSet<String> = all_keys(s4, &bucket, "").await.into_iter().collect();
@@ -193,7 +229,9 @@ pub async fn object_roundtrip(s4: &S4) {
     assert_eq!(listed, expected);
     // Overwrite.
     put(s4, &bucket, "plain.txt", Bytes::from_static(b"new")).await;
-    let got = get_all(s4, &bucket, "plain.txt", GetObjectOptions::default()).await.expect("get");
+    let got = get_all(s4, &bucket, "plain.txt", GetObjectOptions::default())
+        .await
+        .expect("get");
     assert_eq!(got, b"new");
     // Missing key.
     let e = assert_kind(
@@ -204,7 +242,13 @@ pub async fn object_roundtrip(s4: &S4) {
     assert_eq!(e.code(), Some("NoSuchKey"));
     // Empty object.
     put(s4, &bucket, "empty", Bytes::new()).await;
-    assert_eq!(s4.head_object(&bucket, &key("empty")).await.expect("head").size, 0);
+    assert_eq!(
+        s4.head_object(&bucket, &key("empty"))
+            .await
+            .expect("head")
+            .size,
+        0
+    );
     remove_bucket(s4, &bucket).await;
 }
 
@@ -213,9 +257,14 @@ pub async fn large_object_streams(s4: &S4) {
     let bucket = fresh_bucket(s4, "large").await;
     let data = pattern(crate::PART_SIZE * 2 + 12345, 7);
     put(s4, &bucket, "big/blob.bin", data.clone()).await;
-    let info = s4.head_object(&bucket, &key("big/blob.bin")).await.expect("head");
+    let info = s4
+        .head_object(&bucket, &key("big/blob.bin"))
+        .await
+        .expect("head");
     assert_eq!(info.size, data.len() as u64);
-    let got = get_all(s4, &bucket, "big/blob.bin", GetObjectOptions::default()).await.expect("get");
+    let got = get_all(s4, &bucket, "big/blob.bin", GetObjectOptions::default())
+        .await
+        .expect("get");
     assert!(got == data.to_vec(), "large object round trip differs");
     remove_bucket(s4, &bucket).await;
 }
@@ -233,20 +282,36 @@ pub async fn ranges(s4: &S4) {
     ];
     for (range, expected) in cases {
         let object = s4
-            .get_object(&bucket, &key("r.bin"), GetObjectOptions::default().with_range(range))
+            .get_object(
+                &bucket,
+                &key("r.bin"),
+                GetObjectOptions::default().with_range(range),
+            )
             .await
             .expect("ranged get");
         assert_eq!(object.range, expected.clone(), "{range:?}");
         assert!(object.partial);
         assert_eq!(object.info.size, 1000);
-        let got = get_all(s4, &bucket, "r.bin", GetObjectOptions::default().with_range(range))
-            .await
-            .expect("get");
-        assert_eq!(got, data[expected.start as usize..expected.end as usize].to_vec());
+        let got = get_all(
+            s4,
+            &bucket,
+            "r.bin",
+            GetObjectOptions::default().with_range(range),
+        )
+        .await
+        .expect("get");
+        assert_eq!(
+            got,
+            data[expected.start as usize..expected.end as usize].to_vec()
+        );
     }
     let e = assert_kind(
-        s4.get_object(&bucket, &key("r.bin"), GetObjectOptions::default().with_range(ByteRange::From(1000)))
-            .await,
+        s4.get_object(
+            &bucket,
+            &key("r.bin"),
+            GetObjectOptions::default().with_range(ByteRange::From(1000)),
+        )
+        .await,
         ErrorKind::RangeNotSatisfiable,
         "range past the end",
     );
@@ -265,8 +330,12 @@ pub async fn conditional_get(s4: &S4) {
         .etag
         .expect("backends report ETags");
     assert_kind(
-        s4.get_object(&bucket, &key("c.txt"), GetObjectOptions::default().with_if_none_match(etag.clone()))
-            .await,
+        s4.get_object(
+            &bucket,
+            &key("c.txt"),
+            GetObjectOptions::default().with_if_none_match(etag.clone()),
+        )
+        .await,
         ErrorKind::NotModified,
         "matching etag",
     );
@@ -310,8 +379,18 @@ pub async fn pagination_exactly_once(s4: &S4) {
         expected_top.insert(format!("{d}/"));
     }
     // A folder whose name sorts between files ("f00.txt/" vs "f00.txt", "f01.txt").
-    let stem = if s4.backend().allows_key_folder_overlap() { "f00.txt" } else { "f00.tx" };
-    put(s4, &bucket, &format!("{stem}/inner"), Bytes::from_static(b"1")).await;
+    let stem = if s4.backend().allows_key_folder_overlap() {
+        "f00.txt"
+    } else {
+        "f00.tx"
+    };
+    put(
+        s4,
+        &bucket,
+        &format!("{stem}/inner"),
+        Bytes::from_static(b"1"),
+    )
+    .await;
     expected_top.insert(format!("{stem}/"));
     let mut seen = Vec::new();
     let mut token = None;
@@ -332,7 +411,12 @@ pub async fn pagination_exactly_once(s4: &S4) {
         seen.extend(page.prefixes);
         match page.next_token {
             Some(t) => {
-                assert!(t.len() <= 512 && t.bytes().all(|b| b.is_ascii_alphanumeric() || b"+/=._-".contains(&b)), "token {t}");
+                assert!(
+                    t.len() <= 512
+                        && t.bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b"+/=._-".contains(&b)),
+                    "token {t}"
+                );
                 token = Some(t);
             }
             None => break,
@@ -340,7 +424,11 @@ pub async fn pagination_exactly_once(s4: &S4) {
         assert!(pages < 100, "pagination does not terminate");
     }
     let unique: BTreeSet<String> = seen.iter().cloned().collect();
-    assert_eq!(unique.len(), seen.len(), "an entry was listed twice: {seen:?}");
+    assert_eq!(
+        unique.len(),
+        seen.len(),
+        "an entry was listed twice: {seen:?}"
+    );
     assert_eq!(unique, expected_top);
     // A sub-folder lists its own level only.
     let page = s4
@@ -367,7 +455,12 @@ pub async fn folder_delete(s4: &S4) {
         put(s4, &bucket, k, Bytes::from_static(b"1")).await;
     }
     let data = s4
-        .put_object(&bucket, &key("data"), chunked(Bytes::from_static(b"1"), 1), PutObjectOptions::default())
+        .put_object(
+            &bucket,
+            &key("data"),
+            chunked(Bytes::from_static(b"1"), 1),
+            PutObjectOptions::default(),
+        )
         .await;
     let mut expected: Vec<&str> = vec!["data/x", "data/y/z"];
     if overlap {
@@ -377,19 +470,37 @@ pub async fn folder_delete(s4: &S4) {
         let e = assert_kind(data, ErrorKind::Conflict, "object named like a folder");
         assert_eq!(e.code(), Some("KeyConflict"));
     }
-    let outcome = s4.delete_object(&bucket, "data").await.expect("delete data");
+    let outcome = s4
+        .delete_object(&bucket, "data")
+        .await
+        .expect("delete data");
     assert!(outcome.folder);
     let deleted: BTreeSet<String> = outcome.deleted.into_iter().collect();
     assert_eq!(deleted, expected.iter().map(|s| s.to_string()).collect());
     let left: BTreeSet<String> = all_keys(s4, &bucket, "").await.into_iter().collect();
-    assert_eq!(left, ["data.csv", "other/a", "other/b/c"].iter().map(|s| s.to_string()).collect());
-    let outcome = s4.delete_object(&bucket, "other/").await.expect("delete other/");
+    assert_eq!(
+        left,
+        ["data.csv", "other/a", "other/b/c"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
+    );
+    let outcome = s4
+        .delete_object(&bucket, "other/")
+        .await
+        .expect("delete other/");
     assert_eq!(outcome.deleted.len(), 2);
     // Single key, then a missing key (idempotent).
-    let outcome = s4.delete_object(&bucket, "data.csv").await.expect("delete data.csv");
+    let outcome = s4
+        .delete_object(&bucket, "data.csv")
+        .await
+        .expect("delete data.csv");
     assert!(!outcome.folder);
     assert_eq!(outcome.deleted, vec!["data.csv".to_string()]);
-    let outcome = s4.delete_object(&bucket, "missing").await.expect("delete missing");
+    let outcome = s4
+        .delete_object(&bucket, "missing")
+        .await
+        .expect("delete missing");
     assert!(!outcome.folder && outcome.deleted.is_empty());
     assert!(all_keys(s4, &bucket, "").await.is_empty());
     remove_bucket(s4, &bucket).await;
@@ -404,10 +515,12 @@ pub async fn failed_puts_leave_nothing(s4: &S4) {
         for target in ["new", "keep"] {
             // The body fails after `size` bytes.
             let data = pattern(size, 1);
-            let failing = chunked(data, 64 << 10)
-                .chain(futures::stream::iter([Err(Error::invalid("client went away"))]));
+            let failing = chunked(data, 64 << 10).chain(futures::stream::iter([Err(
+                Error::invalid("client went away"),
+            )]));
             let e = assert_kind(
-                s4.put_object(&bucket, &key(target), failing, PutObjectOptions::default()).await,
+                s4.put_object(&bucket, &key(target), failing, PutObjectOptions::default())
+                    .await,
                 ErrorKind::InvalidInput,
                 "failing body",
             );
@@ -415,21 +528,32 @@ pub async fn failed_puts_leave_nothing(s4: &S4) {
             // Over the size limit.
             let body = chunked(pattern(size + 10, 2), 64 << 10);
             assert_kind(
-                s4.put_object(&bucket, &key(target), body, PutObjectOptions::default().with_max_size(size as u64))
-                    .await,
+                s4.put_object(
+                    &bucket,
+                    &key(target),
+                    body,
+                    PutObjectOptions::default().with_max_size(size as u64),
+                )
+                .await,
                 ErrorKind::TooLarge,
                 "size limit",
             );
             // Cancelled before the end.
             let token = CancellationToken::new();
             let cancel = token.clone();
-            let body = chunked(pattern(size, 3), 64 << 10).chain(futures::stream::once(async move {
-                cancel.cancel();
-                futures::future::pending::<Result<Bytes>>().await
-            }));
+            let body =
+                chunked(pattern(size, 3), 64 << 10).chain(futures::stream::once(async move {
+                    cancel.cancel();
+                    futures::future::pending::<Result<Bytes>>().await
+                }));
             assert_kind(
-                s4.put_object(&bucket, &key(target), body, PutObjectOptions::default().with_cancel(token))
-                    .await,
+                s4.put_object(
+                    &bucket,
+                    &key(target),
+                    body,
+                    PutObjectOptions::default().with_cancel(token),
+                )
+                .await,
                 ErrorKind::Cancelled,
                 "cancelled",
             );
@@ -437,7 +561,9 @@ pub async fn failed_puts_leave_nothing(s4: &S4) {
     }
     let keys = all_keys(s4, &bucket, "").await;
     assert_eq!(keys, vec!["keep".to_string()]);
-    let got = get_all(s4, &bucket, "keep", GetObjectOptions::default()).await.expect("get keep");
+    let got = get_all(s4, &bucket, "keep", GetObjectOptions::default())
+        .await
+        .expect("get keep");
     assert_eq!(got, b"original");
     remove_bucket(s4, &bucket).await;
 }
@@ -446,19 +572,28 @@ pub async fn failed_puts_leave_nothing(s4: &S4) {
 pub async fn dropped_put_leaves_nothing(s4: &S4) {
     let bucket = fresh_bucket(s4, "drop").await;
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes>>(4);
-    let body = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
+    let body = futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    });
     let task = {
         let s4 = s4.clone();
         let bucket = bucket.clone();
         tokio::spawn(async move {
-            s4.put_object(&bucket, &key("dropped.bin"), body, PutObjectOptions::default())
-                .await
+            s4.put_object(
+                &bucket,
+                &key("dropped.bin"),
+                body,
+                PutObjectOptions::default(),
+            )
+            .await
         })
     };
     // Feed more than one part so a multipart upload is in flight, then drop the put.
     let data = pattern(crate::PART_SIZE + (1 << 20), 9);
     for chunk in data.chunks(1 << 20) {
-        tx.send(Ok(Bytes::copy_from_slice(chunk))).await.expect("put is reading");
+        tx.send(Ok(Bytes::copy_from_slice(chunk)))
+            .await
+            .expect("put is reading");
     }
     task.abort();
     let _ = task.await;
@@ -475,7 +610,13 @@ pub async fn dropped_put_leaves_nothing(s4: &S4) {
 /// Leaf-name search in both modes, with UTF-16 match offsets.
 pub async fn search(s4: &S4) {
     let bucket = fresh_bucket(s4, "search").await;
-    for k in ["models/my-config.json", "models/config.yaml", "models/other.bin", "models/configs/a", "models/😀config"] {
+    for k in [
+        "models/my-config.json",
+        "models/config.yaml",
+        "models/other.bin",
+        "models/configs/a",
+        "models/😀config",
+    ] {
         put(s4, &bucket, k, Bytes::from_static(b"1")).await;
     }
     let opts = |mode, q: &str| SearchOptions {
@@ -486,22 +627,38 @@ pub async fn search(s4: &S4) {
         max_keys: 100,
         continuation_token: None,
     };
-    let r = s4.search_objects(&bucket, &opts(SearchMode::Contains, "CONFIG")).await.expect("contains");
+    let r = s4
+        .search_objects(&bucket, &opts(SearchMode::Contains, "CONFIG"))
+        .await
+        .expect("contains");
     let keys: Vec<&str> = r.page.objects.iter().map(|o| o.key.as_str()).collect();
-    assert_eq!(keys, vec!["models/config.yaml", "models/my-config.json", "models/😀config"]);
+    assert_eq!(
+        keys,
+        vec![
+            "models/config.yaml",
+            "models/my-config.json",
+            "models/😀config"
+        ]
+    );
     assert_eq!(r.page.prefixes, vec!["models/configs/".to_string()]);
     assert_eq!(r.scan_stopped, Some(crate::ScanStop::BucketExhausted));
     let m: std::collections::HashMap<_, _> = r.object_matches.iter().cloned().collect();
     assert_eq!(m.get("models/my-config.json"), Some(&vec![[3, 9]]));
     assert_eq!(m.get("models/😀config"), Some(&vec![[2, 8]]));
-    let r = s4.search_objects(&bucket, &opts(SearchMode::StartsWith, "config")).await.expect("startsWith");
+    let r = s4
+        .search_objects(&bucket, &opts(SearchMode::StartsWith, "config"))
+        .await
+        .expect("startsWith");
     let keys: Vec<&str> = r.page.objects.iter().map(|o| o.key.as_str()).collect();
     assert_eq!(keys, vec!["models/config.yaml"]);
     assert_eq!(r.page.prefixes, vec!["models/configs/".to_string()]);
     assert_eq!(r.mode, SearchMode::StartsWith);
     let mut broaden = opts(SearchMode::StartsWith, "onfig");
     broaden.auto_broaden = true;
-    let r = s4.search_objects(&bucket, &broaden).await.expect("broadened");
+    let r = s4
+        .search_objects(&bucket, &broaden)
+        .await
+        .expect("broadened");
     assert!(r.broadened);
     assert_eq!(r.mode, SearchMode::Contains);
     assert_eq!(r.page.objects.len(), 3);

@@ -209,7 +209,10 @@ mod tests {
         h.complete(10);
         assert_eq!(
             t.progress("k"),
-            Some(UploadProgress { loaded: 10, status: UploadStatus::Completed })
+            Some(UploadProgress {
+                loaded: 10,
+                status: UploadStatus::Completed
+            })
         );
         t.collect("k");
         assert_eq!(t.progress("k"), None);

@@ -147,15 +147,19 @@ impl App {
         let (response, route) = self.pipeline(request, peer).await;
         let mut response = response;
         self.finish_headers(&mut response);
-        let quiet = matches!(route.map(|r| r.id), Some(RouteId::Health | RouteId::Kernels))
-            && !self.inner.config.log_health_checks;
+        let quiet = matches!(
+            route.map(|r| r.id),
+            Some(RouteId::Health | RouteId::Kernels)
+        ) && !self.inner.config.log_health_checks;
         if !quiet {
-            let bytes = http_body::Body::size_hint(response.body()).exact().or_else(|| {
-                response
-                    .headers()
-                    .get(http::header::CONTENT_LENGTH)
-                    .and_then(|v| v.to_str().ok()?.parse().ok())
-            });
+            let bytes = http_body::Body::size_hint(response.body())
+                .exact()
+                .or_else(|| {
+                    response
+                        .headers()
+                        .get(http::header::CONTENT_LENGTH)
+                        .and_then(|v| v.to_str().ok()?.parse().ok())
+                });
             tracing::info!(
                 method = %method,
                 route = route.map(|r| r.path).unwrap_or("-"),
@@ -174,7 +178,11 @@ impl App {
         peer: SocketAddr,
     ) -> (Response<Body>, Option<&'static Route>) {
         if request.uri().to_string().len() > MAX_URI_LEN {
-            let e = ApiError::new(StatusCode::URI_TOO_LONG, "URI Too Long", "Request URI is too long");
+            let e = ApiError::new(
+                StatusCode::URI_TOO_LONG,
+                "URI Too Long",
+                "Request URI is too long",
+            );
             return (e.into_response(), None);
         }
         let header_bytes: usize = request

@@ -23,7 +23,9 @@ pub const JSON_LIMIT: usize = 1 << 20;
 
 /// An empty body.
 pub fn empty() -> Body {
-    Empty::<Bytes>::new().map_err(|never| match never {}).boxed_unsync()
+    Empty::<Bytes>::new()
+        .map_err(|never| match never {})
+        .boxed_unsync()
 }
 
 /// A body holding `bytes`.
@@ -68,7 +70,9 @@ pub fn ok<T: Serialize>(value: &T) -> Response<Body> {
 ///
 /// # Errors
 /// 415 for a non-JSON content type, 413 when too large, 400 when malformed.
-pub async fn read_json<T: DeserializeOwned>(request: http::Request<Incoming>) -> Result<T, ApiError> {
+pub async fn read_json<T: DeserializeOwned>(
+    request: http::Request<Incoming>,
+) -> Result<T, ApiError> {
     let value = read_json_value(request).await?;
     serde_json::from_value(value).map_err(|e| ApiError::bad_request(format!("body {e}")))
 }
@@ -85,7 +89,9 @@ pub async fn read_json_value(
         .collect()
         .await
         .map_err(|e| {
-            if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some()
+            {
                 ApiError::new(
                     StatusCode::PAYLOAD_TOO_LARGE,
                     "Payload Too Large",
@@ -105,7 +111,9 @@ pub async fn read_json_value(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     let essence = content_type.split(';').next().unwrap_or("").trim();
-    if !essence.eq_ignore_ascii_case("application/json") && !essence.to_ascii_lowercase().ends_with("+json") {
+    if !essence.eq_ignore_ascii_case("application/json")
+        && !essence.to_ascii_lowercase().ends_with("+json")
+    {
         return Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "Unsupported Media Type",

@@ -96,7 +96,10 @@ where
 {
     let mut response = Response::new(body::stream(stream));
     let headers = response.headers_mut();
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
+    headers.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
     headers.insert(ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     headers.insert(
         CONTENT_LENGTH,
@@ -156,7 +159,10 @@ mod tests {
 
     #[test]
     fn dispositions() {
-        assert_eq!(content_disposition("a.txt"), "attachment; filename=\"a.txt\"");
+        assert_eq!(
+            content_disposition("a.txt"),
+            "attachment; filename=\"a.txt\""
+        );
         assert_eq!(
             content_disposition("a\"b;c\\d\r\n.txt"),
             "attachment; filename=\"a_b_c_d__.txt\""
@@ -165,14 +171,20 @@ mod tests {
             content_disposition("résumé 😀.txt"),
             "attachment; filename=\"r_sum_ _.txt\"; filename*=UTF-8''r%C3%A9sum%C3%A9%20%F0%9F%98%80.txt"
         );
-        assert_eq!(content_disposition(&"a".repeat(300)).len(), "attachment; filename=\"\"".len() + 255);
+        assert_eq!(
+            content_disposition(&"a".repeat(300)).len(),
+            "attachment; filename=\"\"".len() + 255
+        );
     }
 
     #[test]
     fn ranges() {
         let h = |v: &str| {
             let mut m = HeaderMap::new();
-            m.insert(http::header::RANGE, HeaderValue::from_str(v).expect("valid header"));
+            m.insert(
+                http::header::RANGE,
+                HeaderValue::from_str(v).expect("valid header"),
+            );
             parse_range(&m)
         };
         assert_eq!(h("bytes=0-9"), Some(ByteRange::Bounded(0, 9)));

@@ -103,7 +103,11 @@ impl ApiError {
 
     /// 500 `Internal Server Error`.
     pub fn internal(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error", message)
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Internal Server Error",
+            message,
+        )
     }
 
     /// Replaces the name.
@@ -138,7 +142,9 @@ impl ApiError {
                     }
                     tracing::warn!(status = self.status.as_u16(), error = %self.name, chain = %chain, "request failed");
                 }
-                None => tracing::warn!(status = self.status.as_u16(), error = %self.name, message = %self.message, "request failed"),
+                None => {
+                    tracing::warn!(status = self.status.as_u16(), error = %self.name, message = %self.message, "request failed")
+                }
             }
         }
         let mut body = Map::new();

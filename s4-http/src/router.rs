@@ -98,29 +98,79 @@ pub static ROUTES: &[Route] = &[
     route!(DELETE, "/buckets/{bucket}", DeleteBucket, Protected),
     route!(GET, "/objects/{bucket}", ListObjects, Protected),
     route!(GET, "/objects/{bucket}/{prefix}", ListObjects, Protected),
-    route!(POST, "/objects/upload/{bucket}/{key}", UploadObject, Protected),
-    route!(GET, "/objects/download/{bucket}/{key}", DownloadObject, Protected),
+    route!(
+        POST,
+        "/objects/upload/{bucket}/{key}",
+        UploadObject,
+        Protected
+    ),
+    route!(
+        GET,
+        "/objects/download/{bucket}/{key}",
+        DownloadObject,
+        Protected
+    ),
     route!(DELETE, "/objects/{bucket}/{key}", DeleteObject, Protected),
     route!(GET, "/objects/view/{bucket}/{key}", ViewObject, Protected),
-    route!(GET, "/objects/metadata/{bucket}/{key}", ObjectMetadata, Protected),
-    route!(GET, "/objects/upload-progress/{resource}", UploadProgress, Ticket("upload")),
+    route!(
+        GET,
+        "/objects/metadata/{bucket}/{key}",
+        ObjectMetadata,
+        Protected
+    ),
+    route!(
+        GET,
+        "/objects/upload-progress/{resource}",
+        UploadProgress,
+        Ticket("upload")
+    ),
     route!(GET, "/objects/abort-upload/{key}", AbortUpload, Protected),
     route!(GET, "/local/locations", LocalLocations, Protected),
     route!(GET, "/local/files/{location}", LocalList, Protected),
     route!(GET, "/local/files/{location}/", LocalList, Protected),
     route!(GET, "/local/files/{location}/{*path}", LocalList, Protected),
-    route!(POST, "/local/upload/{location}/{*path}", LocalUpload, Protected),
-    route!(POST, "/local/files/{location}/{*path}", LocalUpload, Protected),
-    route!(GET, "/local/download/{location}/{*path}", LocalDownload, Protected),
+    route!(
+        POST,
+        "/local/upload/{location}/{*path}",
+        LocalUpload,
+        Protected
+    ),
+    route!(
+        POST,
+        "/local/files/{location}/{*path}",
+        LocalUpload,
+        Protected
+    ),
+    route!(
+        GET,
+        "/local/download/{location}/{*path}",
+        LocalDownload,
+        Protected
+    ),
     route!(DELETE, "/local/{location}", LocalDelete, Protected),
     route!(DELETE, "/local/{location}/", LocalDelete, Protected),
     route!(DELETE, "/local/{location}/{*path}", LocalDelete, Protected),
     route!(DELETE, "/local/files/{location}", LocalDelete, Protected),
     route!(DELETE, "/local/files/{location}/", LocalDelete, Protected),
-    route!(DELETE, "/local/files/{location}/{*path}", LocalDelete, Protected),
+    route!(
+        DELETE,
+        "/local/files/{location}/{*path}",
+        LocalDelete,
+        Protected
+    ),
     route!(GET, "/local/view/{location}/{*path}", LocalView, Protected),
-    route!(POST, "/local/create-directory/{location}/{*path}", LocalMkdir, Protected),
-    route!(POST, "/local/directories/{location}/{*path}", LocalMkdir, Protected),
+    route!(
+        POST,
+        "/local/create-directory/{location}/{*path}",
+        LocalMkdir,
+        Protected
+    ),
+    route!(
+        POST,
+        "/local/directories/{location}/{*path}",
+        LocalMkdir,
+        Protected
+    ),
     route!(GET, "/local/debug", LocalDebug, Protected),
 ];
 
@@ -174,7 +224,11 @@ impl Router {
     pub fn new() -> Self {
         let mut trees: HashMap<Method, matchit::Router<usize>> = HashMap::new();
         for (i, route) in ROUTES.iter().enumerate() {
-            let path = if route.path.is_empty() { "/" } else { route.path };
+            let path = if route.path.is_empty() {
+                "/"
+            } else {
+                route.path
+            };
             if route.path.is_empty() {
                 continue; // `""` and `"/"` are the same matchit path; "/" is registered.
             }

@@ -44,12 +44,18 @@ impl LocalBackend {
     /// When the directory cannot be created or resolved.
     pub async fn open(root: impl Into<PathBuf>) -> Result<Self> {
         let root = root.into();
-        tokio::fs::create_dir_all(&root)
-            .await
-            .map_err(|e| Error::from_io(e, format!("cannot create data directory {}", root.display())))?;
-        let root = tokio::fs::canonicalize(&root)
-            .await
-            .map_err(|e| Error::from_io(e, format!("cannot resolve data directory {}", root.display())))?;
+        tokio::fs::create_dir_all(&root).await.map_err(|e| {
+            Error::from_io(
+                e,
+                format!("cannot create data directory {}", root.display()),
+            )
+        })?;
+        let root = tokio::fs::canonicalize(&root).await.map_err(|e| {
+            Error::from_io(
+                e,
+                format!("cannot resolve data directory {}", root.display()),
+            )
+        })?;
         Ok(Self {
             root,
             stores: RwLock::new(HashMap::new()),
@@ -277,6 +283,24 @@ impl Backend for LocalBackend {
         Ok(self.cached_store(bucket, &dir)? as Arc<dyn ObjectStore>)
     }
 
+    async fn discard_write_traces(&self, bucket: &BucketName, key: &str) {
+        let Ok(root) = self.bucket_dir(bucket) else {
+            return;
+        };
+        let key = key.to_string();
+        // rmdir only removes empty directories, so this never deletes data, and stops
+        // at the first directory still in use (or at the bucket itself).
+        let _ = tokio::task::spawn_blocking(move || {
+            let mut dir = root.join(&key);
+            while dir.pop() && dir.starts_with(&root) && dir != root {
+                if std::fs::remove_dir(&dir).is_err() {
+                    break;
+                }
+            }
+        })
+        .await;
+    }
+
     async fn list_page(&self, bucket: &BucketName, request: &PageRequest) -> Result<Page> {
         let dir = self.bucket_exists(bucket).await?;
         let start_after = request.token.as_deref().map(decode_token).transpose()?;
@@ -284,7 +308,9 @@ impl Backend for LocalBackend {
             let store = self.cached_store(bucket, &dir)?;
             let metas: Vec<_> = store
                 .list(None)
-                .try_filter(|m| futures::future::ready(m.location.as_ref().starts_with(&request.prefix)))
+                .try_filter(|m| {
+                    futures::future::ready(m.location.as_ref().starts_with(&request.prefix))
+                })
                 .try_collect()
                 .await?;
             return Ok(page_from_metas(metas, request, start_after.as_deref()));

@@ -18,11 +18,14 @@ use super::{
 use crate::error::{Error, ErrorKind, Result};
 use crate::names::BucketName;
 
+/// A bucket's store and creation time.
+type MemoryBucket = (Arc<InMemory>, DateTime<Utc>);
+
 /// Buckets in process memory.
 #[derive(Debug, Default)]
 pub struct MemoryBackend {
     // A std lock: it is never held across an await point.
-    buckets: RwLock<BTreeMap<String, (Arc<InMemory>, DateTime<Utc>)>>,
+    buckets: RwLock<BTreeMap<String, MemoryBucket>>,
 }
 
 impl MemoryBackend {

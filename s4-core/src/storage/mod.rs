@@ -135,6 +135,12 @@ pub trait Backend: Send + Sync + fmt::Debug + 'static {
         true
     }
 
+    /// Removes traces a failed write of `key` may have left outside the object
+    /// itself (the local backend's empty parent directories). Best effort.
+    async fn discard_write_traces(&self, bucket: &BucketName, key: &str) {
+        let _ = (bucket, key);
+    }
+
     /// Lists one page of a bucket.
     async fn list_page(&self, bucket: &BucketName, request: &PageRequest) -> Result<Page>;
 }

@@ -67,8 +67,9 @@ impl S3Backend {
     /// # Errors
     /// [`crate::ErrorKind::InvalidInput`] when the endpoint is not an http(s) URL.
     pub fn new(config: S3Config) -> Result<Self> {
-        let endpoint = reqwest::Url::parse(config.endpoint.trim_end_matches('/'))
-            .map_err(|e| Error::invalid(format!("invalid S3 endpoint {:?}: {e}", config.endpoint)))?;
+        let endpoint = reqwest::Url::parse(config.endpoint.trim_end_matches('/')).map_err(|e| {
+            Error::invalid(format!("invalid S3 endpoint {:?}: {e}", config.endpoint))
+        })?;
         if !matches!(endpoint.scheme(), "http" | "https") || endpoint.host().is_none() {
             return Err(Error::invalid(format!(
                 "invalid S3 endpoint {:?}: expected http(s)://host[:port]",
@@ -179,15 +180,20 @@ fn transport_error(e: reqwest::Error) -> Error {
     } else {
         format!("Storage backend request failed: {e}")
     };
-    let code = if e.is_timeout() { "TimeoutError" } else { "Error" };
+    let code = if e.is_timeout() {
+        "TimeoutError"
+    } else {
+        "Error"
+    };
     Error::new(crate::ErrorKind::Backend, message)
         .with_code(code)
         .with_source(e)
 }
 
 fn parse_xml<'de, T: Deserialize<'de>>(body: &'de [u8]) -> Result<T> {
-    let text = std::str::from_utf8(body)
-        .map_err(|e| Error::new(crate::ErrorKind::Backend, "invalid backend response").with_source(e))?;
+    let text = std::str::from_utf8(body).map_err(|e| {
+        Error::new(crate::ErrorKind::Backend, "invalid backend response").with_source(e)
+    })?;
     quick_xml::de::from_str(text).map_err(|e| {
         Error::new(crate::ErrorKind::Backend, "cannot parse backend response").with_source(e)
     })
@@ -286,9 +292,13 @@ impl Backend for S3Backend {
     }
 
     async fn head_bucket(&self, bucket: &BucketName) -> Result<()> {
-        self.send(http::Method::HEAD, self.url(Some(bucket), &[]), Bytes::new())
-            .await
-            .map(|_| ())
+        self.send(
+            http::Method::HEAD,
+            self.url(Some(bucket), &[]),
+            Bytes::new(),
+        )
+        .await
+        .map(|_| ())
     }
 
     async fn create_bucket(&self, bucket: &BucketName) -> Result<CreatedBucket> {
@@ -309,8 +319,12 @@ impl Backend for S3Backend {
     }
 
     async fn delete_bucket(&self, bucket: &BucketName) -> Result<()> {
-        self.send(http::Method::DELETE, self.url(Some(bucket), &[]), Bytes::new())
-            .await?;
+        self.send(
+            http::Method::DELETE,
+            self.url(Some(bucket), &[]),
+            Bytes::new(),
+        )
+        .await?;
         if let Ok(mut stores) = self.stores.write() {
             stores.remove(bucket.as_str());
         }
@@ -336,7 +350,11 @@ impl Backend for S3Backend {
             query.push(("continuation-token", token));
         }
         let body = self
-            .send(http::Method::GET, self.url(Some(bucket), &query), Bytes::new())
+            .send(
+                http::Method::GET,
+                self.url(Some(bucket), &query),
+                Bytes::new(),
+            )
             .await?;
         let parsed: ListBucketResult = parse_xml(&body)?;
         let next_token = match (parsed.is_truncated, parsed.next_continuation_token) {
@@ -355,7 +373,11 @@ impl Backend for S3Backend {
                     key: c.key,
                 })
                 .collect(),
-            prefixes: parsed.common_prefixes.into_iter().map(|p| p.prefix).collect(),
+            prefixes: parsed
+                .common_prefixes
+                .into_iter()
+                .map(|p| p.prefix)
+                .collect(),
             next_token,
         })
     }

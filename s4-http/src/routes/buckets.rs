@@ -90,5 +90,7 @@ pub async fn delete(app: &App, ctx: &Ctx) -> HandlerResult {
     let result = app.s4().delete_bucket(&bucket).await;
     tracing::info!(target: "audit", action = "DELETE", resource = %format!("s3:{bucket}"), status = if result.is_ok() { "success" } else { "failure" }, "delete bucket");
     result?;
-    Ok(body::ok(&json!({ "message": "Bucket deleted successfully" })))
+    Ok(body::ok(
+        &json!({ "message": "Bucket deleted successfully" }),
+    ))
 }

@@ -38,7 +38,11 @@ fn audit(method: &str, bucket: &str, key: &str, ok: bool) {
 /// Decodes the `:encodedKey` parameter into text (§7.1).
 fn decode_key_text(raw: &str) -> Result<String, ApiError> {
     let text = decode_b64_text(raw).map_err(|_| {
-        ApiError::new(StatusCode::BAD_REQUEST, "InvalidKey", "Object key is not valid base64.")
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "InvalidKey",
+            "Object key is not valid base64.",
+        )
     })?;
     if text.is_empty() {
         return Err(ApiError::new(
@@ -75,14 +79,20 @@ pub async fn list(app: &App, ctx: &Ctx) -> HandlerResult {
     let token = match ctx.query("continuationToken") {
         None => None,
         Some(t) if t.is_empty() || t.len() > 512 => {
-            return Err(invalid("InvalidContinuationToken", "Continuation token length is invalid."))
+            return Err(invalid(
+                "InvalidContinuationToken",
+                "Continuation token length is invalid.",
+            ))
         }
         Some(t)
             if !t
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b"+/=._-".contains(&b)) =>
         {
-            return Err(invalid("InvalidContinuationToken", "Continuation token format is invalid."))
+            return Err(invalid(
+                "InvalidContinuationToken",
+                "Continuation token format is invalid.",
+            ))
         }
         Some(t) => Some(t.to_string()),
     };
@@ -99,7 +109,10 @@ pub async fn list(app: &App, ctx: &Ctx) -> HandlerResult {
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c) || c.is_whitespace()) =>
         {
-            return Err(invalid("InvalidQuery", "Query contains invalid characters."))
+            return Err(invalid(
+                "InvalidQuery",
+                "Query contains invalid characters.",
+            ))
         }
         Some(q) => Some(q.to_string()),
     };
@@ -116,7 +129,10 @@ pub async fn list(app: &App, ctx: &Ctx) -> HandlerResult {
             return Err(invalid("InvalidPrefix", "Decoded prefix is too long."));
         }
         if prefix.contains("..") || prefix.contains('\0') {
-            return Err(invalid("InvalidPrefix", "Prefix contains invalid characters."));
+            return Err(invalid(
+                "InvalidPrefix",
+                "Prefix contains invalid characters.",
+            ));
         }
         prefix
     };
@@ -156,9 +172,7 @@ pub async fn list(app: &App, ctx: &Ctx) -> HandlerResult {
         .await?;
     let mut out = listing_json(&result.page, result.is_truncated);
     let to_map = |list: &s4_core::MatchList| -> Map<String, Value> {
-        list.iter()
-            .map(|(k, m)| (k.clone(), json!(m)))
-            .collect()
+        list.iter().map(|(k, m)| (k.clone(), json!(m))).collect()
     };
     let matches = json!({
         "objects": to_map(&result.object_matches),
@@ -205,7 +219,11 @@ fn listing_json(page: &s4_core::Page, truncated: bool) -> Value {
             v
         })
         .collect();
-    let prefixes: Vec<Value> = page.prefixes.iter().map(|p| json!({ "Prefix": p })).collect();
+    let prefixes: Vec<Value> = page
+        .prefixes
+        .iter()
+        .map(|p| json!({ "Prefix": p }))
+        .collect();
     json!({
         "objects": objects,
         "prefixes": prefixes,
@@ -263,7 +281,9 @@ pub async fn first_file_field(
             Ok(Some(_)) => continue,
             Ok(None) => return Ok(None),
             Err(e) => {
-                return Err(ApiError::bad_request(format!("Invalid multipart body: {e}")))
+                return Err(ApiError::bad_request(format!(
+                    "Invalid multipart body: {e}"
+                )))
             }
         }
     }
@@ -302,7 +322,10 @@ pub async fn upload(app: &App, request: Request<Incoming>, ctx: &Ctx) -> Handler
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|len| len > limit + MULTIPART_SLACK) {
-        return Err(upload_error(app, Error::new(ErrorKind::TooLarge, "File too large")));
+        return Err(upload_error(
+            app,
+            Error::new(ErrorKind::TooLarge, "File too large"),
+        ));
     }
     let Some((field, content_type)) = first_file_field(request).await? else {
         return Err(ApiError::new(
@@ -378,19 +401,27 @@ async fn stream_object(
     if let Some(range) = download::parse_range(request.headers()) {
         options = options.with_range(range);
     }
-    if let Some(tag) = request.headers().get(IF_NONE_MATCH).and_then(|v| v.to_str().ok()) {
+    if let Some(tag) = request
+        .headers()
+        .get(IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+    {
         options = options.with_if_none_match(tag);
     }
     let object = match app.s4().get_object(bucket, key, options).await {
         Ok(object) => object,
         Err(e) if e.kind() == ErrorKind::RangeNotSatisfiable => {
-            return Ok(download::range_not_satisfiable(e.object_size().unwrap_or(0)))
+            return Ok(download::range_not_satisfiable(
+                e.object_size().unwrap_or(0),
+            ))
         }
         Err(e) if e.kind() == ErrorKind::NotModified => {
             let mut response = http::Response::new(body::empty());
             *response.status_mut() = StatusCode::NOT_MODIFIED;
             if let Some(tag) = request.headers().get(IF_NONE_MATCH) {
-                response.headers_mut().insert(http::header::ETAG, tag.clone());
+                response
+                    .headers_mut()
+                    .insert(http::header::ETAG, tag.clone());
             }
             return Ok(response);
         }
@@ -412,10 +443,17 @@ pub async fn delete(app: &App, ctx: &Ctx) -> HandlerResult {
     let bucket = BucketName::unchecked(ctx.params.get("bucket"));
     let key = decode_key_text(ctx.params.get("key"))?;
     let result = app.s4().delete_object(&bucket, &key).await;
-    audit("DELETE", bucket.as_str(), &key, result.as_ref().is_ok_and(|o| o.failed.is_empty()));
+    audit(
+        "DELETE",
+        bucket.as_str(),
+        &key,
+        result.as_ref().is_ok_and(|o| o.failed.is_empty()),
+    );
     let outcome = result?;
     if !outcome.folder {
-        return Ok(body::ok(&json!({ "message": "Object deleted successfully" })));
+        return Ok(body::ok(
+            &json!({ "message": "Object deleted successfully" }),
+        ));
     }
     let count = outcome.deleted.len();
     if outcome.failed.is_empty() {
@@ -501,7 +539,9 @@ pub async fn view(app: &App, ctx: &Ctx) -> HandlerResult {
     if let Some(etag) = &info.etag {
         metadata["etag"] = json!(etag);
     }
-    Ok(body::ok(&json!({ "metadata": metadata, "preview": preview_json(&preview) })))
+    Ok(body::ok(
+        &json!({ "metadata": metadata, "preview": preview_json(&preview) }),
+    ))
 }
 
 /// Reads at most `limit` bytes of a stream (for previews; bounded by design).
@@ -559,12 +599,14 @@ pub fn upload_progress(app: &App, ctx: &Ctx) -> HandlerResult {
                     continue;
                 };
                 let (event, done) = match &progress.status {
-                    UploadStatus::Uploading => {
-                        (json!({ "loaded": progress.loaded, "status": "uploading" }), false)
-                    }
-                    UploadStatus::Completed => {
-                        (json!({ "loaded": progress.loaded, "status": "completed" }), true)
-                    }
+                    UploadStatus::Uploading => (
+                        json!({ "loaded": progress.loaded, "status": "uploading" }),
+                        false,
+                    ),
+                    UploadStatus::Completed => (
+                        json!({ "loaded": progress.loaded, "status": "completed" }),
+                        true,
+                    ),
                     UploadStatus::Failed(message) => (
                         json!({ "loaded": progress.loaded, "status": "failed", "error": message }),
                         true,

@@ -25,12 +25,17 @@ pub fn response<S>(events: S) -> Response<Body>
 where
     S: Stream<Item = String> + Send + 'static,
 {
-    let events = events.map(Item::Event).chain(futures::stream::once(async { Item::End }));
+    let events = events
+        .map(Item::Event)
+        .chain(futures::stream::once(async { Item::End }));
     let start = tokio::time::Instant::now() + KEEPALIVE;
-    let keepalive = futures::stream::unfold(tokio::time::interval_at(start, KEEPALIVE), |mut t| async move {
-        t.tick().await;
-        Some((Item::KeepAlive, t))
-    });
+    let keepalive = futures::stream::unfold(
+        tokio::time::interval_at(start, KEEPALIVE),
+        |mut t| async move {
+            t.tick().await;
+            Some((Item::KeepAlive, t))
+        },
+    );
     let frames = futures::stream::select(events, keepalive)
         .take_while(|item| std::future::ready(!matches!(item, Item::End)))
         .map(|item| {

@@ -1,0 +1,263 @@
+//! Test harness: a real S4 server on 127.0.0.1:0 over a chosen backend, and small
+//! HTTP helpers (reqwest for ordinary requests, raw TCP where a test must control
+//! the bytes on the wire).
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use base64::Engine as _;
+use s4_core::storage::{LocalBackend, MemoryBackend, S3Backend, S3Config};
+use s4_core::{Backend, S4};
+use s4_http::{serve, App, HttpConfig};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::oneshot;
+
+/// Which backend a test server uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Memory,
+    Local,
+    S3,
+}
+
+/// A running server; shut down on drop.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub base: String,
+    pub s4: S4,
+    pub client: reqwest::Client,
+    shutdown: Option<oneshot::Sender<()>>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// The S3 test endpoint from the environment; `None` (with a printed reason) when
+/// unset, a panic when `S4_REQUIRE_S3=1`.
+pub fn s3_config() -> Option<S3Config> {
+    let var = |n: &str| std::env::var(n).ok().filter(|v| !v.is_empty());
+    match var("S4_TEST_S3_ENDPOINT") {
+        Some(endpoint) => Some(S3Config {
+            endpoint,
+            access_key_id: var("S4_TEST_S3_ACCESS_KEY_ID").unwrap_or_default(),
+            secret_access_key: var("S4_TEST_S3_SECRET_ACCESS_KEY").unwrap_or_default(),
+            region: var("S4_TEST_S3_REGION").unwrap_or_else(|| "us-east-1".into()),
+        }),
+        None => {
+            assert!(
+                var("S4_REQUIRE_S3").as_deref() != Some("1"),
+                "S4_REQUIRE_S3=1 but S4_TEST_S3_ENDPOINT is not set"
+            );
+            eprintln!("SKIPPED: S3 HTTP test: S4_TEST_S3_ENDPOINT is not set (see README)");
+            None
+        }
+    }
+}
+
+/// Starts a server over `kind`, with `configure` applied to its HTTP config.
+/// `None` when the backend is unavailable (S3 without endpoint).
+pub async fn start_with(kind: Kind, configure: impl FnOnce(&mut HttpConfig)) -> Option<TestServer> {
+    let mut dir = None;
+    let backend: Arc<dyn Backend> = match kind {
+        Kind::Memory => Arc::new(MemoryBackend::new()),
+        Kind::Local => {
+            let d = tempfile::tempdir().expect("temp dir");
+            let b = LocalBackend::open(d.path()).await.expect("local backend");
+            dir = Some(d);
+            Arc::new(b)
+        }
+        Kind::S3 => Arc::new(S3Backend::new(s3_config()?).expect("S3 backend")),
+    };
+    let s4 = S4::builder().shared_backend(backend).build();
+    let mut config = HttpConfig::default();
+    configure(&mut config);
+    let app = App::new(s4.clone(), config);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("local addr");
+    let (tx, rx) = oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let _ = serve(listener, app, async {
+            let _ = rx.await;
+        })
+        .await;
+    });
+    Some(TestServer {
+        addr,
+        base: format!("http://{addr}/api"),
+        s4,
+        client: reqwest::Client::new(),
+        shutdown: Some(tx),
+        _dir: dir,
+    })
+}
+
+pub async fn start(kind: Kind) -> Option<TestServer> {
+    start_with(kind, |_| {}).await
+}
+
+/// URL-safe Base64 without padding (what clients should send).
+pub fn b64(text: &str) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(text)
+}
+
+/// Standard Base64 with padding, percent-encoded for a path segment.
+pub fn b64_std_segment(text: &str) -> String {
+    base64::engine::general_purpose::STANDARD
+        .encode(text)
+        .replace('/', "%2F")
+        .replace('+', "%2B")
+        .replace('=', "%3D")
+}
+
+impl TestServer {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).send().await.expect("GET")
+    }
+
+    pub async fn json(&self, method: reqwest::Method, path: &str) -> (u16, serde_json::Value) {
+        let response = self
+            .client
+            .request(method, self.url(path))
+            .send()
+            .await
+            .expect("request");
+        let status = response.status().as_u16();
+        let text = response.text().await.expect("body");
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
+        )
+    }
+
+    pub async fn get_json(&self, path: &str) -> (u16, serde_json::Value) {
+        self.json(reqwest::Method::GET, path).await
+    }
+
+    pub async fn post_json(&self, path: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
+        let response = self
+            .client
+            .post(self.url(path))
+            .json(&body)
+            .send()
+            .await
+            .expect("POST");
+        let status = response.status().as_u16();
+        (
+            status,
+            response.json().await.unwrap_or(serde_json::Value::Null),
+        )
+    }
+
+    /// Creates a uniquely named bucket through the API.
+    pub async fn bucket(&self, tag: &str) -> String {
+        let name = s4_core::testing::unique_bucket(tag).to_string();
+        let (status, body) = self
+            .post_json("/buckets", serde_json::json!({ "bucketName": name }))
+            .await;
+        assert_eq!(status, 200, "create bucket: {body}");
+        name
+    }
+
+    /// Uploads `data` to `key` through the multipart route.
+    pub async fn upload(&self, bucket: &str, key: &str, data: Vec<u8>) -> (u16, serde_json::Value) {
+        let form = reqwest::multipart::Form::new()
+            .text("note", "ignored")
+            .part(
+                "file",
+                reqwest::multipart::Part::bytes(data).file_name("ignored.bin"),
+            );
+        let response = self
+            .client
+            .post(self.url(&format!("/objects/upload/{bucket}/{}", b64(key))))
+            .multipart(form)
+            .send()
+            .await
+            .expect("upload");
+        let status = response.status().as_u16();
+        (
+            status,
+            response.json().await.unwrap_or(serde_json::Value::Null),
+        )
+    }
+
+    /// Deletes every object and the bucket.
+    pub async fn remove_bucket(&self, bucket: &str) {
+        let b = s4_core::BucketName::unchecked(bucket);
+        s4_core::testing::remove_bucket(&self.s4, &b).await;
+    }
+
+    /// Opens a raw TCP connection to the server.
+    pub async fn raw(&self) -> tokio::net::TcpStream {
+        tokio::net::TcpStream::connect(self.addr)
+            .await
+            .expect("connect")
+    }
+}
+
+/// Sends `head` (request line + headers, ending in a blank line) and `body` on a raw
+/// connection, then reads the whole response (until the server closes).
+pub async fn raw_exchange(stream: &mut tokio::net::TcpStream, head: &str, body: &[u8]) -> String {
+    stream.write_all(head.as_bytes()).await.expect("write head");
+    // The server may answer (and close) before the body is fully sent: ignore
+    // write errors and read what it said.
+    let _ = stream.write_all(body).await;
+    let mut out = Vec::new();
+    let _ = stream.read_to_end(&mut out).await;
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A multipart body with one file part holding `data`, and its boundary.
+pub fn multipart_body(data: &[u8]) -> (String, Vec<u8>) {
+    let boundary = "s4testboundary7MA4YWxkTrZu0gW".to_string();
+    let mut body = Vec::new();
+    body.extend_from_slice(
+        format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"f.bin\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    body.extend_from_slice(data);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    (boundary, body)
+}
+
+/// Reads SSE `data:` events from a response until `stop` returns true for one.
+pub async fn sse_until(
+    response: reqwest::Response,
+    mut stop: impl FnMut(&serde_json::Value) -> bool,
+) -> Vec<serde_json::Value> {
+    use futures::StreamExt;
+    let mut events = Vec::new();
+    let mut buffer = String::new();
+    let mut stream = response.bytes_stream();
+    while let Some(chunk) = stream.next().await {
+        buffer.push_str(&String::from_utf8_lossy(&chunk.expect("sse chunk")));
+        while let Some(end) = buffer.find("\n\n") {
+            let frame = buffer[..end].to_string();
+            buffer.drain(..end + 2);
+            if let Some(data) = frame.strip_prefix("data: ") {
+                let value: serde_json::Value = serde_json::from_str(data).expect("event JSON");
+                let done = stop(&value);
+                events.push(value);
+                if done {
+                    return events;
+                }
+            }
+        }
+    }
+    events
+}

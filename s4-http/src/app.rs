@@ -10,11 +10,13 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use http::header::{HeaderName, HeaderValue};
 use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
+use s4_core::auth::{AuthConfig, AuthService, User};
+use s4_core::ratelimit::RateLimiter;
 use s4_core::{Settings, S4};
 
+use crate::access::{self, Cors};
 use crate::body::Body;
 use crate::error::ApiError;
 use crate::router::{Matched, Params, Route, RouteId, Router};
@@ -38,24 +40,35 @@ pub struct HttpConfig {
     pub nb_prefix: String,
     /// Also log health checks.
     pub log_health_checks: bool,
+    /// Authentication settings (`UI_USERNAME`, `JWT_SECRET`, ...).
+    pub auth: AuthConfig,
+    /// CORS policy (`ALLOWED_ORIGINS`).
+    pub cors: Cors,
+    /// `APP_ENV=development`: development origins in the CSP.
+    pub development_csp: bool,
 }
 
 impl HttpConfig {
-    /// Derives the HTTP configuration from start-up settings.
-    pub fn from_settings(settings: &Settings) -> Self {
+    /// Derives the HTTP configuration from start-up settings and the variables
+    /// read through `lookup` (auth, CORS, CSP).
+    pub fn from_lookup(settings: &Settings, lookup: &dyn Fn(&str) -> Option<String>) -> Self {
         HttpConfig {
             max_file_size: settings.max_file_size,
             max_file_size_gb: settings.max_file_size_gb,
             default_bucket: settings.default_bucket.clone(),
             nb_prefix: settings.nb_prefix.clone(),
             log_health_checks: settings.log_health_checks,
+            auth: AuthConfig::from_lookup(lookup),
+            cors: Cors::from_value(lookup("ALLOWED_ORIGINS").as_deref()),
+            development_csp: lookup("APP_ENV").is_some_and(|v| v.trim() == "development"),
         }
     }
 }
 
 impl Default for HttpConfig {
+    /// Defaults with authentication off, ignoring the process environment.
     fn default() -> Self {
-        Self::from_settings(&Settings::memory())
+        Self::from_lookup(&Settings::memory(), &|_| None)
     }
 }
 
@@ -70,6 +83,8 @@ struct AppInner {
     s4: S4,
     config: HttpConfig,
     router: Router,
+    auth: AuthService,
+    limiter: RateLimiter,
     /// Unix ms of the last API request other than probes; 0 = none yet.
     last_activity: AtomicI64,
 }
@@ -85,6 +100,8 @@ pub struct Ctx {
     pub query: HashMap<String, String>,
     /// TCP peer address ("client IP": `X-Forwarded-For` is never trusted).
     pub peer: SocketAddr,
+    /// The authenticated caller (the proxy user when authentication is off).
+    pub user: User,
 }
 
 impl Ctx {
@@ -94,27 +111,14 @@ impl Ctx {
     }
 }
 
-const SECURITY_HEADERS: &[(&str, &str)] = &[
-    ("cross-origin-opener-policy", "same-origin"),
-    ("cross-origin-resource-policy", "cross-origin"),
-    ("origin-agent-cluster", "?1"),
-    ("referrer-policy", "no-referrer"),
-    ("x-content-type-options", "nosniff"),
-    ("x-dns-prefetch-control", "off"),
-    ("x-download-options", "noopen"),
-    ("x-frame-options", "SAMEORIGIN"),
-    ("x-permitted-cross-domain-policies", "none"),
-    ("x-xss-protection", "0"),
-];
-
-const CSP: &str = "default-src 'self'; style-src 'self' 'unsafe-inline'; script-src 'self'; img-src 'self' data: blob: https:; connect-src 'self'; font-src 'self'; object-src 'none'; media-src 'self'; frame-src 'none'; frame-ancestors 'none'";
-
 impl App {
     /// Builds the application over `s4`.
     pub fn new(s4: S4, config: HttpConfig) -> Self {
         App {
             inner: Arc::new(AppInner {
                 s4,
+                auth: AuthService::new(config.auth.clone()),
+                limiter: RateLimiter::new(),
                 config,
                 router: Router::new(),
                 last_activity: AtomicI64::new(0),
@@ -132,6 +136,16 @@ impl App {
         &self.inner.config
     }
 
+    /// The authentication service.
+    pub fn auth(&self) -> &AuthService {
+        &self.inner.auth
+    }
+
+    /// The rate limiter.
+    pub fn limiter(&self) -> &RateLimiter {
+        &self.inner.limiter
+    }
+
     /// Unix ms of the last API request other than probes, if any.
     pub fn last_activity_ms(&self) -> Option<i64> {
         match self.inner.last_activity.load(Ordering::Relaxed) {
@@ -144,9 +158,17 @@ impl App {
     pub async fn handle(&self, request: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
         let started = Instant::now();
         let method = request.method().clone();
-        let (response, route) = self.pipeline(request, peer).await;
-        let mut response = response;
-        self.finish_headers(&mut response);
+        let request_headers = request.headers().clone();
+        let (mut response, route) = if access::is_preflight(&method) {
+            (self.inner.config.cors.preflight(), None)
+        } else {
+            self.pipeline(request, peer).await
+        };
+        self.inner
+            .config
+            .cors
+            .decorate(&request_headers, &mut response);
+        access::security_headers(&mut response, self.inner.config.development_csp);
         let quiet = matches!(
             route.map(|r| r.id),
             Some(RouteId::Health | RouteId::Kernels)
@@ -203,6 +225,11 @@ impl App {
             return (ApiError::not_found().into_response(), None);
         };
         let matched = self.inner.router.route(request.method(), api_path);
+        let ticket = request.uri().query().and_then(|q| {
+            form_urlencoded::parse(q.as_bytes())
+                .find(|(k, _)| k == "ticket")
+                .map(|(_, v)| v.into_owned())
+        });
         let (route, params) = match matched {
             Matched::Route(route, params) => (route, params),
             Matched::BadEncoding => {
@@ -211,8 +238,26 @@ impl App {
             }
             Matched::NotFound => {
                 // Unknown routes are answered after authentication (a 401 when it is on).
-                return (ApiError::not_found().into_response(), None);
+                let auth = access::authenticate(
+                    &self.inner.auth,
+                    None,
+                    &Params::default(),
+                    request.headers(),
+                    ticket.as_deref(),
+                );
+                let e = auth.err().unwrap_or_else(ApiError::not_found);
+                return (e.into_response(), None);
             }
+        };
+        let user = match access::authenticate(
+            &self.inner.auth,
+            Some(route),
+            &params,
+            request.headers(),
+            ticket.as_deref(),
+        ) {
+            Ok(user) => user,
+            Err(e) => return (e.into_response(), Some(route)),
         };
         if !matches!(route.id, RouteId::Health | RouteId::Kernels) {
             let now = chrono::Utc::now().timestamp_millis();
@@ -234,6 +279,7 @@ impl App {
             params,
             query,
             peer,
+            user,
         };
         let response = match routes::dispatch(self, request, ctx).await {
             Ok(response) => response,
@@ -247,19 +293,5 @@ impl App {
         let rest = path.strip_prefix(self.inner.config.nb_prefix.as_str())?;
         let rest = rest.strip_prefix("/api")?;
         (rest.is_empty() || rest.starts_with('/')).then_some(rest)
-    }
-
-    fn finish_headers(&self, response: &mut Response<Body>) {
-        let headers = response.headers_mut();
-        headers.insert(
-            HeaderName::from_static("content-security-policy"),
-            HeaderValue::from_static(CSP),
-        );
-        for (name, value) in SECURITY_HEADERS {
-            headers.insert(
-                HeaderName::from_static(name),
-                HeaderValue::from_static(value),
-            );
-        }
     }
 }

@@ -101,7 +101,8 @@ async fn run(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     let s4 = S4::builder().shared_backend(backend).build();
-    let app = App::new(s4, HttpConfig::from_settings(&settings));
+    let config = HttpConfig::from_lookup(&settings, &|name| std::env::var(name).ok());
+    let app = App::new(s4, config);
     let addr = std::net::SocketAddr::new(settings.ip, settings.port);
     let listener = tokio::net::TcpListener::bind(addr)
         .await

@@ -1,5 +1,6 @@
 //! Route handlers, one module per operation family, dispatched on [`RouteId`].
 
+pub mod auth;
 pub mod buckets;
 pub mod objects;
 pub mod service;
@@ -32,12 +33,12 @@ pub async fn dispatch(app: &App, request: Request<Incoming>, ctx: Ctx) -> Handle
         RouteId::ObjectMetadata => objects::metadata(app, &ctx).await,
         RouteId::UploadProgress => objects::upload_progress(app, &ctx),
         RouteId::AbortUpload => objects::abort_upload(app, &ctx),
-        RouteId::AuthInfo
-        | RouteId::AuthLogin
-        | RouteId::AuthLogout
-        | RouteId::AuthMe
-        | RouteId::SseTicket
-        | RouteId::LocalLocations
+        RouteId::AuthInfo => auth::info(app),
+        RouteId::AuthLogin => auth::login(app, request, &ctx).await,
+        RouteId::AuthLogout => auth::logout(app, &request, &ctx),
+        RouteId::AuthMe => auth::me(&ctx),
+        RouteId::SseTicket => auth::sse_ticket(app, request, &ctx).await,
+        RouteId::LocalLocations
         | RouteId::LocalList
         | RouteId::LocalUpload
         | RouteId::LocalDownload

@@ -156,6 +156,10 @@ pub async fn list(app: &App, ctx: &Ctx) -> HandlerResult {
     } else {
         SearchMode::Contains
     };
+    if mode == SearchMode::Contains {
+        let limit = &s4_core::ratelimit::RateLimit::CONTAINS_SEARCH;
+        app.limiter().check(&limit.key(ctx.peer.ip()), limit)?;
+    }
     let result = app
         .s4()
         .search_objects(

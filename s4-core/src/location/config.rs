@@ -15,11 +15,57 @@ pub const DEFAULT_MAX_FILE_SIZE: u64 = 20 << 30;
 
 /// Extensions uploads may have unless `ALLOWED_FILE_EXTENSIONS` replaces them.
 pub const DEFAULT_ALLOWED_EXTENSIONS: &[&str] = &[
-    ".safetensors", ".bin", ".pt", ".pth", ".onnx", ".gguf", ".h5", ".csv", ".json", ".jsonl",
-    ".parquet", ".arrow", ".feather", ".txt", ".md", ".yaml", ".yml", ".tar", ".gz", ".zip",
-    ".tgz", ".jpg", ".jpeg", ".png", ".gif", ".bmp", ".wav", ".mp3", ".mp4", ".avi", ".ipynb",
-    ".pdf", ".doc", ".docx", ".xls", ".xlsx", ".ppt", ".pptx", ".odt", ".ods", ".odp", ".rtf",
-    ".xml", ".html", ".css", ".old", ".bak", ".backup", ".tmp", ".log", ".sql",
+    ".safetensors",
+    ".bin",
+    ".pt",
+    ".pth",
+    ".onnx",
+    ".gguf",
+    ".h5",
+    ".csv",
+    ".json",
+    ".jsonl",
+    ".parquet",
+    ".arrow",
+    ".feather",
+    ".txt",
+    ".md",
+    ".yaml",
+    ".yml",
+    ".tar",
+    ".gz",
+    ".zip",
+    ".tgz",
+    ".jpg",
+    ".jpeg",
+    ".png",
+    ".gif",
+    ".bmp",
+    ".wav",
+    ".mp3",
+    ".mp4",
+    ".avi",
+    ".ipynb",
+    ".pdf",
+    ".doc",
+    ".docx",
+    ".xls",
+    ".xlsx",
+    ".ppt",
+    ".pptx",
+    ".odt",
+    ".ods",
+    ".odp",
+    ".rtf",
+    ".xml",
+    ".html",
+    ".css",
+    ".old",
+    ".bak",
+    ".backup",
+    ".tmp",
+    ".log",
+    ".sql",
 ];
 
 /// Extensions uploads may never have unless `BLOCKED_FILE_EXTENSIONS` replaces them.
@@ -41,8 +87,14 @@ impl Default for FileTypePolicy {
     /// The lists of API §17.8.
     fn default() -> Self {
         Self {
-            allowed: DEFAULT_ALLOWED_EXTENSIONS.iter().map(|e| e.to_string()).collect(),
-            blocked: DEFAULT_BLOCKED_EXTENSIONS.iter().map(|e| e.to_string()).collect(),
+            allowed: DEFAULT_ALLOWED_EXTENSIONS
+                .iter()
+                .map(|e| e.to_string())
+                .collect(),
+            blocked: DEFAULT_BLOCKED_EXTENSIONS
+                .iter()
+                .map(|e| e.to_string())
+                .collect(),
         }
     }
 }
@@ -195,8 +247,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn config(vars: &[(&str, &str)]) -> LocationsConfig {
-        let map: HashMap<String, String> =
-            vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         LocationsConfig::from_lookup(&move |k| map.get(k).cloned())
     }
 
@@ -213,7 +267,10 @@ mod tests {
         assert!(config(&[]).paths.is_empty());
         assert!(config(&[("LOCAL_STORAGE_PATHS", " , ")]).paths.is_empty());
         let c = config(&[("LOCAL_STORAGE_PATHS", " /data , ,/mnt/models,")]);
-        assert_eq!(c.paths, vec![PathBuf::from("/data"), PathBuf::from("/mnt/models")]);
+        assert_eq!(
+            c.paths,
+            vec![PathBuf::from("/data"), PathBuf::from("/mnt/models")]
+        );
         assert_eq!(c.max_file_size, 20 << 30);
         assert_eq!(c.with_max_file_size(5).max_file_size, 5);
     }
@@ -224,14 +281,26 @@ mod tests {
         assert_eq!(reason(&p, "model.safetensors"), None);
         assert_eq!(reason(&p, "DATA.CSV"), None);
         assert_eq!(reason(&p, "archive.tar.gz"), None);
-        assert_eq!(reason(&p, "README").as_deref(), Some("Files without extensions are not allowed"));
-        assert_eq!(reason(&p, "run.SH").as_deref(), Some("File type .sh is blocked for security reasons"));
-        assert_eq!(reason(&p, "x.rs").as_deref(), Some("File type .rs is not in the allowed list"));
+        assert_eq!(
+            reason(&p, "README").as_deref(),
+            Some("Files without extensions are not allowed")
+        );
+        assert_eq!(
+            reason(&p, "run.SH").as_deref(),
+            Some("File type .sh is blocked for security reasons")
+        );
+        assert_eq!(
+            reason(&p, "x.rs").as_deref(),
+            Some("File type .rs is not in the allowed list")
+        );
         assert_eq!(
             reason(&p, ".gitignore").as_deref(),
             Some("File type .gitignore is not in the allowed list")
         );
-        assert_eq!(reason(&p, "x.").as_deref(), Some("File type . is not in the allowed list"));
+        assert_eq!(
+            reason(&p, "x.").as_deref(),
+            Some("File type . is not in the allowed list")
+        );
     }
 
     #[test]
@@ -241,7 +310,10 @@ mod tests {
         assert_eq!(reason(&c.policy, "Cargo.toml"), None);
         assert_eq!(reason(&c.policy, "a.csv"), None);
 
-        let c = config(&[("ALLOWED_FILE_EXTENSIONS", "rs"), ("ALLOWED_FILE_EXTENSIONS_APPEND", "toml")]);
+        let c = config(&[
+            ("ALLOWED_FILE_EXTENSIONS", "rs"),
+            ("ALLOWED_FILE_EXTENSIONS_APPEND", "toml"),
+        ]);
         assert_eq!(c.policy.allowed().collect::<Vec<_>>(), vec![".rs"]);
 
         // Set to empty: nothing is allowed any more.
@@ -260,6 +332,9 @@ mod tests {
         );
         let c = config(&[("BLOCKED_FILE_EXTENSIONS", "")]);
         assert_eq!(c.policy.blocked().count(), 0);
-        assert_eq!(reason(&c.policy, "x.sh").as_deref(), Some("File type .sh is not in the allowed list"));
+        assert_eq!(
+            reason(&c.policy, "x.sh").as_deref(),
+            Some("File type .sh is not in the allowed list")
+        );
     }
 }

@@ -49,7 +49,10 @@ impl Target<'_> {
         if err.kind() == io::ErrorKind::NotFound {
             return self.missing();
         }
-        Error::from_io(err, format_args!("Cannot {action} '{}'", self.rel.display()))
+        Error::from_io(
+            err,
+            format_args!("Cannot {action} '{}'", self.rel.display()),
+        )
     }
 
     /// The 404 for this path: `Parent directory not found: <parent>` when the parent is
@@ -196,7 +199,10 @@ pub(super) fn open_file(target: &Target<'_>) -> Result<(File, Metadata)> {
         .map_err(|e| target.fail(e, "open"))?;
     let meta = file.metadata().map_err(|e| target.fail(e, "open"))?;
     if !meta.is_file() {
-        return Err(Error::invalid(format!("Not a file: {}", target.rel.display())));
+        return Err(Error::invalid(format!(
+            "Not a file: {}",
+            target.rel.display()
+        )));
     }
     Ok((file, meta))
 }
@@ -295,7 +301,12 @@ fn open_same_dir(parent: &Dir, name: &Path, seen: &Metadata) -> Result<Dir, Opti
 
 /// Empties `dir`, counting into `removed`.
 fn remove_tree(dir: &Dir, target: &Target<'_>, removed: &mut Removed) -> Result<()> {
-    let fail = |err: io::Error| Error::from_io(err, format_args!("Cannot delete '{}'", target.rel.display()));
+    let fail = |err: io::Error| {
+        Error::from_io(
+            err,
+            format_args!("Cannot delete '{}'", target.rel.display()),
+        )
+    };
     // Names first, then removals: no reliance on readdir behaviour while unlinking.
     let mut children: Vec<(OsString, Metadata)> = Vec::new();
     for item in dir.entries().map_err(fail)? {
@@ -351,7 +362,10 @@ pub(super) fn create_dirs(root: &Dir, rel: &RelPath, raw: &str) -> Result<Dir> {
         } else if err.kind() == io::ErrorKind::NotADirectory {
             in_the_way()
         } else {
-            Error::from_io(err, format_args!("Cannot create directory '{}'", at.display()))
+            Error::from_io(
+                err,
+                format_args!("Cannot create directory '{}'", at.display()),
+            )
         }
     };
     let mut current = root.try_clone().map_err(|e| fail(e, &RelPath::root()))?;

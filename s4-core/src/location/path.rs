@@ -177,14 +177,26 @@ mod tests {
 
     #[test]
     fn refuses_in_contract_order() {
-        assert_eq!(refused("..\\x"), "Backslash characters not allowed in paths");
+        assert_eq!(
+            refused("..\\x"),
+            "Backslash characters not allowed in paths"
+        );
         assert_eq!(refused("a\0b"), "Null bytes not allowed in paths");
-        assert_eq!(refused("/etc\\x"), "Backslash characters not allowed in paths");
-        assert_eq!(refused("/etc/passwd"), "Absolute paths not allowed: /etc/passwd");
+        assert_eq!(
+            refused("/etc\\x"),
+            "Backslash characters not allowed in paths"
+        );
+        assert_eq!(
+            refused("/etc/passwd"),
+            "Absolute paths not allowed: /etc/passwd"
+        );
         assert_eq!(refused("/../x"), "Absolute paths not allowed: /../x");
         assert_eq!(refused(".."), "Path escapes allowed directory: ..");
         assert_eq!(refused("../"), "Path escapes allowed directory: ../");
-        assert_eq!(refused("a/../../x"), "Path escapes allowed directory: a/../../x");
+        assert_eq!(
+            refused("a/../../x"),
+            "Path escapes allowed directory: a/../../x"
+        );
     }
 
     #[test]

@@ -14,7 +14,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::ops::{TEMP_PREFIX, TEMP_SUFFIX};
 use super::path::{escapes, is_escape, RelPath};
-use super::{blocking, format_size, Locations, QuotaUsage, QUOTA_EXCEEDED, QUOTA_MAX_BYTES, QUOTA_MAX_FILES};
+use super::{
+    blocking, format_size, Locations, QuotaUsage, QUOTA_EXCEEDED, QUOTA_MAX_BYTES, QUOTA_MAX_FILES,
+};
 use crate::error::{Error, ErrorKind, Result};
 use crate::ProgressFn;
 
@@ -61,7 +63,10 @@ pub(super) fn check_quota(usage: QuotaUsage, max_file_size: u64) -> Result<()> {
         let remaining = QUOTA_MAX_BYTES.saturating_sub(usage.bytes);
         return Err(Error::new(
             ErrorKind::TooLarge,
-            format!("Storage quota exceeded. {} remaining.", format_size(remaining)),
+            format!(
+                "Storage quota exceeded. {} remaining.",
+                format_size(remaining)
+            ),
         )
         .with_code(QUOTA_EXCEEDED));
     }
@@ -223,7 +228,8 @@ impl UploadTarget {
 
         let max = this.locations.inner.config.max_file_size;
         let cancel = options.cancel.clone().unwrap_or_default();
-        let mut out = tokio::io::BufWriter::with_capacity(WRITE_BUFFER, tokio::fs::File::from_std(file));
+        let mut out =
+            tokio::io::BufWriter::with_capacity(WRITE_BUFFER, tokio::fs::File::from_std(file));
         let mut body = std::pin::pin!(body);
         let mut total: u64 = 0;
         let streamed: Result<()> = async {

@@ -5,7 +5,7 @@
 //! A put that fails, is cancelled, or whose future is dropped leaves no object and
 //! no multipart parts behind.
 
-use std::io::SeekFrom;
+use std::io::{Read, Seek, SeekFrom};
 use std::ops::Range;
 use std::sync::Arc;
 
@@ -17,7 +17,6 @@ use object_store::{
     Attribute, AttributeValue, Attributes, GetOptions, GetRange, GetResultPayload, ObjectStore,
     ObjectStoreExt, PutMultipartOptions, PutOptions, PutPayload, WriteMultipart,
 };
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{Error, ErrorKind, Result};
@@ -31,7 +30,7 @@ pub const PART_SIZE: usize = 8 << 20;
 /// Parts uploaded concurrently by one streaming put.
 pub const PARTS_IN_FLIGHT: usize = 4;
 /// Read buffer for local-file object streams.
-const FILE_CHUNK: usize = 256 << 10;
+const FILE_CHUNK: usize = 1 << 20;
 /// Keys per backend multi-delete batch.
 const DELETE_BATCH: usize = 1000;
 
@@ -273,28 +272,54 @@ fn info_from(key: &str, meta: &object_store::ObjectMeta, attributes: &Attributes
     }
 }
 
-/// Streams a local file's `range` with a large buffer (object_store's own file
-/// stream reads 8 KiB per blocking call).
+/// Streams a local file's `range` in [`FILE_CHUNK`] pieces, one chunk read ahead.
+///
+/// Each chunk is one blocking-pool call reading straight into the chunk's own
+/// buffer (object_store's file stream reads 8 KiB per blocking call, and
+/// `tokio::fs::File` copies out of a private buffer in 256 KiB hops at most). The
+/// next chunk is read while the consumer sends the current one, so the disk and
+/// the network overlap; at most two chunks are held. Dropping the stream stops
+/// reading after the chunk in flight.
 fn file_stream(file: std::fs::File, range: Range<u64>) -> BoxStream<'static, Result<Bytes>> {
-    let stream = async_stream_file(tokio::fs::File::from_std(file), range);
-    stream.boxed()
-}
-
-fn async_stream_file(
-    mut file: tokio::fs::File,
-    range: Range<u64>,
-) -> impl Stream<Item = Result<Bytes>> + Send + 'static {
-    futures::stream::once(async move {
-        file.seek(SeekFrom::Start(range.start))
-            .await
-            .map_err(|e| Error::from_io(e, "cannot read object"))?;
-        let reader = file.take(range.end - range.start);
-        Ok::<_, Error>(
-            tokio_util::io::ReaderStream::with_capacity(reader, FILE_CHUNK)
-                .map_err(|e| Error::from_io(e, "cannot read object")),
-        )
-    })
-    .try_flatten()
+    type Read = tokio::task::JoinHandle<std::io::Result<(std::fs::File, Vec<u8>)>>;
+    fn read_next(mut file: std::fs::File, pos: u64, end: u64, seek: bool) -> Read {
+        tokio::task::spawn_blocking(move || {
+            if seek {
+                file.seek(SeekFrom::Start(pos))?;
+            }
+            let want = (end - pos).min(FILE_CHUNK as u64);
+            // `read_to_end` fills the spare capacity without zeroing it first.
+            let mut chunk = Vec::with_capacity(want as usize);
+            (&mut file).take(want).read_to_end(&mut chunk)?;
+            Ok((file, chunk))
+        })
+    }
+    if range.start >= range.end {
+        return futures::stream::empty().boxed();
+    }
+    let first = read_next(file, range.start, range.end, true);
+    futures::stream::try_unfold(
+        (Some(first), range.start, range.end),
+        |(pending, pos, end)| async move {
+            let Some(pending) = pending else {
+                return Ok(None);
+            };
+            let (file, chunk) = pending
+                .await
+                .map_err(|e| Error::internal("file read task failed").with_source(e))?
+                .map_err(|e| Error::from_io(e, "cannot read object"))?;
+            if chunk.is_empty() {
+                // The file shrank under us: fail rather than serve a short body.
+                return Err(Error::internal(
+                    "object file ended before its recorded size",
+                ));
+            }
+            let next = pos + chunk.len() as u64;
+            let pending = (next < end).then(|| read_next(file, next, end, false));
+            Ok(Some((Bytes::from(chunk), (pending, next, end))))
+        },
+    )
+    .boxed()
 }
 
 impl S4 {

@@ -12,8 +12,8 @@
 use std::collections::HashMap;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path as FsPath, PathBuf};
-use std::sync::{Arc, RwLock};
-use std::time::SystemTime;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -35,6 +35,7 @@ pub struct LocalBackend {
     root: PathBuf,
     // A std lock: never held across an await point.
     stores: RwLock<HashMap<String, Arc<LocalFileSystem>>>,
+    listings: Arc<ListingCache>,
 }
 
 impl LocalBackend {
@@ -59,6 +60,7 @@ impl LocalBackend {
         Ok(Self {
             root,
             stores: RwLock::new(HashMap::new()),
+            listings: Arc::default(),
         })
     }
 
@@ -127,33 +129,100 @@ fn local_etag(meta: &std::fs::Metadata) -> String {
     format!("\"{:x}-{:x}-{:x}\"", meta.ino(), mtime, meta.len())
 }
 
-/// Lists one directory level of a bucket (blocking; run on the blocking pool).
-fn list_dir_page(
-    bucket_dir: &FsPath,
-    request: &PageRequest,
-    start_after: Option<&str>,
-) -> Result<Page> {
-    let (dir_part, leaf_prefix) = split_prefix(&request.prefix);
-    let dir = bucket_dir.join(dir_part.trim_end_matches('/'));
-    let read = match std::fs::read_dir(&dir) {
-        Ok(read) => read,
-        Err(e)
-            if matches!(
-                e.kind(),
-                std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
-            ) =>
-        {
-            return Ok(Page::default())
+/// Directories with fewer entries are read on every page: that is cheap.
+const CACHE_MIN_ENTRIES: usize = 1000;
+/// Most names kept by the listing cache (about 15 bytes each).
+const CACHE_MAX_NAMES: usize = 1_000_000;
+/// A directory modified more recently than this is not cached: file-system
+/// timestamps are coarse (a clock tick), so two changes within one tick could
+/// leave the modification time unchanged. Past this age any change moves it.
+const CACHE_SETTLE: Duration = Duration::from_secs(2);
+
+/// What identifies one state of a directory's entry list: any entry added,
+/// removed or renamed changes its modification (and change) time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct DirStamp {
+    dev: u64,
+    ino: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+    nlink: u64,
+}
+
+impl DirStamp {
+    fn of(meta: &std::fs::Metadata) -> Self {
+        DirStamp {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            mtime: (meta.mtime(), meta.mtime_nsec()),
+            ctime: (meta.ctime(), meta.ctime_nsec()),
+            nlink: meta.nlink(),
         }
-        Err(e) => return Err(Error::from_io(e, "cannot list bucket")),
-    };
-    let mut entries: Vec<(String, bool)> = Vec::new();
-    for entry in read {
-        let entry = entry.map_err(|e| Error::from_io(e, "cannot list bucket"))?;
-        let Ok(name) = entry.file_name().into_string() else {
+    }
+}
+
+/// The sorted entry names of one directory, packed in one string: object names
+/// as they are, sub-directories with a trailing `/` (so they sort as keys do).
+/// Staging files and non-UTF-8 names are left out.
+#[derive(Debug, Default)]
+struct SortedNames {
+    text: String,
+    ends: Vec<u32>,
+}
+
+impl SortedNames {
+    fn len(&self) -> usize {
+        self.ends.len()
+    }
+    fn get(&self, i: usize) -> &str {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        &self.text[start..self.ends[i] as usize]
+    }
+}
+
+/// Sorted names of large directories, reused while a directory is unchanged, so a
+/// listing page costs a `stat` of the directory and of the entries on the page
+/// instead of reading and sorting the whole directory every time.
+#[derive(Debug, Default)]
+struct ListingCache {
+    // A std lock: held only to look up or swap an entry, never during I/O.
+    dirs: Mutex<HashMap<PathBuf, (DirStamp, Arc<SortedNames>)>>,
+}
+
+impl ListingCache {
+    fn get(&self, dir: &FsPath, stamp: DirStamp) -> Option<Arc<SortedNames>> {
+        let dirs = self.dirs.lock().ok()?;
+        match dirs.get(dir) {
+            Some((cached, names)) if *cached == stamp => Some(Arc::clone(names)),
+            _ => None,
+        }
+    }
+
+    fn put(&self, dir: &FsPath, stamp: DirStamp, names: &Arc<SortedNames>) {
+        let Ok(mut dirs) = self.dirs.lock() else {
+            return;
+        };
+        dirs.remove(dir);
+        if names.len() < CACHE_MIN_ENTRIES || names.len() > CACHE_MAX_NAMES {
+            return;
+        }
+        let held: usize = dirs.values().map(|(_, n)| n.len()).sum();
+        if held + names.len() > CACHE_MAX_NAMES {
+            dirs.clear();
+        }
+        dirs.insert(dir.to_path_buf(), (stamp, Arc::clone(names)));
+    }
+}
+
+/// Reads and sorts the names of `dir` (blocking).
+fn read_sorted_names(dir: &FsPath) -> std::io::Result<SortedNames> {
+    let mut names: Vec<String> = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let Ok(mut name) = entry.file_name().into_string() else {
             continue; // Not UTF-8: cannot be an object key.
         };
-        if !name.starts_with(leaf_prefix) || is_staging_name(&name) {
+        if is_staging_name(&name) {
             continue;
         }
         // `file_type` comes from readdir's d_type: no stat per entry.
@@ -162,15 +231,84 @@ fn list_dir_page(
             Ok(t) => t.is_dir(),
             Err(_) => continue,
         };
-        let full = if is_dir {
-            format!("{dir_part}{name}/")
-        } else {
-            format!("{dir_part}{name}")
-        };
-        entries.push((full, is_dir));
+        if is_dir {
+            name.push('/');
+        }
+        names.push(name);
     }
-    entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-    let (page, next_token) = page_sorted(entries.into_iter(), start_after, request.max_keys);
+    names.sort_unstable();
+    let mut sorted = SortedNames {
+        text: String::with_capacity(names.iter().map(String::len).sum()),
+        ends: Vec::with_capacity(names.len()),
+    };
+    for name in names {
+        sorted.text.push_str(&name);
+        let end = u32::try_from(sorted.text.len())
+            .map_err(|_| std::io::Error::other("directory listing too large"))?;
+        sorted.ends.push(end);
+    }
+    Ok(sorted)
+}
+
+/// Lists one directory level of a bucket (blocking; run on the blocking pool).
+fn list_dir_page(
+    cache: &ListingCache,
+    bucket_dir: &FsPath,
+    request: &PageRequest,
+    start_after: Option<&str>,
+) -> Result<Page> {
+    let (dir_part, leaf_prefix) = split_prefix(&request.prefix);
+    let dir = bucket_dir.join(dir_part.trim_end_matches('/'));
+    let not_found = |e: &std::io::Error| {
+        matches!(
+            e.kind(),
+            std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+        )
+    };
+    let meta = match std::fs::metadata(&dir) {
+        Ok(meta) if meta.is_dir() => meta,
+        Ok(_) => return Ok(Page::default()),
+        Err(e) if not_found(&e) => return Ok(Page::default()),
+        Err(e) => return Err(Error::from_io(e, "cannot list bucket")),
+    };
+    let stamp = DirStamp::of(&meta);
+    let names = match cache.get(&dir, stamp) {
+        Some(names) => names,
+        None => {
+            let settled = meta
+                .modified()
+                .ok()
+                .and_then(|m| SystemTime::now().duration_since(m).ok())
+                .is_some_and(|age| age >= CACHE_SETTLE);
+            let names = match read_sorted_names(&dir) {
+                Ok(names) => Arc::new(names),
+                Err(e) if not_found(&e) => return Ok(Page::default()),
+                Err(e) => return Err(Error::from_io(e, "cannot list bucket")),
+            };
+            if settled {
+                // Stamped before the read: a change during it invalidates the entry.
+                cache.put(&dir, stamp, &names);
+            }
+            names
+        }
+    };
+    // Names with the leaf prefix are one run of the sorted list; start after the
+    // token's key (a full key: compare it with `dir_part` + name).
+    let all = names.len();
+    let first = partition_point(all, |i| names.get(i) < leaf_prefix);
+    let after = start_after.map_or(0, |after| {
+        partition_point(all, |i| {
+            dir_part
+                .bytes()
+                .chain(names.get(i).bytes())
+                .le(after.bytes())
+        })
+    });
+    let entries = (first.max(after)..all)
+        .map(|i| names.get(i))
+        .take_while(|name| name.starts_with(leaf_prefix))
+        .map(|name| (format!("{dir_part}{name}"), name.ends_with('/')));
+    let (page, next_token) = page_sorted(entries, start_after, request.max_keys);
     let mut out = Page {
         next_token,
         ..Page::default()
@@ -193,6 +331,21 @@ fn list_dir_page(
         });
     }
     Ok(out)
+}
+
+/// The first index in `0..len` for which `before` is false (`before` must be true
+/// for a prefix of the range and false after it).
+fn partition_point(len: usize, before: impl Fn(usize) -> bool) -> usize {
+    let (mut lo, mut hi) = (0, len);
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        if before(mid) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    lo
 }
 
 #[async_trait]
@@ -316,15 +469,81 @@ impl Backend for LocalBackend {
             return Ok(page_from_metas(metas, request, start_after.as_deref()));
         }
         let request = request.clone();
-        tokio::task::spawn_blocking(move || list_dir_page(&dir, &request, start_after.as_deref()))
-            .await
-            .map_err(|e| Error::internal("listing task failed").with_source(e))?
+        let cache = Arc::clone(&self.listings);
+        tokio::task::spawn_blocking(move || {
+            list_dir_page(&cache, &dir, &request, start_after.as_deref())
+        })
+        .await
+        .map_err(|e| Error::internal("listing task failed").with_source(e))?
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Pages of a large, settled directory come from the cache, and any change to
+    /// the directory is seen on the next page.
+    #[test]
+    fn cached_listing_pages_and_invalidates() {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let bucket = tmp.path();
+        let n = CACHE_MIN_ENTRIES + 200;
+        for i in 0..n {
+            std::fs::write(bucket.join(format!("k{i:05}")), b"x").expect("write");
+        }
+        std::fs::create_dir(bucket.join("k00003-dir")).expect("mkdir");
+        std::fs::write(bucket.join("k00001#123"), b"staging").expect("write");
+        let old = SystemTime::now() - Duration::from_secs(3600);
+        let settle = || {
+            std::fs::File::open(bucket)
+                .and_then(|d| d.set_modified(old))
+                .expect("set directory mtime");
+        };
+        settle();
+        let cache = ListingCache::default();
+        let request = |prefix: &str, token: Option<String>| PageRequest {
+            prefix: prefix.to_string(),
+            delimited: true,
+            max_keys: 500,
+            token,
+        };
+        let mut keys = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let page =
+                list_dir_page(&cache, bucket, &request("", None), after.as_deref()).expect("page");
+            keys.extend(page.objects.iter().map(|o| o.key.clone()));
+            keys.extend(page.prefixes.iter().cloned());
+            match page.next_token {
+                Some(t) => after = Some(decode_token(&t).expect("token")),
+                None => break,
+            }
+        }
+        assert_eq!(keys.len(), n + 1);
+        assert!(keys.contains(&"k00003-dir/".to_string()));
+        assert!(!keys.iter().any(|k| k.contains('#')));
+        let dir = bucket.to_path_buf();
+        let stamp = DirStamp::of(&std::fs::metadata(&dir).expect("stat"));
+        assert!(
+            cache.get(&dir, stamp).is_some(),
+            "settled directory is cached"
+        );
+
+        // A prefix query is served from the same cache.
+        let page = list_dir_page(&cache, bucket, &request("k010", None), None).expect("page");
+        assert_eq!(page.objects.len(), 100);
+        assert_eq!(page.objects[0].key, "k01000");
+
+        // A new file changes the directory: the next page sees it.
+        std::fs::write(bucket.join("a-new"), b"x").expect("write");
+        let page = list_dir_page(&cache, bucket, &request("", None), None).expect("page");
+        assert_eq!(page.objects[0].key, "a-new");
+        settle();
+        std::fs::remove_file(bucket.join("a-new")).expect("remove");
+        let page = list_dir_page(&cache, bucket, &request("", None), None).expect("page");
+        assert_eq!(page.objects[0].key, "k00000");
+    }
 
     #[test]
     fn staging_names() {

@@ -93,6 +93,7 @@ pub struct S4 {
 #[derive(Debug)]
 struct Inner {
     backend: Arc<dyn Backend>,
+    locations: location::Locations,
     changes: broadcast::Sender<ObjectChange>,
     uploads: uploads::UploadTracker,
 }
@@ -101,6 +102,7 @@ struct Inner {
 #[derive(Debug, Default)]
 pub struct S4Builder {
     backend: Option<Arc<dyn Backend>>,
+    locations: Option<location::Locations>,
 }
 
 impl S4Builder {
@@ -116,7 +118,14 @@ impl S4Builder {
         self
     }
 
-    /// Builds the handle; without a backend, an in-memory one is used.
+    /// Exposes local directories (see [`location::Locations::new`]).
+    pub fn locations(mut self, locations: location::Locations) -> Self {
+        self.locations = Some(locations);
+        self
+    }
+
+    /// Builds the handle; without a backend, an in-memory one is used; without
+    /// locations, local storage is disabled.
     pub fn build(self) -> S4 {
         let backend = self
             .backend
@@ -125,6 +134,7 @@ impl S4Builder {
         S4 {
             inner: Arc::new(Inner {
                 backend,
+                locations: self.locations.unwrap_or_else(location::Locations::disabled),
                 changes,
                 uploads: uploads::UploadTracker::default(),
             }),
@@ -155,6 +165,11 @@ impl S4 {
     /// The storage backend.
     pub fn backend(&self) -> &Arc<dyn Backend> {
         &self.inner.backend
+    }
+
+    /// Local storage locations (`LOCAL_STORAGE_PATHS`).
+    pub fn locations(&self) -> &location::Locations {
+        &self.inner.locations
     }
 
     /// Subscribes to object changes made through this handle.

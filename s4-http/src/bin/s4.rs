@@ -100,7 +100,17 @@ async fn run(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
             tracing::info!(backend = "s3", endpoint = %c.endpoint, region = %c.region, "storage backend")
         }
     }
-    let s4 = S4::builder().shared_backend(backend).build();
+    let locations = s4_core::location::Locations::new(
+        s4_core::location::LocationsConfig::from_env().with_max_file_size(settings.max_file_size),
+    )
+    .await;
+    if !locations.is_empty() {
+        tracing::info!(count = locations.len(), "local storage locations");
+    }
+    let s4 = S4::builder()
+        .shared_backend(backend)
+        .locations(locations)
+        .build();
     let config = HttpConfig::from_lookup(&settings, &|name| std::env::var(name).ok());
     let app = App::new(s4, config);
     let addr = std::net::SocketAddr::new(settings.ip, settings.port);

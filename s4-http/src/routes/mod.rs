@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod buckets;
+pub mod local;
 pub mod objects;
 pub mod service;
 pub mod sse;
@@ -38,14 +39,14 @@ pub async fn dispatch(app: &App, request: Request<Incoming>, ctx: Ctx) -> Handle
         RouteId::AuthLogout => auth::logout(app, &request, &ctx),
         RouteId::AuthMe => auth::me(&ctx),
         RouteId::SseTicket => auth::sse_ticket(app, request, &ctx).await,
-        RouteId::LocalLocations
-        | RouteId::LocalList
-        | RouteId::LocalUpload
-        | RouteId::LocalDownload
-        | RouteId::LocalDelete
-        | RouteId::LocalView
-        | RouteId::LocalMkdir
-        | RouteId::LocalDebug => Err(ApiError::not_found()),
+        RouteId::LocalLocations => local::locations(app, &ctx).await,
+        RouteId::LocalList => local::list(app, &ctx).await,
+        RouteId::LocalUpload => local::upload(app, request, &ctx).await,
+        RouteId::LocalDownload => local::download(app, &request, &ctx).await,
+        RouteId::LocalDelete => local::delete(app, &ctx).await,
+        RouteId::LocalView => local::view(app, &ctx).await,
+        RouteId::LocalMkdir => local::create_dir(app, &ctx).await,
+        RouteId::LocalDebug => local::debug(app, &ctx).await,
     }
 }
 

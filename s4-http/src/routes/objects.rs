@@ -277,9 +277,8 @@ pub async fn first_file_field(
         match multipart.next_field().await {
             Ok(Some(field)) if field.file_name().is_some() => {
                 let content_type = field.content_type().map(|m| m.essence_str().to_string());
-                // The field borrows nothing from `multipart` but its shared state;
-                // keep `multipart` alive inside the stream by leaking nothing: multer's
-                // Field owns an Arc of the parser state.
+                // A multer field shares ownership of the parser state (and so of the
+                // request body): it stays readable after `multipart` is dropped.
                 return Ok(Some((field, content_type)));
             }
             Ok(Some(_)) => continue,

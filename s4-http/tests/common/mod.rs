@@ -65,6 +65,24 @@ pub fn s3_config() -> Option<S3Config> {
 /// Starts a server over `kind`, with `configure` applied to its HTTP config.
 /// `None` when the backend is unavailable (S3 without endpoint).
 pub async fn start_with(kind: Kind, configure: impl FnOnce(&mut HttpConfig)) -> Option<TestServer> {
+    start_full(kind, s4_core::location::Locations::disabled(), configure).await
+}
+
+/// A memory-backed server exposing `locations`.
+pub async fn start_with_locations(
+    locations: s4_core::location::Locations,
+    configure: impl FnOnce(&mut HttpConfig),
+) -> TestServer {
+    start_full(Kind::Memory, locations, configure)
+        .await
+        .expect("memory server")
+}
+
+async fn start_full(
+    kind: Kind,
+    locations: s4_core::location::Locations,
+    configure: impl FnOnce(&mut HttpConfig),
+) -> Option<TestServer> {
     let mut dir = None;
     let backend: Arc<dyn Backend> = match kind {
         Kind::Memory => Arc::new(MemoryBackend::new()),
@@ -76,7 +94,10 @@ pub async fn start_with(kind: Kind, configure: impl FnOnce(&mut HttpConfig)) -> 
         }
         Kind::S3 => Arc::new(S3Backend::new(s3_config()?).expect("S3 backend")),
     };
-    let s4 = S4::builder().shared_backend(backend).build();
+    let s4 = S4::builder()
+        .shared_backend(backend)
+        .locations(locations)
+        .build();
     let mut config = HttpConfig::default();
     configure(&mut config);
     let app = App::new(s4.clone(), config);

@@ -21,6 +21,34 @@ use crate::{
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
+/// The S3 endpoint of the test environment (`S4_TEST_S3_ENDPOINT`,
+/// `S4_TEST_S3_ACCESS_KEY_ID`, `S4_TEST_S3_SECRET_ACCESS_KEY`, `S4_TEST_S3_REGION`),
+/// or `None` after printing why the S3 variant is skipped.
+///
+/// # Panics
+/// When `S4_REQUIRE_S3=1` and no endpoint is configured (CI must not skip).
+pub fn s3_test_config() -> Option<crate::storage::S3Config> {
+    let var = |n: &str| std::env::var(n).ok().filter(|v| !v.is_empty());
+    match var("S4_TEST_S3_ENDPOINT") {
+        Some(endpoint) => Some(crate::storage::S3Config {
+            endpoint,
+            access_key_id: var("S4_TEST_S3_ACCESS_KEY_ID").unwrap_or_default(),
+            secret_access_key: var("S4_TEST_S3_SECRET_ACCESS_KEY").unwrap_or_default(),
+            region: var("S4_TEST_S3_REGION").unwrap_or_else(|| "us-east-1".into()),
+        }),
+        None => {
+            assert!(
+                var("S4_REQUIRE_S3").as_deref() != Some("1"),
+                "S4_REQUIRE_S3=1 but S4_TEST_S3_ENDPOINT is not set"
+            );
+            eprintln!(
+                "SKIPPED: S3 variant: S4_TEST_S3_ENDPOINT is not set (see README: running the S3 tests)"
+            );
+            None
+        }
+    }
+}
+
 /// A bucket name unique to this process and call.
 pub fn unique_bucket(tag: &str) -> BucketName {
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
@@ -50,11 +78,6 @@ pub async fn fresh_bucket(s4: &S4, tag: &str) -> BucketName {
 /// # Panics
 /// When the backend refuses.
 pub async fn remove_bucket(s4: &S4, bucket: &BucketName) {
-    let outcome = s4
-        .delete_object(bucket, "/")
-        .await
-        .unwrap_or_else(|e| panic!("empty bucket {bucket}: {e:?}"));
-    let _ = outcome;
     let keys = all_keys(s4, bucket, "").await;
     for key in keys {
         s4.delete_object(bucket, &key)

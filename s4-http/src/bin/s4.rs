@@ -67,7 +67,13 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let filter = tracing_subscriber::EnvFilter::try_new(&settings.log_level)
+    // Audit lines are records of target "audit"; AUDIT_LOG_ENABLED=false turns them off.
+    let directives = if settings.audit_log {
+        settings.log_level.clone()
+    } else {
+        format!("{},audit=off", settings.log_level)
+    };
+    let filter = tracing_subscriber::EnvFilter::try_new(&directives)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     tracing_subscriber::fmt().with_env_filter(filter).init();
     let runtime = match tokio::runtime::Builder::new_multi_thread()

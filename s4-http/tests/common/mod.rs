@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use base64::Engine as _;
-use s4_core::storage::{LocalBackend, MemoryBackend, S3Backend, S3Config};
+use s4_core::storage::{LocalBackend, MemoryBackend, S3Backend};
 use s4_core::{Backend, S4};
 use s4_http::{serve, App, HttpConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -36,28 +36,6 @@ impl Drop for TestServer {
     fn drop(&mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
-        }
-    }
-}
-
-/// The S3 test endpoint from the environment; `None` (with a printed reason) when
-/// unset, a panic when `S4_REQUIRE_S3=1`.
-pub fn s3_config() -> Option<S3Config> {
-    let var = |n: &str| std::env::var(n).ok().filter(|v| !v.is_empty());
-    match var("S4_TEST_S3_ENDPOINT") {
-        Some(endpoint) => Some(S3Config {
-            endpoint,
-            access_key_id: var("S4_TEST_S3_ACCESS_KEY_ID").unwrap_or_default(),
-            secret_access_key: var("S4_TEST_S3_SECRET_ACCESS_KEY").unwrap_or_default(),
-            region: var("S4_TEST_S3_REGION").unwrap_or_else(|| "us-east-1".into()),
-        }),
-        None => {
-            assert!(
-                var("S4_REQUIRE_S3").as_deref() != Some("1"),
-                "S4_REQUIRE_S3=1 but S4_TEST_S3_ENDPOINT is not set"
-            );
-            eprintln!("SKIPPED: S3 HTTP test: S4_TEST_S3_ENDPOINT is not set (see README)");
-            None
         }
     }
 }
@@ -92,7 +70,9 @@ async fn start_full(
             dir = Some(d);
             Arc::new(b)
         }
-        Kind::S3 => Arc::new(S3Backend::new(s3_config()?).expect("S3 backend")),
+        Kind::S3 => {
+            Arc::new(S3Backend::new(s4_core::testing::s3_test_config()?).expect("S3 backend"))
+        }
     };
     let s4 = S4::builder()
         .shared_backend(backend)

@@ -55,9 +55,6 @@ pub type Result<T> = std::result::Result<T, Error>;
 const DATA_BUCKET: &str = "s4-bench-data";
 /// Key of the 4 KiB object.
 const SMALL_KEY: &str = "small/4k.bin";
-/// Part size and parts in flight of the direct S3 PUT (the engine's best case).
-const DIRECT_PART: usize = 16 << 20;
-const DIRECT_IN_FLIGHT: usize = 8;
 
 /// Measure S4's object path against the machine's limits.
 #[derive(Debug, Parser)]
@@ -99,6 +96,16 @@ struct Flags {
     /// Where the JSON results go.
     #[arg(long, default_value = "target/bench/results.json")]
     json: PathBuf,
+    /// Part size in MiB of the direct S3 PUT (the limit measurement).
+    #[arg(long, default_value_t = 16)]
+    direct_part_mib: usize,
+    /// Parts in flight of the direct S3 PUT.
+    #[arg(long, default_value_t = 8)]
+    direct_in_flight: usize,
+    /// Record each HTTP phase of the daemon with `perf record -g` into
+    /// `<work-dir>/perf-<backend>-<phase>.data` (for `perf report` / flamegraphs).
+    #[arg(long)]
+    perf: bool,
 }
 
 /// Validated run settings.
@@ -121,6 +128,9 @@ struct Plan {
     s4_bin: PathBuf,
     json: PathBuf,
     cold: bool,
+    perf: bool,
+    direct_part: usize,
+    direct_in_flight: usize,
 }
 
 fn plan(flags: Flags) -> Result<Plan> {
@@ -173,6 +183,9 @@ fn plan(flags: Flags) -> Result<Plan> {
         s4_bin,
         json: flags.json,
         cold: false,
+        perf: flags.perf,
+        direct_part: flags.direct_part_mib.max(5) << 20,
+        direct_in_flight: flags.direct_in_flight.max(1),
     })
 }
 
@@ -744,8 +757,8 @@ async fn measure_limits(plan: &Plan, r: &mut Results, rep: usize) -> Result<()> 
             &store,
             "direct.bin",
             &payload,
-            DIRECT_PART,
-            DIRECT_IN_FLIGHT,
+            plan.direct_part,
+            plan.direct_in_flight,
         )
         .await?;
         r.add("limit.s3.put", mb_per_s(plan.size, put));
@@ -917,9 +930,15 @@ async fn measure_http(
     let payload = Payload::new(plan.size, 3000);
     daemon.reset_peak()?;
     let mut conn = Conn::open(addr).await?;
+    let perf = |phase: &str| {
+        let out = plan.work_dir.join(format!("perf-{backend}-{phase}.data"));
+        process::Perf::start(plan.perf, daemon.pid(), &out)
+    };
+    let recording = perf("upload");
     let started = Instant::now();
     conn.upload(DATA_BUCKET, "http.bin", &payload).await?;
     let up = mb_per_s(plan.size, started.elapsed());
+    recording.stop();
     let (_, peak_up) = daemon.memory()?;
     r.add(&format!("http.{backend}.upload"), up);
     r.add(&format!("http.{backend}.peak_rss_upload"), peak_up);
@@ -930,12 +949,19 @@ async fn measure_http(
         if cold && pass == 0 {
             tokio::task::spawn_blocking(limits::drop_caches).await?;
         }
+        let recording = perf(if pass == 0 {
+            "download"
+        } else {
+            "download-warm"
+        });
         let started = Instant::now();
         let n = conn.download(DATA_BUCKET, "http.bin").await?;
+        let elapsed = started.elapsed();
+        recording.stop();
         if n != plan.size {
             return Err(format!("downloaded {n} of {} bytes", plan.size).into());
         }
-        downs.push(mb_per_s(n, started.elapsed()));
+        downs.push(mb_per_s(n, elapsed));
     }
     let (_, peak_down) = daemon.memory()?;
     r.add(&format!("http.{backend}.download"), downs[0]);
@@ -951,7 +977,9 @@ async fn measure_http(
     let small = Payload::new(4096, 4000);
     conn.upload(DATA_BUCKET, SMALL_KEY, &small).await?;
     let path = client::download_path(DATA_BUCKET, SMALL_KEY);
+    let recording = perf("small-get");
     let load = client::get_load(addr, &path, plan.concurrency, plan.warmup, plan.load).await?;
+    recording.stop();
     r.add(&format!("http.{backend}.small_get"), load.requests_per_sec);
     r.add(&format!("http.{backend}.small_get_p50"), load.p50_ms);
     r.add(&format!("http.{backend}.small_get_p99"), load.p99_ms);

@@ -123,3 +123,45 @@ pub fn default_s4_bin() -> PathBuf {
         .and_then(|p| p.parent().map(|d| d.join("s4")))
         .unwrap_or_else(|| PathBuf::from("target/release/s4"))
 }
+
+/// `perf record` attached to a process for one phase; stopped with SIGINT so the
+/// data file is complete.
+pub struct Perf(Option<Child>);
+
+impl Perf {
+    /// Starts `perf record -g` on `pid` into `out` (no-op when `enabled` is false).
+    pub fn start(enabled: bool, pid: u32, out: &Path) -> Perf {
+        if !enabled {
+            return Perf(None);
+        }
+        let child = Command::new("perf")
+            .args(["record", "-F", "1999", "-g", "-o"])
+            .arg(out)
+            .args(["-p", &pid.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn();
+        match child {
+            Ok(c) => {
+                // Let perf attach before the phase starts.
+                std::thread::sleep(Duration::from_millis(300));
+                Perf(Some(c))
+            }
+            Err(e) => {
+                eprintln!("note: cannot run perf: {e}");
+                Perf(None)
+            }
+        }
+    }
+
+    /// Stops recording and waits for perf to write its file.
+    pub fn stop(mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = Command::new("kill")
+                .args(["-INT", &child.id().to_string()])
+                .status();
+            let _ = child.wait();
+        }
+    }
+}

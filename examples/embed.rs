@@ -18,7 +18,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let s4 = if std::env::var("S4_EXAMPLE_MEMORY").as_deref() == Ok("1") {
         S4::builder().backend(MemoryBackend::new()).build()
     } else {
-        S4::builder().backend(LocalBackend::open(&data_dir).await?).build()
+        S4::builder()
+            .backend(LocalBackend::open(&data_dir).await?)
+            .build()
     };
     println!("backend: {}", s4.backend().name());
 
@@ -48,7 +50,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
 
     // Get: a stream of chunks.
-    let mut object = s4.get_object(&bucket, &key, GetObjectOptions::default()).await?;
+    let mut object = s4
+        .get_object(&bucket, &key, GetObjectOptions::default())
+        .await?;
     let mut content = Vec::new();
     while let Some(chunk) = object.body.next().await {
         content.extend_from_slice(&chunk?);

@@ -30,7 +30,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .json()
         .await?;
     println!("POST /api/buckets -> {created}");
-    let buckets: serde_json::Value = client.get(format!("{base}/buckets")).send().await?.json().await?;
+    let buckets: serde_json::Value = client
+        .get(format!("{base}/buckets"))
+        .send()
+        .await?
+        .json()
+        .await?;
     println!("GET /api/buckets -> {buckets}");
 
     // Graceful shutdown: stop accepting, drain in-flight requests.

@@ -18,10 +18,14 @@ use crate::Result;
 /// Buffer of the raw disk and TCP loops.
 const IO_BUF: usize = 1 << 20;
 
-/// Flushes dirty pages and drops the page cache. `false` when not permitted.
+/// Flushes dirty pages and drops the page cache, then lets the disk settle for a
+/// second (a virtual disk keeps writing back behind `sync` returning, and would
+/// slow the first reads). `false` when the cache cannot be dropped.
 pub fn drop_caches() -> bool {
     let _ = std::process::Command::new("sync").status();
-    std::fs::write("/proc/sys/vm/drop_caches", "3").is_ok()
+    let dropped = std::fs::write("/proc/sys/vm/drop_caches", "3").is_ok();
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    dropped
 }
 
 /// Writes `payload` to `path` and `fdatasync`s it; returns the elapsed time.

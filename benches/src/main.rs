@@ -614,6 +614,20 @@ fn declare(r: &mut Results, plan: &Plan) {
                 );
             }
             r.declare(
+                &format!("http.{b}.upload_cpu"),
+                &format!("HTTP {b}: daemon CPU per GiB uploaded"),
+                "s",
+                Lower,
+                None,
+            );
+            r.declare(
+                &format!("http.{b}.download_cpu"),
+                &format!("HTTP {b}: daemon CPU per GiB downloaded"),
+                "s",
+                Lower,
+                None,
+            );
+            r.declare(
                 &format!("http.{b}.small_get"),
                 &format!("HTTP {b}: 4 KiB GETs ×{}", plan.concurrency),
                 "req/s",
@@ -644,6 +658,13 @@ fn declare(r: &mut Results, plan: &Plan) {
                 "",
                 Lower,
                 Some(Target::AtMost(0.0)),
+            );
+            r.declare(
+                &format!("http.{b}.small_get_cpu"),
+                &format!("HTTP {b}: daemon CPU per 4 KiB GET"),
+                "µs",
+                Lower,
+                None,
             );
             r.declare(
                 &format!("http.{b}.after_load_get"),
@@ -935,9 +956,15 @@ async fn measure_http(
         process::Perf::start(plan.perf, daemon.pid(), &out)
     };
     let recording = perf("upload");
+    let cpu = daemon.cpu_seconds()?;
     let started = Instant::now();
     conn.upload(DATA_BUCKET, "http.bin", &payload).await?;
     let up = mb_per_s(plan.size, started.elapsed());
+    let gib = plan.size as f64 / f64::from(1u32 << 30);
+    r.add(
+        &format!("http.{backend}.upload_cpu"),
+        (daemon.cpu_seconds()? - cpu) / gib,
+    );
     recording.stop();
     let (_, peak_up) = daemon.memory()?;
     r.add(&format!("http.{backend}.upload"), up);
@@ -954,9 +981,16 @@ async fn measure_http(
         } else {
             "download-warm"
         });
+        let cpu = daemon.cpu_seconds()?;
         let started = Instant::now();
         let n = conn.download(DATA_BUCKET, "http.bin").await?;
         let elapsed = started.elapsed();
+        if pass == 0 {
+            r.add(
+                &format!("http.{backend}.download_cpu"),
+                (daemon.cpu_seconds()? - cpu) / gib,
+            );
+        }
         recording.stop();
         if n != plan.size {
             return Err(format!("downloaded {n} of {} bytes", plan.size).into());
@@ -978,8 +1012,18 @@ async fn measure_http(
     conn.upload(DATA_BUCKET, SMALL_KEY, &small).await?;
     let path = client::download_path(DATA_BUCKET, SMALL_KEY);
     let recording = perf("small-get");
+    let cpu = daemon.cpu_seconds()?;
     let load = client::get_load(addr, &path, plan.concurrency, plan.warmup, plan.load).await?;
+    let cpu = daemon.cpu_seconds()? - cpu;
     recording.stop();
+    // Warm-up requests are not counted: scale by the measured share of the time.
+    let measured = plan.load.as_secs_f64() / (plan.load + plan.warmup).as_secs_f64();
+    if load.requests > 0 {
+        r.add(
+            &format!("http.{backend}.small_get_cpu"),
+            cpu * measured / load.requests as f64 * 1e6,
+        );
+    }
     r.add(&format!("http.{backend}.small_get"), load.requests_per_sec);
     r.add(&format!("http.{backend}.small_get_p50"), load.p50_ms);
     r.add(&format!("http.{backend}.small_get_p99"), load.p99_ms);

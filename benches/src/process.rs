@@ -95,6 +95,22 @@ impl Daemon {
         memory_of(self.pid())
     }
 
+    /// CPU time (user + system, all threads) used so far, in seconds.
+    pub fn cpu_seconds(&self) -> Result<f64> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid()))?;
+        // Fields after the parenthesised command: state is [0], utime [11], stime [12].
+        let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let ticks = |i: usize| -> Result<f64> {
+            Ok(fields
+                .get(i)
+                .ok_or("short /proc/<pid>/stat")?
+                .parse::<f64>()?)
+        };
+        // The kernel reports clock ticks of USER_HZ, 100 on Linux.
+        Ok((ticks(11)? + ticks(12)?) / 100.0)
+    }
+
     /// Resets the peak (VmHWM) to the current RSS.
     pub fn reset_peak(&self) -> Result<()> {
         std::fs::write(format!("/proc/{}/clear_refs", self.pid()), "5")?;

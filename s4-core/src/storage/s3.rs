@@ -112,7 +112,16 @@ impl S3Backend {
             .with_connect_timeout(CONNECT_TIMEOUT)
             .with_timeout(REQUEST_TIMEOUT)
             .with_pool_max_idle_per_host(64);
-        let store = AmazonS3Builder::new()
+        let mut builder = AmazonS3Builder::new();
+        if self.endpoint.scheme() == "http" {
+            // Plain-HTTP engines get the quick-ACK client (see `quickack`).
+            builder = builder.with_http_connector(super::quickack::QuickAckConnector {
+                connect_timeout: CONNECT_TIMEOUT,
+                request_timeout: REQUEST_TIMEOUT,
+                max_idle_per_host: 64,
+            });
+        }
+        let store = builder
             .with_endpoint(self.endpoint.as_str().trim_end_matches('/'))
             .with_bucket_name(bucket.as_str())
             .with_access_key_id(&self.config.access_key_id)

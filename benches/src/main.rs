@@ -27,7 +27,6 @@ mod client;
 mod data;
 mod limits;
 mod process;
-mod quickack;
 mod report;
 
 use std::path::{Path, PathBuf};
@@ -237,7 +236,7 @@ fn direct_store(config: &S3Config, bucket: &str) -> Result<Arc<dyn ObjectStore>>
     direct_store_with(config, bucket, false)
 }
 
-/// [`direct_store`], optionally over the quick-ACK prototype connector.
+/// [`direct_store`], optionally over S4's quick-ACK connector.
 fn direct_store_with(
     config: &S3Config,
     bucket: &str,
@@ -245,7 +244,10 @@ fn direct_store_with(
 ) -> Result<Arc<dyn ObjectStore>> {
     let mut builder = AmazonS3Builder::new();
     if quick_ack {
-        builder = builder.with_http_connector(quickack::QuickAckConnector);
+        builder = builder.with_http_connector(s4_core::storage::QuickAckConnector {
+            max_idle_per_host: 256,
+            ..Default::default()
+        });
     }
     let store = builder
         .with_endpoint(&config.endpoint)

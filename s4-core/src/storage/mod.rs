@@ -32,6 +32,7 @@ use crate::error::Result;
 use crate::names::BucketName;
 
 pub use local::LocalBackend;
+pub use quickack::QuickAckConnector;
 pub use memory::MemoryBackend;
 pub use s3::{S3Backend, S3Config};
 

@@ -147,15 +147,30 @@ impl HttpService for QuickAckService {
     }
 }
 
-/// `object_store` connector building the quick-ACK client.
+/// An `object_store` [`HttpConnector`](object_store::client::HttpConnector) for
+/// plain-`http://` S3 endpoints whose connections leave delayed-ACK mode after each
+/// request (see the module documentation). What [`super::S3Backend`] uses for
+/// `http://` endpoints; public so other `object_store` clients of the same engine
+/// (e.g. the benchmark harness) can measure the same path.
 #[derive(Debug, Clone)]
-pub(crate) struct QuickAckConnector {
+pub struct QuickAckConnector {
     /// TCP connect timeout.
-    pub(crate) connect_timeout: Duration,
+    pub connect_timeout: Duration,
     /// Time allowed until response headers arrive.
-    pub(crate) request_timeout: Duration,
+    pub request_timeout: Duration,
     /// Idle keep-alive connections kept per host.
-    pub(crate) max_idle_per_host: usize,
+    pub max_idle_per_host: usize,
+}
+
+impl Default for QuickAckConnector {
+    /// 5 s to connect, 5 min to the response headers, 64 idle connections per host.
+    fn default() -> Self {
+        QuickAckConnector {
+            connect_timeout: Duration::from_secs(5),
+            request_timeout: Duration::from_secs(300),
+            max_idle_per_host: 64,
+        }
+    }
 }
 
 impl object_store::client::HttpConnector for QuickAckConnector {

@@ -32,8 +32,8 @@ use crate::error::Result;
 use crate::names::BucketName;
 
 pub use local::LocalBackend;
-pub use quickack::QuickAckConnector;
 pub use memory::MemoryBackend;
+pub use quickack::QuickAckConnector;
 pub use s3::{S3Backend, S3Config};
 
 /// A bucket as listed by a backend.

@@ -70,6 +70,14 @@ pub fn authenticate(
     auth.authenticate(&presented, scope).map_err(ApiError::from)
 }
 
+/// Whether an unknown path lies under a public route prefix (§4.6: everything under
+/// `/auth/info` and `/auth/login` is public), so it answers 404 without credentials.
+pub fn is_public_prefix(api_path: &str) -> bool {
+    ["/auth/info/", "/auth/login/"]
+        .iter()
+        .any(|prefix| api_path.starts_with(prefix))
+}
+
 /// CORS policy (§19.1).
 #[derive(Debug, Clone)]
 pub struct Cors {

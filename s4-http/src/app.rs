@@ -236,6 +236,9 @@ impl App {
                 let e = ApiError::bad_request("params must be valid UTF-8 after percent-decoding");
                 return (e.into_response(), None);
             }
+            Matched::NotFound if access::is_public_prefix(api_path) => {
+                return (ApiError::not_found().into_response(), None);
+            }
             Matched::NotFound => {
                 // Unknown routes are answered after authentication (a 401 when it is on).
                 let auth = access::authenticate(

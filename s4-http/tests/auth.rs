@@ -211,6 +211,9 @@ async fn route_credential_matrix() {
         (status, body),
         (404, json!({"error": "Not Found", "message": "Not Found"}))
     );
+    // Unknown paths under the public auth routes are public too (§4.6).
+    let (status, _) = send(&s, &http::Method::GET, "/api/auth/info/extra", None).await;
+    assert_eq!(status, 404);
     // A stale cookie does not hide a valid Bearer token.
     let response = s
         .client

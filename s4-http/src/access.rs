@@ -4,7 +4,7 @@
 //! One function, [`authenticate`], decides every request. Routes never check
 //! credentials themselves, so a route added to the table is protected by default.
 
-use http::header::{HeaderName, HeaderValue, AUTHORIZATION, COOKIE, ORIGIN, VARY};
+use http::header::{HeaderName, HeaderValue, AUTHORIZATION, COOKIE, VARY};
 use http::{HeaderMap, Method, Response, StatusCode};
 use s4_core::auth::{self, AuthService, Presented, TicketType, User, COOKIE_NAME};
 
@@ -120,18 +120,18 @@ impl Cors {
         }
     }
 
-    /// The request's origin if it is allowed.
-    pub fn allowed<'a>(&self, headers: &'a HeaderMap) -> Option<&'a HeaderValue> {
-        let origin = headers.get(ORIGIN)?;
+    /// The request's `Origin` if it is allowed.
+    pub fn allowed<'a>(&self, origin: Option<&'a HeaderValue>) -> Option<&'a HeaderValue> {
+        let origin = origin?;
         let text = origin.to_str().ok()?;
         (self.any && text != "null" || self.origins.iter().any(|o| o == text)).then_some(origin)
     }
 
-    /// Adds the CORS headers for an allowed origin to `response`.
-    pub fn decorate(&self, request_headers: &HeaderMap, response: &mut Response<Body>) {
+    /// Adds the CORS headers for the request's `Origin` (if allowed) to `response`.
+    pub fn decorate(&self, origin: Option<&HeaderValue>, response: &mut Response<Body>) {
         let headers = response.headers_mut();
         headers.append(VARY, HeaderValue::from_static("Origin"));
-        let Some(origin) = self.allowed(request_headers) else {
+        let Some(origin) = self.allowed(origin) else {
             return;
         };
         headers.insert(http::header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
@@ -219,15 +219,18 @@ mod tests {
     #[test]
     fn cors_origins() {
         let cors = Cors::from_value(None);
-        let mut h = HeaderMap::new();
-        h.insert(ORIGIN, HeaderValue::from_static("http://localhost:8888"));
-        assert!(cors.allowed(&h).is_some());
-        h.insert(ORIGIN, HeaderValue::from_static("https://evil.example"));
-        assert!(cors.allowed(&h).is_none());
+        let origin = |v: &'static str| HeaderValue::from_static(v);
+        assert!(cors
+            .allowed(Some(&origin("http://localhost:8888")))
+            .is_some());
+        assert!(cors
+            .allowed(Some(&origin("https://evil.example")))
+            .is_none());
+        assert!(cors.allowed(None).is_none());
         let cors = Cors::from_value(Some("https://s4.example.com, https://b.example/"));
-        h.insert(ORIGIN, HeaderValue::from_static("https://b.example"));
-        assert!(cors.allowed(&h).is_some());
+        assert!(cors.allowed(Some(&origin("https://b.example"))).is_some());
         let cors = Cors::from_value(Some("*"));
-        assert!(cors.allowed(&h).is_some());
+        assert!(cors.allowed(Some(&origin("https://b.example"))).is_some());
+        assert!(cors.allowed(Some(&origin("null"))).is_none());
     }
 }

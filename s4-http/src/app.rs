@@ -158,7 +158,7 @@ impl App {
     pub async fn handle(&self, request: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
         let started = Instant::now();
         let method = request.method().clone();
-        let request_headers = request.headers().clone();
+        let origin = request.headers().get(http::header::ORIGIN).cloned();
         let (mut response, route) = if access::is_preflight(&method) {
             (self.inner.config.cors.preflight(), None)
         } else {
@@ -167,7 +167,7 @@ impl App {
         self.inner
             .config
             .cors
-            .decorate(&request_headers, &mut response);
+            .decorate(origin.as_ref(), &mut response);
         access::security_headers(&mut response, self.inner.config.development_csp);
         let quiet = matches!(
             route.map(|r| r.id),

@@ -15,8 +15,12 @@ use s4_core::S4;
 use s4_http::{serve, App, HttpConfig};
 use serde_json::{json, Value};
 
-/// A 2 MiB tmpfs, unmounted on drop.
-struct SmallFs(PathBuf, tempfile::TempDir);
+/// A 2 MiB tmpfs, unmounted on drop (then its mount point, a temporary directory,
+/// is removed).
+struct SmallFs {
+    path: PathBuf,
+    _mount_point: tempfile::TempDir,
+}
 
 impl SmallFs {
     fn mount() -> Option<SmallFs> {
@@ -30,16 +34,19 @@ impl SmallFs {
             eprintln!("SKIPPED: disk-full test: cannot mount a tmpfs here (needs root)");
             return None;
         }
-        Some(SmallFs(dir.path().to_path_buf(), dir))
+        Some(SmallFs {
+            path: dir.path().to_path_buf(),
+            _mount_point: dir,
+        })
     }
     fn path(&self) -> &Path {
-        &self.0
+        &self.path
     }
 }
 
 impl Drop for SmallFs {
     fn drop(&mut self) {
-        let _ = Command::new("umount").arg(&self.0).status();
+        let _ = Command::new("umount").arg(&self.path).status();
     }
 }
 

@@ -442,6 +442,33 @@ impl S4 {
         S: Stream<Item = Result<Bytes>> + Send,
     {
         let store = self.store_for(bucket).await?;
+        match self.write_object(store, bucket, key, body, options).await {
+            Ok(outcome) => {
+                self.publish(ObjectChange::created(bucket, key.as_str(), outcome.size));
+                Ok(outcome)
+            }
+            Err(e) => {
+                self.backend()
+                    .discard_write_traces(bucket, key.as_str())
+                    .await;
+                Err(e)
+            }
+        }
+    }
+
+    /// The write of [`Self::put_object`]: aborts a multipart upload on failure (the
+    /// caller removes other traces and publishes the change).
+    async fn write_object<S>(
+        &self,
+        store: Arc<dyn ObjectStore>,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        body: S,
+        options: PutObjectOptions,
+    ) -> Result<PutOutcome>
+    where
+        S: Stream<Item = Result<Bytes>> + Send,
+    {
         let path = key.to_path();
         let mut attributes = Attributes::new();
         if self.backend().supports_attributes() {
@@ -499,16 +526,7 @@ impl S4 {
                 attributes,
                 ..PutOptions::default()
             };
-            let result = match store.put_opts(&path, payload, opts).await {
-                Ok(result) => result,
-                Err(e) => {
-                    self.backend()
-                        .discard_write_traces(bucket, key.as_str())
-                        .await;
-                    return Err(e.into());
-                }
-            };
-            self.publish(ObjectChange::created(bucket, key.as_str(), total));
+            let result = store.put_opts(&path, payload, opts).await?;
             return Ok(PutOutcome {
                 size: total,
                 etag: result.e_tag,
@@ -553,16 +571,7 @@ impl S4 {
         let writer = guard.take()?;
         match result {
             Ok(()) => {
-                let result = match writer.finish().await {
-                    Ok(result) => result,
-                    Err(e) => {
-                        self.backend()
-                            .discard_write_traces(bucket, key.as_str())
-                            .await;
-                        return Err(e.into());
-                    }
-                };
-                self.publish(ObjectChange::created(bucket, key.as_str(), total));
+                let result = writer.finish().await?;
                 Ok(PutOutcome {
                     size: total,
                     etag: result.e_tag,
@@ -572,9 +581,6 @@ impl S4 {
                 if let Err(abort) = writer.abort().await {
                     tracing::warn!(error = %abort, "aborting multipart upload failed");
                 }
-                self.backend()
-                    .discard_write_traces(bucket, key.as_str())
-                    .await;
                 Err(e)
             }
         }

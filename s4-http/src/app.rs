@@ -225,11 +225,19 @@ impl App {
             return (ApiError::not_found().into_response(), None);
         };
         let matched = self.inner.router.route(request.method(), api_path);
-        let ticket = request.uri().query().and_then(|q| {
-            form_urlencoded::parse(q.as_bytes())
-                .find(|(k, _)| k == "ticket")
-                .map(|(_, v)| v.into_owned())
-        });
+        // Parsed once: the access layer reads `ticket`, handlers the rest.
+        let query = request
+            .uri()
+            .query()
+            .map(|q| {
+                let mut map = HashMap::new();
+                for (k, v) in form_urlencoded::parse(q.as_bytes()) {
+                    map.entry(k.into_owned()).or_insert_with(|| v.into_owned());
+                }
+                map
+            })
+            .unwrap_or_default();
+        let ticket = query.get("ticket").map(String::as_str);
         let (route, params) = match matched {
             Matched::Route(route, params) => (route, params),
             Matched::BadEncoding => {
@@ -246,7 +254,7 @@ impl App {
                     None,
                     &Params::default(),
                     request.headers(),
-                    ticket.as_deref(),
+                    ticket,
                 );
                 let e = auth.err().unwrap_or_else(ApiError::not_found);
                 return (e.into_response(), None);
@@ -257,7 +265,7 @@ impl App {
             Some(route),
             &params,
             request.headers(),
-            ticket.as_deref(),
+            ticket,
         ) {
             Ok(user) => user,
             Err(e) => return (e.into_response(), Some(route)),
@@ -266,17 +274,6 @@ impl App {
             let now = chrono::Utc::now().timestamp_millis();
             self.inner.last_activity.store(now, Ordering::Relaxed);
         }
-        let query = request
-            .uri()
-            .query()
-            .map(|q| {
-                let mut map = HashMap::new();
-                for (k, v) in form_urlencoded::parse(q.as_bytes()) {
-                    map.entry(k.into_owned()).or_insert_with(|| v.into_owned());
-                }
-                map
-            })
-            .unwrap_or_default();
         let ctx = Ctx {
             route,
             params,

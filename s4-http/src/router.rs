@@ -224,11 +224,6 @@ impl Router {
     pub fn new() -> Self {
         let mut trees: HashMap<Method, matchit::Router<usize>> = HashMap::new();
         for (i, route) in ROUTES.iter().enumerate() {
-            let path = if route.path.is_empty() {
-                "/"
-            } else {
-                route.path
-            };
             if route.path.is_empty() {
                 continue; // `""` and `"/"` are the same matchit path; "/" is registered.
             }
@@ -236,7 +231,7 @@ impl Router {
             trees
                 .entry(route.method.clone())
                 .or_default()
-                .insert(path, i)
+                .insert(route.path, i)
                 .expect("route table patterns must not conflict");
         }
         Router { trees }

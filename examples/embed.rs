@@ -10,7 +10,7 @@
 use bytes::Bytes;
 use futures::StreamExt;
 use s4_core::storage::{LocalBackend, MemoryBackend};
-use s4_core::{BucketName, GetObjectOptions, ListOptions, ObjectKey, PutObjectOptions, S4};
+use s4_core::{BucketName, GetObjectOptions, ListOptions, ObjectKey, Prefix, PutObjectOptions, S4};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -43,7 +43,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // List one folder level.
     let page = s4
-        .list_objects(&bucket, &ListOptions::default().with_prefix("llama/"))
+        .list_objects(
+            &bucket,
+            &ListOptions::default().with_prefix(Prefix::try_from("llama/")?),
+        )
         .await?;
     for object in &page.objects {
         println!("listed {} ({} bytes)", object.key, object.size);
@@ -60,7 +63,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("got {key}: {}", String::from_utf8_lossy(&content));
 
     // Delete the folder, then the bucket.
-    let outcome = s4.delete_object(&bucket, "llama/").await?;
+    let outcome = s4
+        .delete_object(&bucket, &ObjectKey::try_from("llama/")?)
+        .await?;
     println!("deleted {} object(s)", outcome.deleted.len());
     s4.delete_bucket(&bucket).await?;
 

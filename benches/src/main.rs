@@ -268,7 +268,7 @@ fn direct_store_with(
 async fn ensure_s3_bucket(config: &S3Config, bucket: &str) -> Result<()> {
     let backend = S3Backend::new(config.clone())?;
     let s4 = S4::builder().backend(backend).build();
-    match s4.create_bucket(&BucketName::unchecked(bucket)).await {
+    match s4.create_bucket(&BucketName::try_from(bucket)?).await {
         Ok(_) => Ok(()),
         Err(e) if e.kind() == ErrorKind::AlreadyExists => Ok(()),
         Err(e) => Err(e.into()),
@@ -834,7 +834,7 @@ async fn core_roundtrip(
     backend: &str,
     cold: bool,
 ) -> Result<()> {
-    let bucket = BucketName::unchecked(DATA_BUCKET);
+    let bucket = BucketName::try_from(DATA_BUCKET)?;
     let key = ObjectKey::parse("core.bin")?;
     let payload = Payload::new(plan.size, 2000);
     let body = futures::stream::iter(payload.iter().map(Ok));

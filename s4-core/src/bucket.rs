@@ -22,7 +22,7 @@ impl S4 {
         let probed: Vec<_> = futures::stream::iter(listing.buckets)
             .map(|b| async move {
                 let ok = backend
-                    .head_bucket(&BucketName::unchecked(b.name.clone()))
+                    .head_bucket(&BucketName::from_backend(b.name.clone()))
                     .await
                     .is_ok();
                 ok.then_some(b)

@@ -70,7 +70,7 @@ use tokio::sync::broadcast;
 
 pub use error::{Error, ErrorKind, Result};
 pub use events::{ChangeKind, ObjectChange};
-pub use names::{BucketName, ObjectKey};
+pub use names::{BucketName, ObjectKey, Prefix};
 pub use object::{
     etag_matches, ByteRange, DeleteFailure, DeleteOutcome, GetObjectOptions, ListOptions,
     ObjectInfo, ObjectStream, ProgressFn, PutObjectOptions, PutOutcome, PARTS_IN_FLIGHT, PART_SIZE,

@@ -4,8 +4,14 @@ use std::fmt;
 
 use crate::error::{Error, Result};
 
-/// A bucket name valid under S4's rules: 3–63 characters of `[a-z0-9-]`, alphanumeric
-/// first and last characters, and no `--` anywhere (which also excludes `xn--`).
+/// A bucket name valid under S3's general-purpose rules (API contract §7.2):
+/// 3–63 characters of `[a-z0-9.-]`, alphanumeric first and last characters, no
+/// `..`, `.-` or `-.`, not an IPv4 address, no `xn--` prefix and no `-s3alias` /
+/// `--ol-s3` suffix. Dots are allowed (`data.2024`).
+///
+/// Every name that reaches a backend has passed these checks, except names a
+/// backend itself reported (an S3 engine may hold legacy names), which only
+/// travel back to that backend.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct BucketName(String);
 
@@ -16,9 +22,9 @@ pub enum BucketNameError {
     Missing,
     /// Shorter than 3 or longer than 63 characters.
     Length,
-    /// Characters outside `[a-z0-9-]`, or a `-` first or last.
+    /// Characters outside `[a-z0-9.-]`, or a `.`/`-` first or last.
     Format,
-    /// Contains `--` (including the reserved `xn--` prefix).
+    /// `..`, `.-`, `-.`, an IPv4 address, the `xn--` prefix or a reserved suffix.
     Pattern,
 }
 
@@ -34,6 +40,15 @@ impl BucketNameError {
     }
 }
 
+/// Whether `name` has the form of an IPv4 address (`192.168.5.4`).
+fn is_ipv4_form(name: &str) -> bool {
+    let parts: Vec<&str> = name.split('.').collect();
+    parts.len() == 4
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.len() <= 3 && p.bytes().all(|b| b.is_ascii_digit()))
+}
+
 impl BucketName {
     /// Validates `name`.
     ///
@@ -47,20 +62,28 @@ impl BucketName {
             return Err(BucketNameError::Length);
         }
         let bytes = name.as_bytes();
-        let ok_char = |b: &u8| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-';
+        let ok_char =
+            |b: &u8| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-' || *b == b'.';
         let alnum = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();
         if !bytes.iter().all(ok_char) || !alnum(bytes[0]) || !alnum(bytes[bytes.len() - 1]) {
             return Err(BucketNameError::Format);
         }
-        if name.contains("--") {
+        if name.contains("..")
+            || name.contains(".-")
+            || name.contains("-.")
+            || is_ipv4_form(name)
+            || name.starts_with("xn--")
+            || name.ends_with("-s3alias")
+            || name.ends_with("--ol-s3")
+        {
             return Err(BucketNameError::Pattern);
         }
         Ok(BucketName(name.to_string()))
     }
 
-    /// Wraps a name without validation: for names reported by a backend, or for
-    /// routes that let the backend judge the name.
-    pub fn unchecked(name: impl Into<String>) -> Self {
+    /// Wraps a name a backend itself reported (e.g. a legacy S3 bucket name), to
+    /// address that bucket again on the same backend. Never for client input.
+    pub(crate) fn from_backend(name: impl Into<String>) -> Self {
         BucketName(name.into())
     }
 
@@ -96,11 +119,18 @@ impl AsRef<str> for BucketName {
     }
 }
 
-/// An object key that every backend can store: non-empty, no empty, `.` or `..`
-/// segments, no control characters, no leading or trailing `/`.
+/// Most bytes in an object key (S3's limit).
+pub const MAX_KEY_BYTES: usize = 1024;
+
+/// An object key: 1–1024 bytes of UTF-8 without control characters.
 ///
-/// These are the limits of `object_store`'s paths; anything else (spaces, `%`, `#`,
-/// `?`, `+`, any Unicode) is kept verbatim.
+/// This is every key an S3 engine can hold and list, including keys written by
+/// other tools that are not file-system paths: folder markers (`x/`), a leading
+/// `/`, empty segments (`a//b`), `.` or `..` segments (`./a`). Such keys are valid
+/// *names*; whether a backend can hold them is the backend's business: the S3
+/// backend addresses them verbatim, while file-system and memory backends, where
+/// they cannot exist, refuse them with `InvalidKey` (see [`ObjectKey::is_portable`]).
+/// No key is ever turned into a file-system path without that check.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ObjectKey(String);
 
@@ -114,20 +144,8 @@ impl ObjectKey {
         if key.is_empty() {
             return Err(invalid("Object key must not be empty."));
         }
-        if key.starts_with('/') || key.ends_with('/') {
-            return Err(invalid(
-                "Object key must not start or end with '/' (use a folder delete for prefixes).",
-            ));
-        }
-        if key.len() > 1024 {
+        if key.len() > MAX_KEY_BYTES {
             return Err(invalid("Object key is longer than 1024 bytes."));
-        }
-        for segment in key.split('/') {
-            if segment.is_empty() || segment == "." || segment == ".." {
-                return Err(invalid(
-                    "Object key must not contain empty, '.' or '..' segments.",
-                ));
-            }
         }
         if key.chars().any(|c| c.is_control()) {
             return Err(invalid("Object key must not contain control characters."));
@@ -145,10 +163,111 @@ impl ObjectKey {
         leaf_name(&self.0)
     }
 
-    pub(crate) fn to_path(&self) -> object_store::path::Path {
-        // Validated above to satisfy `Path::parse`, which keeps the text verbatim.
+    /// Whether the key is a plain relative path: `/`-separated segments, none
+    /// empty, `.` or `..`, no leading or trailing `/`. Only such keys can be files
+    /// of a file-system backend or `object_store` paths.
+    pub fn is_portable(&self) -> bool {
+        self.to_path().is_some()
+    }
+
+    /// The `object_store` path of a portable key (verbatim), `None` otherwise.
+    pub(crate) fn to_path(&self) -> Option<object_store::path::Path> {
         object_store::path::Path::parse(&self.0)
-            .unwrap_or_else(|_| object_store::path::Path::from(self.0.as_str()))
+            .ok()
+            .filter(|p| p.as_ref() == self.0)
+    }
+
+    /// The portable path, or the `InvalidKey` error a backend that holds only
+    /// portable keys answers for any other key.
+    pub(crate) fn portable_path(&self) -> Result<object_store::path::Path> {
+        self.to_path().ok_or_else(|| {
+            Error::invalid(
+                "Object key must not start or end with '/' or contain empty, '.' or '..' segments on this storage backend.",
+            )
+            .with_code("InvalidKey")
+        })
+    }
+}
+
+/// A listing, search or folder-delete prefix: at most 1024 bytes of UTF-8 without
+/// control characters (the empty prefix is the whole bucket).
+///
+/// Like [`ObjectKey`], a prefix is a *name* prefix, not a path: the S3 backend
+/// sends it verbatim; the file-system backend maps it onto directories only
+/// through its confined path builder, which refuses anything but plain segments.
+#[derive(Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Prefix(String);
+
+impl Prefix {
+    /// The empty prefix (the whole bucket).
+    pub fn root() -> Self {
+        Prefix(String::new())
+    }
+
+    /// Validates `prefix`.
+    ///
+    /// # Errors
+    /// [`crate::ErrorKind::InvalidInput`] with code `InvalidPrefix`.
+    pub fn parse(prefix: &str) -> Result<Self> {
+        let invalid = |m: &'static str| Error::invalid(m).with_code("InvalidPrefix");
+        if prefix.len() > MAX_KEY_BYTES {
+            return Err(invalid("Decoded prefix is too long."));
+        }
+        if prefix.chars().any(|c| c.is_control()) {
+            return Err(invalid("Prefix contains invalid characters."));
+        }
+        Ok(Prefix(prefix.to_string()))
+    }
+
+    /// The prefix as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether this is the empty prefix.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Whether every folder of the prefix (the text up to its last `/`) is a plain
+    /// segment (not empty, `.` or `..`), so that it can name directories of a
+    /// file-system backend. The leaf after the last `/` is only a name prefix.
+    pub fn is_portable(&self) -> bool {
+        match self.0.rfind('/') {
+            None => true,
+            Some(i) => self.0[..i]
+                .split('/')
+                .all(|s| !s.is_empty() && s != "." && s != ".."),
+        }
+    }
+
+    /// The folder prefix of a key or folder name: the text with one `/` appended
+    /// unless it already ends in one.
+    pub(crate) fn folder_of(key: &str) -> Prefix {
+        if key.ends_with('/') {
+            Prefix(key.to_string())
+        } else {
+            Prefix(format!("{key}/"))
+        }
+    }
+}
+
+impl TryFrom<&str> for Prefix {
+    type Error = Error;
+    fn try_from(value: &str) -> Result<Self> {
+        Prefix::parse(value)
+    }
+}
+
+impl fmt::Display for Prefix {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for Prefix {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.0, f)
     }
 }
 
@@ -181,7 +300,7 @@ pub fn leaf_name(key: &str) -> &str {
 mod tests {
     use super::*;
 
-    /// The bucket-name table of the API contract (§7.2).
+    /// The bucket-name table of the API contract (§7.2, dots allowed).
     #[test]
     fn bucket_name_table() {
         use BucketNameError::*;
@@ -192,12 +311,26 @@ mod tests {
             (&"a".repeat(63), Ok(())),
             (&"a".repeat(64), Err(Length)),
             ("My-Bucket", Err(Format)),
-            ("my.bucket", Err(Format)),
             ("my_bucket", Err(Format)),
             ("-abc", Err(Format)),
             ("abc-", Err(Format)),
-            ("a--b", Err(Pattern)),
+            (".abc", Err(Format)),
+            ("abc.", Err(Format)),
+            ("a/b", Err(Format)),
+            ("a b", Err(Format)),
+            ("my.bucket", Ok(())),
+            ("data.2024", Ok(())),
+            ("a.b.c.d.e", Ok(())),
+            ("a--b", Ok(())),
+            ("my..bucket", Err(Pattern)),
+            ("my.-bucket", Err(Pattern)),
+            ("my-.bucket", Err(Pattern)),
+            ("192.168.1.1", Err(Pattern)),
+            ("10.0.0.255", Err(Pattern)),
+            ("1.2.3.4.5", Ok(())),
             ("xn--abc", Err(Pattern)),
+            ("abc-s3alias", Err(Pattern)),
+            ("abc--ol-s3", Err(Pattern)),
             ("192-168-1-1", Ok(())),
             ("models-2024", Ok(())),
         ];
@@ -223,16 +356,28 @@ mod tests {
             "😀/🚀.txt",
             "a/b/c",
         ] {
-            assert!(ObjectKey::parse(ok).is_ok(), "{ok}");
-            assert_eq!(
-                ObjectKey::parse(ok)
-                    .map(|k| k.to_path().to_string())
-                    .ok()
-                    .as_deref(),
-                Some(ok)
-            );
+            let key = ObjectKey::parse(ok).expect(ok);
+            assert!(key.is_portable(), "{ok}");
+            assert_eq!(key.to_path().map(|p| p.to_string()).as_deref(), Some(ok));
         }
-        for bad in ["", "/a", "a/", "a//b", "a/./b", "../a", "a\u{0}b", "a\nb"] {
+        // Valid names that are not paths: kept verbatim, never portable.
+        for raw in [
+            "/a", "a/", "x/", "a//b", "a/./b", "../a", "./a", ".", "..", "a ",
+        ] {
+            let key = ObjectKey::parse(raw).expect(raw);
+            assert_eq!(key.as_str(), raw);
+            if raw != "a " {
+                assert!(!key.is_portable(), "{raw:?}");
+                assert_eq!(
+                    key.portable_path()
+                        .err()
+                        .and_then(|e| e.code().map(str::to_string))
+                        .as_deref(),
+                    Some("InvalidKey")
+                );
+            }
+        }
+        for bad in ["", "a\u{0}b", "a\nb", &"k".repeat(1025)] {
             let err = ObjectKey::parse(bad).err();
             assert_eq!(
                 err.as_ref().and_then(|e| e.code()),
@@ -240,6 +385,35 @@ mod tests {
                 "{bad:?}"
             );
         }
+    }
+
+    #[test]
+    fn prefixes() {
+        assert!(Prefix::parse("").expect("empty").is_empty());
+        assert_eq!(
+            Prefix::parse("/etc/").expect("valid name").as_str(),
+            "/etc/"
+        );
+        for bad in ["a\u{0}", "\u{7f}", &"p".repeat(1025)] {
+            assert_eq!(
+                Prefix::parse(bad)
+                    .err()
+                    .and_then(|e| e.code().map(str::to_string))
+                    .as_deref(),
+                Some("InvalidPrefix")
+            );
+        }
+        for portable in ["", "a", "a/", "a/b", "a/b/", "a/.b", "a/.."] {
+            assert!(
+                Prefix::parse(portable).expect("valid").is_portable(),
+                "{portable:?}"
+            );
+        }
+        for raw in ["/", "/etc/", "a//", "./a", "../x/", "a/../b/", "a/./"] {
+            assert!(!Prefix::parse(raw).expect("valid").is_portable(), "{raw:?}");
+        }
+        assert_eq!(Prefix::folder_of("a").as_str(), "a/");
+        assert_eq!(Prefix::folder_of("a/").as_str(), "a/");
     }
 
     #[test]

@@ -21,8 +21,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::events::ObjectChange;
-use crate::names::{BucketName, ObjectKey};
-use crate::storage::{Page, PageRequest};
+use crate::names::{BucketName, ObjectKey, Prefix};
+use crate::storage::{Page, PageRequest, RawObject};
 use crate::S4;
 
 /// Size of one multipart part, and the threshold below which a single PUT is used.
@@ -210,8 +210,8 @@ pub struct DeleteOutcome {
 /// Options of [`S4::list_objects`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListOptions {
-    /// Raw key prefix (folder prefixes end in `/`).
-    pub prefix: String,
+    /// Key prefix (folder prefixes end in `/`).
+    pub prefix: Prefix,
     /// Maximum entries per page (objects and folders), 1..=2000.
     pub max_keys: usize,
     /// Continuation token from a previous page.
@@ -223,7 +223,7 @@ pub struct ListOptions {
 impl Default for ListOptions {
     fn default() -> Self {
         ListOptions {
-            prefix: String::new(),
+            prefix: Prefix::root(),
             max_keys: 500,
             continuation_token: None,
             delimited: true,
@@ -233,8 +233,8 @@ impl Default for ListOptions {
 
 impl ListOptions {
     /// Sets the prefix.
-    pub fn with_prefix(mut self, prefix: impl Into<String>) -> Self {
-        self.prefix = prefix.into();
+    pub fn with_prefix(mut self, prefix: Prefix) -> Self {
+        self.prefix = prefix;
         self
     }
     /// Sets the page size (clamped to 1..=2000).
@@ -332,11 +332,39 @@ impl S4 {
         self.backend().store(bucket).await
     }
 
+    /// Where the object `key` lives: a path in the bucket's object store (after the
+    /// backend has confined it), or, for a key that is not a plain path on a backend
+    /// that holds such keys, the backend's raw access.
+    async fn address(&self, bucket: &BucketName, key: &ObjectKey) -> Result<Address> {
+        match key.to_path() {
+            Some(path) => {
+                self.backend().confine(bucket, key).await?;
+                Ok(Address::Store(self.store_for(bucket).await?, path))
+            }
+            None if self.backend().holds_any_key() => Ok(Address::Raw),
+            None => Err(key.portable_path().err().unwrap_or_else(|| {
+                Error::internal("a key without a path must fail portable_path")
+            })),
+        }
+    }
+
+    /// Refuses a prefix the backend cannot hold (`InvalidPrefix`).
+    pub(crate) fn check_prefix(&self, prefix: &Prefix) -> Result<()> {
+        if prefix.is_portable() || self.backend().holds_any_key() {
+            return Ok(());
+        }
+        Err(Error::invalid(
+            "Prefix must not start with '/' or contain empty, '.' or '..' folders on this storage backend.",
+        )
+        .with_code("InvalidPrefix"))
+    }
+
     /// Lists one page of a bucket. Does not buffer beyond the page.
     ///
     /// # Errors
     /// `NoSuchBucket`, `InvalidContinuationToken`, or backend failures.
     pub async fn list_objects(&self, bucket: &BucketName, options: &ListOptions) -> Result<Page> {
+        self.check_prefix(&options.prefix)?;
         let request = PageRequest {
             prefix: options.prefix.clone(),
             delimited: options.delimited,
@@ -351,20 +379,21 @@ impl S4 {
     /// # Errors
     /// [`ErrorKind::NotFound`] when absent; backend failures.
     pub async fn head_object(&self, bucket: &BucketName, key: &ObjectKey) -> Result<ObjectInfo> {
-        let store = self.store_for(bucket).await?;
+        let (store, path) = match self.address(bucket, key).await? {
+            Address::Store(store, path) => (store, path),
+            Address::Raw => {
+                let raw = self.backend().get_raw(bucket, key, None, true).await;
+                return raw.map(|r| r.info).map_err(head_not_found);
+            }
+        };
         let options = GetOptions {
             head: true,
             ..GetOptions::default()
         };
-        let result = store.get_opts(&key.to_path(), options).await.map_err(|e| {
-            let e = Error::from(e);
-            // A HEAD has no error body: every backend reports a bare `NotFound`.
-            if e.kind() == ErrorKind::NotFound && e.code() == Some("NoSuchKey") {
-                e.with_code("NotFound")
-            } else {
-                e
-            }
-        })?;
+        let result = store
+            .get_opts(&path, options)
+            .await
+            .map_err(|e| head_not_found(Error::from(e)))?;
         Ok(info_from(key.as_str(), &result.meta, &result.attributes))
     }
 
@@ -380,8 +409,7 @@ impl S4 {
         key: &ObjectKey,
         options: GetObjectOptions,
     ) -> Result<ObjectStream> {
-        let store = self.store_for(bucket).await?;
-        let path = key.to_path();
+        let address = self.address(bucket, key).await?;
         let mut get = GetOptions {
             if_none_match: options.if_none_match.clone(),
             ..GetOptions::default()
@@ -404,6 +432,28 @@ impl S4 {
             })?;
             get.range = Some(GetRange::Bounded(resolved));
         }
+        let (store, path) = match address {
+            Address::Store(store, path) => (store, path),
+            Address::Raw => {
+                let range = match &get.range {
+                    Some(GetRange::Bounded(r)) => Some(r.clone()),
+                    _ => None,
+                };
+                let raw = self.backend().get_raw(bucket, key, range, false).await?;
+                if let (Some(tag), Some(etag)) = (&options.if_none_match, &raw.info.etag) {
+                    if etag_matches(tag, etag) {
+                        return Err(Error::new(ErrorKind::NotModified, "Not modified"));
+                    }
+                }
+                let RawObject { info, range, body } = raw;
+                return Ok(ObjectStream {
+                    info,
+                    range,
+                    partial: options.range.is_some(),
+                    body,
+                });
+            }
+        };
         let result = store.get_opts(&path, get).await?;
         let info = info_from(key.as_str(), &result.meta, &result.attributes);
         let range = result.range.clone();
@@ -441,8 +491,13 @@ impl S4 {
     where
         S: Stream<Item = Result<Bytes>> + Send,
     {
+        let path = key.portable_path()?;
+        self.backend().confine(bucket, key).await?;
         let store = self.store_for(bucket).await?;
-        match self.write_object(store, bucket, key, body, options).await {
+        match self
+            .write_object(store, path, bucket, key, body, options)
+            .await
+        {
             Ok(outcome) => {
                 self.publish(ObjectChange::created(bucket, key.as_str(), outcome.size));
                 Ok(outcome)
@@ -461,6 +516,7 @@ impl S4 {
     async fn write_object<S>(
         &self,
         store: Arc<dyn ObjectStore>,
+        path: object_store::path::Path,
         bucket: &BucketName,
         key: &ObjectKey,
         body: S,
@@ -469,7 +525,6 @@ impl S4 {
     where
         S: Stream<Item = Result<Bytes>> + Send,
     {
-        let path = key.to_path();
         let mut attributes = Attributes::new();
         if self.backend().supports_attributes() {
             if let Some(ct) = &options.content_type {
@@ -597,17 +652,22 @@ impl S4 {
     /// # Errors
     /// Listing or deletion calls rejected by the backend. Per-key failures are
     /// reported in [`DeleteOutcome::failed`].
-    pub async fn delete_object(&self, bucket: &BucketName, key: &str) -> Result<DeleteOutcome> {
-        if key.is_empty() {
-            return Err(Error::invalid("Object key must not be empty.").with_code("InvalidKey"));
+    pub async fn delete_object(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+    ) -> Result<DeleteOutcome> {
+        let folder = Prefix::folder_of(key.as_str());
+        if !folder.is_portable() && !self.backend().holds_any_key() {
+            return Err(key
+                .portable_path()
+                .err()
+                .unwrap_or_else(|| Error::invalid("Invalid folder key.").with_code("InvalidKey")));
         }
-        let store = self.store_for(bucket).await?;
-        let folder_prefix = if key.ends_with('/') {
-            key.to_string()
-        } else {
-            format!("{key}/")
-        };
-        let mut targets: Vec<String> = Vec::new();
+        let mut outcome = DeleteOutcome::default();
+        // Pages are deleted as they arrive: memory stays bounded by one batch
+        // whatever the size of the folder, and the listing continues after the
+        // last key of the previous page, which deleting does not disturb.
         let mut token = None;
         loop {
             let page = self
@@ -615,82 +675,132 @@ impl S4 {
                 .list_page(
                     bucket,
                     &PageRequest {
-                        prefix: folder_prefix.clone(),
+                        prefix: folder.clone(),
                         delimited: false,
                         max_keys: DELETE_BATCH,
                         token: token.take(),
                     },
                 )
                 .await?;
-            targets.extend(page.objects.into_iter().map(|o| o.key));
+            if !page.objects.is_empty() {
+                outcome.folder = true;
+                let keys = page.objects.into_iter().map(|o| o.key).collect();
+                self.delete_batch(bucket, keys, &mut outcome).await?;
+            }
             match page.next_token {
                 Some(t) => token = Some(t),
                 None => break,
             }
         }
-        let single = ObjectKey::parse(key).ok();
-        if targets.is_empty() {
-            let Some(single) = single else {
-                // A folder key with nothing under it: nothing to do.
-                return Ok(DeleteOutcome::default());
-            };
-            let existed = store.head(&single.to_path()).await.is_ok();
-            match store.delete(&single.to_path()).await {
-                Ok(()) => {}
-                Err(object_store::Error::NotFound { .. }) => {}
-                Err(e) => return Err(e.into()),
-            }
-            let mut outcome = DeleteOutcome::default();
-            if existed {
-                self.publish(ObjectChange::removed(bucket, single.as_str()));
-                outcome.deleted.push(single.as_str().to_string());
-            }
+        if key.as_str().ends_with('/') {
             return Ok(outcome);
         }
-        if let Some(single) = &single {
-            if store.head(&single.to_path()).await.is_ok() {
-                targets.push(single.as_str().to_string());
-            }
-        }
-        let mut outcome = DeleteOutcome {
-            folder: true,
-            ..DeleteOutcome::default()
+        // The key itself: counted only when it existed; deleting a missing key
+        // is not an error (idempotent delete).
+        let existed = match self.head_object(bucket, key).await {
+            Ok(_) => true,
+            Err(e) if e.kind() == ErrorKind::NotFound => false,
+            Err(e) if !outcome.folder => return Err(e),
+            Err(_) => false,
         };
-        for batch in targets.chunks(DELETE_BATCH) {
-            let mut paths = Vec::with_capacity(batch.len());
-            for k in batch {
-                match object_store::path::Path::parse(k) {
-                    Ok(p) => paths.push(Ok(p)),
-                    Err(_) => outcome.failed.push(DeleteFailure {
-                        key: k.clone(),
-                        code: "InvalidKey".into(),
-                        message: "Key cannot be addressed by this server".into(),
-                    }),
-                }
-            }
-            let mut results = store.delete_stream(futures::stream::iter(paths).boxed());
-            let mut done = 0usize;
-            while let Some(result) = results.next().await {
-                match result {
-                    Ok(path) => {
-                        let k = path.to_string();
-                        self.publish(ObjectChange::removed(bucket, &k));
-                        outcome.deleted.push(k);
-                    }
-                    Err(e) => {
-                        let (k, code, message) = delete_failure(&e, batch.get(done));
-                        outcome.failed.push(DeleteFailure {
-                            key: k,
-                            code,
-                            message,
-                        });
-                    }
-                }
-                done += 1;
-            }
+        if !existed && outcome.folder {
+            return Ok(outcome);
+        }
+        match self.address(bucket, key).await? {
+            Address::Store(store, path) => match store.delete(&path).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(e.into()),
+            },
+            Address::Raw => self.backend().delete_raw(bucket, key).await?,
+        }
+        if existed {
+            self.publish(ObjectChange::removed(bucket, key.as_str()));
+            outcome.deleted.push(key.as_str().to_string());
         }
         Ok(outcome)
     }
+
+    /// Deletes one listed batch: plain paths with the backend's multi-delete, other
+    /// keys (S3 only) one by one. Per-key failures go to `outcome.failed`.
+    async fn delete_batch(
+        &self,
+        bucket: &BucketName,
+        keys: Vec<String>,
+        outcome: &mut DeleteOutcome,
+    ) -> Result<()> {
+        let store = self.store_for(bucket).await?;
+        let mut paths = Vec::with_capacity(keys.len());
+        let mut raw = Vec::new();
+        for k in keys {
+            match ObjectKey::parse(&k).ok().and_then(|key| key.to_path()) {
+                Some(path) => paths.push(path),
+                None => raw.push(k),
+            }
+        }
+        let mut results =
+            store.delete_stream(futures::stream::iter(paths.clone().into_iter().map(Ok)).boxed());
+        let mut done = 0usize;
+        while let Some(result) = results.next().await {
+            match result {
+                Ok(path) => {
+                    let k = path.to_string();
+                    self.publish(ObjectChange::removed(bucket, &k));
+                    outcome.deleted.push(k);
+                }
+                Err(e) => {
+                    let fallback = paths.get(done).map(|p| p.to_string());
+                    let (k, code, message) = delete_failure(&e, fallback.as_ref());
+                    outcome.failed.push(DeleteFailure {
+                        key: k,
+                        code,
+                        message,
+                    });
+                }
+            }
+            done += 1;
+        }
+        drop(results);
+        for k in raw {
+            let deleted = match ObjectKey::parse(&k) {
+                Ok(key) if self.backend().holds_any_key() => {
+                    self.backend().delete_raw(bucket, &key).await
+                }
+                Ok(key) => Err(key
+                    .portable_path()
+                    .err()
+                    .unwrap_or_else(|| Error::invalid("Invalid key").with_code("InvalidKey"))),
+                Err(e) => Err(e),
+            };
+            match deleted {
+                Ok(()) => {
+                    self.publish(ObjectChange::removed(bucket, &k));
+                    outcome.deleted.push(k);
+                }
+                Err(e) => outcome.failed.push(DeleteFailure {
+                    code: e.code().unwrap_or("InternalError").to_string(),
+                    message: e.to_string(),
+                    key: k,
+                }),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What a HEAD reports for a missing key: every backend answers a bare `NotFound`
+/// (a HEAD response has no error body).
+fn head_not_found(e: Error) -> Error {
+    if e.kind() == ErrorKind::NotFound && e.code() == Some("NoSuchKey") {
+        e.with_code("NotFound")
+    } else {
+        e
+    }
+}
+
+/// Where an object lives (see `S4::address`).
+enum Address {
+    Store(Arc<dyn ObjectStore>, object_store::path::Path),
+    Raw,
 }
 
 fn delete_failure(e: &object_store::Error, fallback: Option<&String>) -> (String, String, String) {

@@ -50,7 +50,7 @@ impl ScanStop {
 #[derive(Debug, Clone)]
 pub struct SearchOptions {
     /// Folder prefix to search in.
-    pub prefix: String,
+    pub prefix: crate::names::Prefix,
     /// Query text.
     pub query: String,
     /// Mode.

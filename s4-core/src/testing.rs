@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     BucketName, ByteRange, ChangeKind, Error, ErrorKind, GetObjectOptions, ListOptions, ObjectKey,
-    PutObjectOptions, Result, SearchMode, SearchOptions, S4,
+    Prefix, PutObjectOptions, Result, SearchMode, SearchOptions, S4,
 };
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
@@ -58,7 +58,8 @@ pub fn unique_bucket(tag: &str) -> BucketName {
         .unwrap_or(0);
     let name = format!("s4t-{tag}-{}-{n}-{:x}", std::process::id(), nanos);
     let name: String = name.chars().take(63).collect();
-    BucketName::unchecked(name.trim_end_matches('-').to_string())
+    BucketName::parse(name.trim_end_matches('-'))
+        .unwrap_or_else(|e| panic!("test bucket name {name:?}: {}", e.message()))
 }
 
 /// Creates a fresh bucket for a test.
@@ -80,13 +81,17 @@ pub async fn fresh_bucket(s4: &S4, tag: &str) -> BucketName {
 pub async fn remove_bucket(s4: &S4, bucket: &BucketName) {
     let keys = all_keys(s4, bucket, "").await;
     for key in keys {
-        s4.delete_object(bucket, &key)
+        s4.delete_object(bucket, &self::key(&key))
             .await
             .unwrap_or_else(|e| panic!("delete {key}: {e:?}"));
     }
     s4.delete_bucket(bucket)
         .await
         .unwrap_or_else(|e| panic!("delete bucket {bucket}: {e:?}"));
+}
+
+fn pfx(text: &str) -> Prefix {
+    Prefix::parse(text).unwrap_or_else(|e| panic!("valid test prefix {text:?}: {e:?}"))
 }
 
 fn key(text: &str) -> ObjectKey {
@@ -148,7 +153,7 @@ pub async fn all_keys(s4: &S4, bucket: &BucketName, prefix: &str) -> Vec<String>
             .list_objects(
                 bucket,
                 &ListOptions::default()
-                    .with_prefix(prefix)
+                    .with_prefix(pfx(prefix))
                     .with_delimited(false)
                     .with_max_keys(1000)
                     .with_continuation_token(token.take()),
@@ -210,7 +215,9 @@ pub async fn bucket_crud(s4: &S4) {
         "non-empty delete",
     );
     assert_eq!(e.code(), Some("BucketNotEmpty"));
-    s4.delete_object(&bucket, "x").await.expect("delete x");
+    s4.delete_object(&bucket, &key("x"))
+        .await
+        .expect("delete x");
     s4.delete_bucket(&bucket)
         .await
         .expect("delete empty bucket");
@@ -455,7 +462,7 @@ pub async fn pagination_exactly_once(s4: &S4) {
     assert_eq!(unique, expected_top);
     // A sub-folder lists its own level only.
     let page = s4
-        .list_objects(&bucket, &ListOptions::default().with_prefix("m/"))
+        .list_objects(&bucket, &ListOptions::default().with_prefix(pfx("m/")))
         .await
         .expect("list m/");
     let keys: Vec<String> = page.objects.into_iter().map(|o| o.key).collect();
@@ -463,7 +470,7 @@ pub async fn pagination_exactly_once(s4: &S4) {
     assert!(page.prefixes.is_empty());
     // A non-folder prefix filters by leaf start.
     let page = s4
-        .list_objects(&bucket, &ListOptions::default().with_prefix("f1"))
+        .list_objects(&bucket, &ListOptions::default().with_prefix(pfx("f1")))
         .await
         .expect("list f1");
     assert_eq!(page.objects.len(), 10);
@@ -494,7 +501,7 @@ pub async fn folder_delete(s4: &S4) {
         assert_eq!(e.code(), Some("KeyConflict"));
     }
     let outcome = s4
-        .delete_object(&bucket, "data")
+        .delete_object(&bucket, &key("data"))
         .await
         .expect("delete data");
     assert!(outcome.folder);
@@ -509,19 +516,19 @@ pub async fn folder_delete(s4: &S4) {
             .collect()
     );
     let outcome = s4
-        .delete_object(&bucket, "other/")
+        .delete_object(&bucket, &key("other/"))
         .await
         .expect("delete other/");
     assert_eq!(outcome.deleted.len(), 2);
     // Single key, then a missing key (idempotent).
     let outcome = s4
-        .delete_object(&bucket, "data.csv")
+        .delete_object(&bucket, &key("data.csv"))
         .await
         .expect("delete data.csv");
     assert!(!outcome.folder);
     assert_eq!(outcome.deleted, vec!["data.csv".to_string()]);
     let outcome = s4
-        .delete_object(&bucket, "missing")
+        .delete_object(&bucket, &key("missing"))
         .await
         .expect("delete missing");
     assert!(!outcome.folder && outcome.deleted.is_empty());
@@ -643,7 +650,7 @@ pub async fn search(s4: &S4) {
         put(s4, &bucket, k, Bytes::from_static(b"1")).await;
     }
     let opts = |mode, q: &str| SearchOptions {
-        prefix: "models/".into(),
+        prefix: pfx("models/"),
         query: q.into(),
         mode,
         auto_broaden: false,
@@ -693,7 +700,9 @@ pub async fn change_events(s4: &S4) {
     let bucket = fresh_bucket(s4, "events").await;
     let mut changes = s4.subscribe_changes();
     put(s4, &bucket, "e/one", Bytes::from_static(b"12345")).await;
-    s4.delete_object(&bucket, "e").await.expect("delete folder");
+    s4.delete_object(&bucket, &key("e"))
+        .await
+        .expect("delete folder");
     let mut got = Vec::new();
     while got.len() < 2 {
         let change = changes.recv().await.expect("change event");

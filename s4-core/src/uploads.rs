@@ -31,6 +31,9 @@ pub enum UploadStatus {
 pub struct UploadProgress {
     /// Bytes received so far.
     pub loaded: u64,
+    /// Expected size in bytes (the declared file size, or an upper bound; 0 when
+    /// unknown); the exact size once completed.
+    pub total: u64,
     /// Current status.
     pub status: UploadStatus,
 }
@@ -39,6 +42,7 @@ pub struct UploadProgress {
 struct Record {
     id: u64,
     loaded: u64,
+    total: u64,
     status: UploadStatus,
     cancel: CancellationToken,
     finished_at: Option<Instant>,
@@ -80,6 +84,7 @@ impl UploadTracker {
             Record {
                 id,
                 loaded: 0,
+                total: 0,
                 status: UploadStatus::Uploading,
                 cancel: cancel.clone(),
                 finished_at: None,
@@ -99,6 +104,7 @@ impl UploadTracker {
         purge(&mut records);
         records.get(key).map(|r| UploadProgress {
             loaded: r.loaded,
+            total: r.total,
             status: r.status.clone(),
         })
     }
@@ -163,10 +169,16 @@ impl UploadHandle<'_> {
         self.update(|r| r.loaded = loaded);
     }
 
-    /// Marks the upload completed with `loaded` bytes.
+    /// Records the expected size (see [`UploadProgress::total`]).
+    pub fn set_total(&self, total: u64) {
+        self.update(|r| r.total = total);
+    }
+
+    /// Marks the upload completed with `loaded` bytes (also its exact total).
     pub fn complete(self, loaded: u64) {
         self.update(|r| {
             r.loaded = loaded;
+            r.total = loaded;
             r.status = UploadStatus::Completed;
             r.finished_at = Some(Instant::now());
         });
@@ -204,13 +216,15 @@ mod tests {
         let t = UploadTracker::default();
         assert_eq!(t.progress("k"), None);
         let h = t.start("k");
+        h.set_total(100);
         h.set_loaded(5);
-        assert_eq!(t.progress("k").map(|p| p.loaded), Some(5));
+        assert_eq!(t.progress("k").map(|p| (p.loaded, p.total)), Some((5, 100)));
         h.complete(10);
         assert_eq!(
             t.progress("k"),
             Some(UploadProgress {
                 loaded: 10,
+                total: 10,
                 status: UploadStatus::Completed
             })
         );

@@ -31,6 +31,9 @@ pub struct WriteOptions {
     /// Cancels the write ([`ErrorKind::Cancelled`] `Upload aborted by client`); nothing
     /// is left behind.
     pub cancel: Option<CancellationToken>,
+    /// The size the client declared (the request's `Content-Length`), checked
+    /// against the upload quota before any byte is read (API §17.9); 0 when absent.
+    pub declared_size: u64,
 }
 
 impl fmt::Debug for WriteOptions {
@@ -38,6 +41,7 @@ impl fmt::Debug for WriteOptions {
         f.debug_struct("WriteOptions")
             .field("progress", &self.progress.is_some())
             .field("cancel", &self.cancel)
+            .field("declared_size", &self.declared_size)
             .finish()
     }
 }
@@ -54,12 +58,19 @@ impl WriteOptions {
         self.cancel = Some(cancel);
         self
     }
+
+    /// Sets the declared size checked against the quota.
+    pub fn with_declared_size(mut self, bytes: u64) -> Self {
+        self.declared_size = bytes;
+        self
+    }
 }
 
-/// The quota check of API §17.9: `used + max_file_size ≤ 100 GiB` and
-/// `files + 1 ≤ 10 000`.
-pub(super) fn check_quota(usage: QuotaUsage, max_file_size: u64) -> Result<()> {
-    if usage.bytes.saturating_add(max_file_size) > QUOTA_MAX_BYTES {
+/// The quota check of API §17.9 (as amended): `used + declared size ≤ 100 GiB`
+/// and `files + 1 ≤ 10 000`. The declared size is the request's, not
+/// `MAX_FILE_SIZE` (which would refuse every upload once that limit is > 100 GiB).
+pub(super) fn check_quota(usage: QuotaUsage, declared: u64) -> Result<()> {
+    if usage.bytes.saturating_add(declared) > QUOTA_MAX_BYTES {
         let remaining = QUOTA_MAX_BYTES.saturating_sub(usage.bytes);
         return Err(Error::new(
             ErrorKind::TooLarge,
@@ -193,7 +204,7 @@ impl UploadTarget {
     /// See [`Self::write`] (everything before the streaming).
     pub async fn check(&self) -> Result<()> {
         let state = Arc::clone(&self.state);
-        blocking(move || state.check_blocking()).await
+        blocking(move || state.check_blocking(0)).await
     }
 
     /// Steps 5–8: checks, then streams `body` into a hidden temporary file
@@ -220,8 +231,9 @@ impl UploadTarget {
     {
         let this = self.state;
         let begin = Arc::clone(&this);
+        let declared = options.declared_size;
         let (file, temp) = blocking(move || {
-            begin.check_blocking()?;
+            begin.check_blocking(declared)?;
             begin.create_temp()
         })
         .await?;
@@ -292,7 +304,7 @@ impl State {
     }
 
     /// Steps 5–7 on a blocking thread: file-type policy, no existing destination, quota.
-    fn check_blocking(&self) -> Result<()> {
+    fn check_blocking(&self, declared: u64) -> Result<()> {
         self.locations.inner.config.policy.check(&self.name)?;
         match self.parent.symlink_metadata(&self.name) {
             Ok(_) => return Err(already_exists()),
@@ -300,7 +312,7 @@ impl State {
             Err(err) => return Err(self.io_error(err)),
         }
         let usage = self.locations.root(self.index)?.usage();
-        check_quota(usage, self.locations.inner.config.max_file_size)
+        check_quota(usage, declared)
     }
 
     /// Creates the temporary file (exclusive create, so never an existing file or a

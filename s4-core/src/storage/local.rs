@@ -7,7 +7,19 @@
 //!
 //! Listing is done here, one directory level at a time, instead of through
 //! `object_store`: a delimited page then costs one `readdir` of the folder plus a
-//! `stat` of only the entries on the page, whatever the size of the bucket.
+//! `stat` of only the entries on the page, whatever the size of the bucket, and a
+//! recursive page walks only the folders under the prefix, in key order.
+//!
+//! ## Confinement
+//!
+//! No client text becomes a file-system path except through [`confined`], which
+//! joins plain segments (never empty, `.`, `..`, or containing `/` or NUL) one by
+//! one under the bucket directory, so an absolute prefix or key cannot replace the
+//! base. Bucket directories must be real directories, listings never show or
+//! enter symbolic links, and before any object read, write or delete the deepest
+//! existing ancestor of the object's path is resolved and must still lie inside
+//! the bucket ([`Backend::confine`]), so a link planted in a bucket by someone with
+//! file-system access leads nowhere.
 
 use std::collections::HashMap;
 use std::os::unix::fs::MetadataExt;
@@ -17,17 +29,16 @@ use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use futures::TryStreamExt;
 use object_store::local::LocalFileSystem;
 use object_store::ObjectStore;
 
-use super::memory::{bucket_not_empty, page_from_metas};
+use super::memory::bucket_not_empty;
 use super::{
     decode_token, no_such_bucket, page_sorted, split_prefix, Backend, BucketInfo, BucketListing,
     CreatedBucket, ObjectSummary, Page, PageRequest,
 };
 use crate::error::{Error, ErrorKind, Result};
-use crate::names::BucketName;
+use crate::names::{BucketName, ObjectKey};
 
 /// Buckets as directories under a data directory.
 #[derive(Debug)]
@@ -80,7 +91,8 @@ impl LocalBackend {
 
     async fn bucket_exists(&self, bucket: &BucketName) -> Result<PathBuf> {
         let dir = self.bucket_dir(bucket)?;
-        match tokio::fs::metadata(&dir).await {
+        // `symlink_metadata`: a bucket is a real directory, never a link to one.
+        match tokio::fs::symlink_metadata(&dir).await {
             Ok(m) if m.is_dir() => Ok(dir),
             Ok(_) => Err(no_such_bucket()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(no_such_bucket()),
@@ -104,6 +116,43 @@ impl LocalBackend {
         }
         Ok(store)
     }
+}
+
+/// `base` joined with the `/`-separated plain segments of `rel` (the empty text is
+/// `base` itself); `None` when any segment is empty, `.`, `..` or holds a NUL.
+/// Each segment is a single path component, so the result is always below `base`.
+fn confined(base: &FsPath, rel: &str) -> Option<PathBuf> {
+    let mut path = base.to_path_buf();
+    if rel.is_empty() {
+        return Some(path);
+    }
+    for segment in rel.split('/') {
+        if segment.is_empty() || segment == "." || segment == ".." || segment.contains('\0') {
+            return None;
+        }
+        path.push(segment);
+    }
+    Some(path)
+}
+
+/// Whether the deepest existing ancestor of `path` (itself included) resolves to a
+/// place inside `bucket_dir` (blocking). Symbolic links leading out fail this.
+fn resolves_inside(bucket_dir: &FsPath, path: &FsPath) -> bool {
+    let mut probe = path;
+    loop {
+        match std::fs::canonicalize(probe) {
+            Ok(real) => return real.starts_with(bucket_dir),
+            Err(_) => match probe.parent() {
+                Some(parent) if parent.starts_with(bucket_dir) => probe = parent,
+                _ => return false,
+            },
+        }
+    }
+}
+
+fn invalid_prefix() -> Error {
+    Error::invalid("Prefix must not start with '/' or contain empty, '.' or '..' folders on this storage backend.")
+        .with_code("InvalidPrefix")
 }
 
 /// `LocalFileSystem` stages multipart uploads as `<name>#<digits>`; those are not objects.
@@ -225,9 +274,10 @@ fn read_sorted_names(dir: &FsPath) -> std::io::Result<SortedNames> {
         if is_staging_name(&name) {
             continue;
         }
-        // `file_type` comes from readdir's d_type: no stat per entry.
+        // `file_type` comes from readdir's d_type: no stat per entry. Symbolic
+        // links are not objects: they are neither shown nor followed.
         let is_dir = match entry.file_type() {
-            Ok(t) if t.is_symlink() => entry.path().is_dir(),
+            Ok(t) if t.is_symlink() => continue,
             Ok(t) => t.is_dir(),
             Err(_) => continue,
         };
@@ -257,40 +307,10 @@ fn list_dir_page(
     request: &PageRequest,
     start_after: Option<&str>,
 ) -> Result<Page> {
-    let (dir_part, leaf_prefix) = split_prefix(&request.prefix);
-    let dir = bucket_dir.join(dir_part.trim_end_matches('/'));
-    let not_found = |e: &std::io::Error| {
-        matches!(
-            e.kind(),
-            std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
-        )
-    };
-    let meta = match std::fs::metadata(&dir) {
-        Ok(meta) if meta.is_dir() => meta,
-        Ok(_) => return Ok(Page::default()),
-        Err(e) if not_found(&e) => return Ok(Page::default()),
-        Err(e) => return Err(Error::from_io(e, "cannot list bucket")),
-    };
-    let stamp = DirStamp::of(&meta);
-    let names = match cache.get(&dir, stamp) {
-        Some(names) => names,
-        None => {
-            let settled = meta
-                .modified()
-                .ok()
-                .and_then(|m| SystemTime::now().duration_since(m).ok())
-                .is_some_and(|age| age >= CACHE_SETTLE);
-            let names = match read_sorted_names(&dir) {
-                Ok(names) => Arc::new(names),
-                Err(e) if not_found(&e) => return Ok(Page::default()),
-                Err(e) => return Err(Error::from_io(e, "cannot list bucket")),
-            };
-            if settled {
-                // Stamped before the read: a change during it invalidates the entry.
-                cache.put(&dir, stamp, &names);
-            }
-            names
-        }
+    let (dir_part, leaf_prefix) = split_prefix(request.prefix.as_str());
+    let dir = confined(bucket_dir, dir_part.trim_end_matches('/')).ok_or_else(invalid_prefix)?;
+    let Some(names) = dir_names(cache, bucket_dir, &dir)? else {
+        return Ok(Page::default());
     };
     // Names with the leaf prefix are one run of the sorted list; start after the
     // token's key (a full key: compare it with `dir_part` + name).
@@ -319,9 +339,12 @@ fn list_dir_page(
             continue;
         }
         let path = bucket_dir.join(&name);
-        let Ok(meta) = std::fs::metadata(&path) else {
+        let Ok(meta) = std::fs::symlink_metadata(&path) else {
             continue; // Deleted since readdir.
         };
+        if !meta.is_file() {
+            continue;
+        }
         out.objects.push(ObjectSummary {
             last_modified: to_utc(meta.modified()),
             etag: Some(local_etag(&meta)),
@@ -331,6 +354,163 @@ fn list_dir_page(
         });
     }
     Ok(out)
+}
+
+/// The sorted names of the directory `dir` of the bucket at `bucket_dir`
+/// (blocking), from the cache while it is unchanged; `None` when `dir` is not a
+/// directory inside the bucket (missing, a file, or reached through a link).
+fn dir_names(
+    cache: &ListingCache,
+    bucket_dir: &FsPath,
+    dir: &FsPath,
+) -> Result<Option<Arc<SortedNames>>> {
+    let not_found = |e: &std::io::Error| {
+        matches!(
+            e.kind(),
+            std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+        )
+    };
+    let meta = match std::fs::symlink_metadata(dir) {
+        Ok(meta) if meta.is_dir() => meta,
+        Ok(_) => return Ok(None),
+        Err(e) if not_found(&e) => return Ok(None),
+        Err(e) => return Err(Error::from_io(e, "cannot list bucket")),
+    };
+    // Only plain segments were joined and the last one is not a link; an
+    // intermediate one could be (planted from outside S4): resolve once.
+    if dir != bucket_dir && !resolves_inside(bucket_dir, dir) {
+        return Ok(None);
+    }
+    let stamp = DirStamp::of(&meta);
+    if let Some(names) = cache.get(dir, stamp) {
+        return Ok(Some(names));
+    }
+    let settled = meta
+        .modified()
+        .ok()
+        .and_then(|m| SystemTime::now().duration_since(m).ok())
+        .is_some_and(|age| age >= CACHE_SETTLE);
+    let names = match read_sorted_names(dir) {
+        Ok(names) => Arc::new(names),
+        Err(e) if not_found(&e) => return Ok(None),
+        Err(e) => return Err(Error::from_io(e, "cannot list bucket")),
+    };
+    if settled {
+        // Stamped before the read: a change during it invalidates the entry.
+        cache.put(dir, stamp, &names);
+    }
+    Ok(Some(names))
+}
+
+/// One directory being walked by [`walk_page`].
+struct WalkFrame {
+    path: PathBuf,
+    /// Key text of the directory (`""` or ending in `/`).
+    key_prefix: String,
+    names: Arc<SortedNames>,
+    next: usize,
+    /// Name prefix entries must have (only the first directory's leaf prefix).
+    leaf: String,
+}
+
+/// One page of a recursive (non-delimited) listing (blocking): a depth-first walk
+/// of the folders under the prefix only, in key order (sorted names, folders with
+/// their trailing `/`, yield keys in byte order), skipping whole folders that lie
+/// before the continuation key, and stopping after `max_keys` objects.
+fn walk_page(
+    cache: &ListingCache,
+    bucket_dir: &FsPath,
+    request: &PageRequest,
+    start_after: Option<&str>,
+) -> Result<Page> {
+    let (dir_part, leaf_prefix) = split_prefix(request.prefix.as_str());
+    let dir = confined(bucket_dir, dir_part.trim_end_matches('/')).ok_or_else(invalid_prefix)?;
+    let Some(names) = dir_names(cache, bucket_dir, &dir)? else {
+        return Ok(Page::default());
+    };
+    // Where to start in a directory: the first entry that is not entirely before
+    // the continuation key (a folder holding it is not before it).
+    let start_in = |key_prefix: &str, names: &SortedNames, leaf: &str| -> usize {
+        let all = names.len();
+        let first = partition_point(all, |i| names.get(i) < leaf);
+        let after = start_after.map_or(0, |after| {
+            partition_point(all, |i| {
+                let full = format!("{key_prefix}{}", names.get(i));
+                full.as_str() < after && !after.starts_with(full.as_str())
+            })
+        });
+        first.max(after)
+    };
+    let next = start_in(dir_part, &names, leaf_prefix);
+    let mut stack = vec![WalkFrame {
+        path: dir,
+        key_prefix: dir_part.to_string(),
+        names,
+        next,
+        leaf: leaf_prefix.to_string(),
+    }];
+    let mut objects: Vec<ObjectSummary> = Vec::new();
+    let mut more = false;
+    while let Some(frame) = stack.last_mut() {
+        if frame.next >= frame.names.len() {
+            stack.pop();
+            continue;
+        }
+        let name = frame.names.get(frame.next).to_string();
+        frame.next += 1;
+        if !name.starts_with(frame.leaf.as_str()) {
+            stack.pop(); // Sorted: the run of matching names is over.
+            continue;
+        }
+        let key = format!("{}{name}", frame.key_prefix);
+        if let Some(folder) = name.strip_suffix('/') {
+            if start_after.is_some_and(|after| after >= key.as_str() && !after.starts_with(&key)) {
+                continue; // Every key below sorts before the continuation key.
+            }
+            let path = frame.path.join(folder);
+            if let Some(names) = dir_names(cache, bucket_dir, &path)? {
+                let next = start_in(&key, &names, "");
+                stack.push(WalkFrame {
+                    path,
+                    key_prefix: key,
+                    names,
+                    next,
+                    leaf: String::new(),
+                });
+            }
+            continue;
+        }
+        if start_after.is_some_and(|after| key.as_str() <= after) {
+            continue;
+        }
+        if objects.len() == request.max_keys {
+            more = true;
+            break;
+        }
+        let Ok(meta) = std::fs::symlink_metadata(frame.path.join(&name)) else {
+            continue; // Deleted since readdir.
+        };
+        if !meta.is_file() {
+            continue;
+        }
+        objects.push(ObjectSummary {
+            last_modified: to_utc(meta.modified()),
+            etag: Some(local_etag(&meta)),
+            size: meta.len(),
+            storage_class: "STANDARD".to_string(),
+            key,
+        });
+    }
+    let next_token = if more {
+        objects.last().map(|o| super::encode_token(&o.key))
+    } else {
+        None
+    };
+    Ok(Page {
+        objects,
+        prefixes: Vec::new(),
+        next_token,
+    })
 }
 
 /// The first index in `0..len` for which `before` is false (`before` must be true
@@ -454,24 +634,36 @@ impl Backend for LocalBackend {
         .await;
     }
 
+    async fn confine(&self, bucket: &BucketName, key: &ObjectKey) -> Result<()> {
+        let dir = self.bucket_exists(bucket).await?;
+        let no_such_key =
+            || Error::not_found("The specified key does not exist.").with_code("NoSuchKey");
+        let path = confined(&dir, key.as_str()).ok_or_else(|| {
+            key.portable_path()
+                .err()
+                .unwrap_or_else(|| Error::invalid("Invalid object key.").with_code("InvalidKey"))
+        })?;
+        let inside = tokio::task::spawn_blocking(move || resolves_inside(&dir, &path))
+            .await
+            .map_err(|e| Error::internal("path check task failed").with_source(e))?;
+        if inside {
+            Ok(())
+        } else {
+            Err(no_such_key())
+        }
+    }
+
     async fn list_page(&self, bucket: &BucketName, request: &PageRequest) -> Result<Page> {
         let dir = self.bucket_exists(bucket).await?;
         let start_after = request.token.as_deref().map(decode_token).transpose()?;
-        if !request.delimited {
-            let store = self.cached_store(bucket, &dir)?;
-            let metas: Vec<_> = store
-                .list(None)
-                .try_filter(|m| {
-                    futures::future::ready(m.location.as_ref().starts_with(&request.prefix))
-                })
-                .try_collect()
-                .await?;
-            return Ok(page_from_metas(metas, request, start_after.as_deref()));
-        }
         let request = request.clone();
         let cache = Arc::clone(&self.listings);
         tokio::task::spawn_blocking(move || {
-            list_dir_page(&cache, &dir, &request, start_after.as_deref())
+            if request.delimited {
+                list_dir_page(&cache, &dir, &request, start_after.as_deref())
+            } else {
+                walk_page(&cache, &dir, &request, start_after.as_deref())
+            }
         })
         .await
         .map_err(|e| Error::internal("listing task failed").with_source(e))?
@@ -503,7 +695,7 @@ mod tests {
         settle();
         let cache = ListingCache::default();
         let request = |prefix: &str, token: Option<String>| PageRequest {
-            prefix: prefix.to_string(),
+            prefix: crate::names::Prefix::parse(prefix).expect("test prefix"),
             delimited: true,
             max_keys: 500,
             token,

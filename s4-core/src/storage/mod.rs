@@ -28,8 +28,14 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use object_store::ObjectStore;
 
+use std::ops::Range;
+
+use bytes::Bytes;
+use futures::stream::BoxStream;
+
 use crate::error::Result;
-use crate::names::BucketName;
+use crate::names::{BucketName, ObjectKey, Prefix};
+use crate::object::ObjectInfo;
 
 pub use local::LocalBackend;
 pub use memory::MemoryBackend;
@@ -72,8 +78,8 @@ pub struct ObjectSummary {
 /// A request for one page of a bucket listing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PageRequest {
-    /// Raw key prefix (not necessarily ending in `/`).
-    pub prefix: String,
+    /// Key prefix (not necessarily ending in `/`).
+    pub prefix: Prefix,
     /// Group keys below the next `/` after the prefix into common prefixes.
     pub delimited: bool,
     /// Maximum number of entries (objects plus prefixes) to return, at least 1.
@@ -145,6 +151,67 @@ pub trait Backend: Send + Sync + fmt::Debug + 'static {
 
     /// Lists one page of a bucket.
     async fn list_page(&self, bucket: &BucketName, request: &PageRequest) -> Result<Page>;
+
+    /// Whether keys that are not plain relative paths (`x/`, `/a`, `a//b`, `./a`,
+    /// see [`ObjectKey::is_portable`]) can exist here: an S3 engine holds whatever
+    /// other tools wrote. Backends that answer `false` (file system, memory) get only
+    /// portable keys and prefixes; S4 refuses the others with `InvalidKey` /
+    /// `InvalidPrefix` before calling them.
+    fn holds_any_key(&self) -> bool {
+        false
+    }
+
+    /// Checks, before any read, write or delete of the portable `key`, that it
+    /// stays inside the bucket. The local backend refuses keys whose path crosses a
+    /// symbolic link leading out of the bucket directory (`NoSuchKey`).
+    async fn confine(&self, bucket: &BucketName, key: &ObjectKey) -> Result<()> {
+        let _ = (bucket, key);
+        Ok(())
+    }
+
+    /// Reads an object whose key is not portable (only when [`Backend::holds_any_key`]).
+    /// With `head`, only the metadata is fetched and the body is empty; `range` is an
+    /// already resolved byte range.
+    async fn get_raw(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        range: Option<Range<u64>>,
+        head: bool,
+    ) -> Result<RawObject> {
+        let _ = (bucket, range, head);
+        Err(key.portable_path().err().unwrap_or_else(not_raw))
+    }
+
+    /// Deletes an object whose key is not portable (only when
+    /// [`Backend::holds_any_key`]). Deleting a missing key succeeds.
+    async fn delete_raw(&self, bucket: &BucketName, key: &ObjectKey) -> Result<()> {
+        let _ = bucket;
+        Err(key.portable_path().err().unwrap_or_else(not_raw))
+    }
+}
+
+fn not_raw() -> crate::Error {
+    crate::Error::internal("raw key access used for a portable key")
+}
+
+/// An object read by key verbatim ([`Backend::get_raw`]).
+pub struct RawObject {
+    /// Metadata of the whole object.
+    pub info: ObjectInfo,
+    /// The byte range the body yields.
+    pub range: Range<u64>,
+    /// The bytes (empty for a HEAD).
+    pub body: BoxStream<'static, Result<Bytes>>,
+}
+
+impl fmt::Debug for RawObject {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RawObject")
+            .field("info", &self.info)
+            .field("range", &self.range)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The `NoSuchBucket` error every backend uses.

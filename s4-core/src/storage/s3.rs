@@ -18,10 +18,12 @@ use object_store::aws::{AmazonS3, AmazonS3Builder, AwsAuthorizer, AwsCredential}
 use object_store::{ClientOptions, ObjectStore, RetryConfig};
 use serde::Deserialize;
 
+mod raw;
+
 use super::{decode_token, encode_token, Backend, BucketInfo, BucketListing, CreatedBucket};
-use super::{ObjectSummary, Page, PageRequest};
+use super::{ObjectSummary, Page, PageRequest, RawObject};
 use crate::error::{from_s3_response, Error, Result};
-use crate::names::BucketName;
+use crate::names::{BucketName, ObjectKey};
 
 /// Connection settings of an S3-compatible endpoint.
 #[derive(Clone, PartialEq, Eq)]
@@ -101,25 +103,33 @@ impl S3Backend {
         &self.config
     }
 
+    fn client_options(&self) -> ClientOptions {
+        ClientOptions::new()
+            .with_allow_http(true)
+            .with_connect_timeout(CONNECT_TIMEOUT)
+            .with_timeout(REQUEST_TIMEOUT)
+            .with_pool_max_idle_per_host(64)
+    }
+
+    fn quickack_connector(&self) -> super::quickack::QuickAckConnector {
+        super::quickack::QuickAckConnector {
+            connect_timeout: CONNECT_TIMEOUT,
+            request_timeout: REQUEST_TIMEOUT,
+            max_idle_per_host: 64,
+        }
+    }
+
     fn bucket_store(&self, bucket: &BucketName) -> Result<Arc<AmazonS3>> {
         if let Ok(stores) = self.stores.read() {
             if let Some(store) = stores.get(bucket.as_str()) {
                 return Ok(Arc::clone(store));
             }
         }
-        let options = ClientOptions::new()
-            .with_allow_http(true)
-            .with_connect_timeout(CONNECT_TIMEOUT)
-            .with_timeout(REQUEST_TIMEOUT)
-            .with_pool_max_idle_per_host(64);
+        let options = self.client_options();
         let mut builder = AmazonS3Builder::new();
         if self.endpoint.scheme() == "http" {
             // Plain-HTTP engines get the quick-ACK client (see `quickack`).
-            builder = builder.with_http_connector(super::quickack::QuickAckConnector {
-                connect_timeout: CONNECT_TIMEOUT,
-                request_timeout: REQUEST_TIMEOUT,
-                max_idle_per_host: 64,
-            });
+            builder = builder.with_http_connector(self.quickack_connector());
         }
         let store = builder
             .with_endpoint(self.endpoint.as_str().trim_end_matches('/'))
@@ -344,13 +354,31 @@ impl Backend for S3Backend {
         Ok(self.bucket_store(bucket)? as Arc<dyn ObjectStore>)
     }
 
+    fn holds_any_key(&self) -> bool {
+        true
+    }
+
+    async fn get_raw(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        range: Option<std::ops::Range<u64>>,
+        head: bool,
+    ) -> Result<RawObject> {
+        self.raw_get(bucket, key, range, head).await
+    }
+
+    async fn delete_raw(&self, bucket: &BucketName, key: &ObjectKey) -> Result<()> {
+        self.raw_delete(bucket, key).await
+    }
+
     async fn list_page(&self, bucket: &BucketName, request: &PageRequest) -> Result<Page> {
         let token = request.token.as_deref().map(decode_token).transpose()?;
         let max_keys = request.max_keys.to_string();
         let mut query: Vec<(&str, &str)> = vec![
             ("list-type", "2"),
             ("max-keys", &max_keys),
-            ("prefix", &request.prefix),
+            ("prefix", request.prefix.as_str()),
         ];
         if request.delimited {
             query.push(("delimiter", "/"));

@@ -29,9 +29,11 @@ pub async fn list(app: &App) -> HandlerResult {
         "defaultBucket": app.config().default_bucket,
         "buckets": buckets,
     });
-    if let Some((name, id)) = listing.owner {
-        out["owner"] = json!({ "DisplayName": name, "ID": id });
-    }
+    // Always present (§11.1): the engine's owner record, else S4's own.
+    let (name, id) = listing
+        .owner
+        .unwrap_or_else(|| ("S4".to_string(), "s4".to_string()));
+    out["owner"] = json!({ "DisplayName": name, "ID": id });
     Ok(body::ok(&out))
 }
 
@@ -86,7 +88,7 @@ pub async fn create(app: &App, request: Request<Incoming>) -> HandlerResult {
 
 /// `DELETE /api/buckets/:bucketName`.
 pub async fn delete(app: &App, ctx: &Ctx) -> HandlerResult {
-    let bucket = BucketName::unchecked(ctx.params.get("bucket"));
+    let bucket = super::bucket_param(ctx)?;
     let result = app.s4().delete_bucket(&bucket).await;
     tracing::info!(target: "audit", action = "DELETE", resource = %format!("s3:{bucket}"), status = if result.is_ok() { "success" } else { "failure" }, "delete bucket");
     result?;

@@ -101,12 +101,22 @@ pub async fn upload(app: &App, request: Request<Incoming>, ctx: &Ctx) -> Handler
         .prepare_upload(&id, &path)
         .await
         .map_err(local_error)?;
+    // The quota is checked against the declared size (§17.9), 0 when absent.
+    let declared = request
+        .headers()
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .unwrap_or(0);
     let Some((field, _)) = first_file_field(request).await? else {
         return Err(ApiError::bad_request("No file provided"));
     };
     let result = destination
         .clone()
-        .write(field_stream(field), WriteOptions::default())
+        .write(
+            field_stream(field),
+            WriteOptions::default().with_declared_size(declared),
+        )
         .await;
     audit("POST", &id, &path, result.is_ok());
     result.map_err(local_error)?;

@@ -54,3 +54,17 @@ pub async fn dispatch(app: &App, request: Request<Incoming>, ctx: Ctx) -> Handle
 pub fn iso(time: &chrono::DateTime<chrono::Utc>) -> String {
     time.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
 }
+
+/// The `:bucketName` of a route that does not pre-validate it (§7.2): a name that
+/// breaks the rules cannot exist on any backend, so it is answered as the
+/// backend answers a missing bucket (404 `NoSuchBucket`), and no backend ever
+/// receives an unchecked name.
+pub fn bucket_param(ctx: &Ctx) -> Result<s4_core::BucketName, ApiError> {
+    s4_core::BucketName::parse(ctx.params.get("bucket")).map_err(|_| {
+        ApiError::new(
+            http::StatusCode::NOT_FOUND,
+            "NoSuchBucket",
+            "The specified bucket does not exist",
+        )
+    })
+}

@@ -15,7 +15,7 @@ use s4_core::codec::decode_b64_text;
 use s4_core::preview::{build_preview, needs_bytes, preview_kind, Preview, PREVIEW_LIMIT};
 use s4_core::uploads::UploadStatus;
 use s4_core::{
-    BucketName, ByteRange, Error, ErrorKind, GetObjectOptions, ListOptions, ObjectKey,
+    BucketName, ByteRange, Error, ErrorKind, GetObjectOptions, ListOptions, ObjectKey, Prefix,
     PutObjectOptions, SearchMode, SearchOptions,
 };
 use serde_json::{json, Map, Value};
@@ -118,7 +118,7 @@ pub async fn list(app: &App, ctx: &Ctx) -> HandlerResult {
     };
     let raw_prefix = ctx.params.get("prefix");
     let prefix = if raw_prefix.is_empty() {
-        String::new()
+        Prefix::root()
     } else {
         if raw_prefix.len() > 2048 {
             return Err(invalid("InvalidPrefix", "Prefix parameter is invalid."));
@@ -134,7 +134,7 @@ pub async fn list(app: &App, ctx: &Ctx) -> HandlerResult {
                 "Prefix contains invalid characters.",
             ));
         }
-        prefix
+        Prefix::parse(&prefix)?
     };
 
     let Some(q) = query else {
@@ -316,7 +316,7 @@ impl std::error::Error for SourceText {}
 
 /// `POST /api/objects/upload/:bucketName/:encodedKey` (§12.2).
 pub async fn upload(app: &App, request: Request<Incoming>, ctx: &Ctx) -> HandlerResult {
-    let bucket = BucketName::unchecked(ctx.params.get("bucket"));
+    let bucket = super::bucket_param(ctx)?;
     let key = decode_key(ctx.params.get("key"))?;
     let limit = app.config().max_file_size;
     let declared = request
@@ -330,6 +330,11 @@ pub async fn upload(app: &App, request: Request<Incoming>, ctx: &Ctx) -> Handler
             Error::new(ErrorKind::TooLarge, "File too large"),
         ));
     }
+    let x_file_size = request
+        .headers()
+        .get("x-file-size")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
     let Some((field, content_type)) = first_file_field(request).await? else {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -337,8 +342,21 @@ pub async fn upload(app: &App, request: Request<Incoming>, ctx: &Ctx) -> Handler
             "File not found in request",
         ));
     };
+    // `total` of the progress events (§12.3): the declared file size (the part's
+    // own Content-Length or an X-File-Size header), else the request's length.
+    let header_u64 = |headers: &http::HeaderMap, name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+    };
+    let total = header_u64(field.headers(), "content-length")
+        .or(x_file_size)
+        .or(declared)
+        .unwrap_or(0);
     let tracker = app.s4().uploads();
     let handle = tracker.start(key.as_str());
+    handle.set_total(total);
     let last_reported = Arc::new(AtomicU64::new(0));
     let progress = {
         let reported = Arc::clone(&last_reported);
@@ -386,7 +404,7 @@ pub async fn upload(app: &App, request: Request<Incoming>, ctx: &Ctx) -> Handler
 
 /// `GET /api/objects/download/:bucketName/:encodedKey` (§12.4).
 pub async fn download(app: &App, request: &Request<Incoming>, ctx: &Ctx) -> HandlerResult {
-    let bucket = BucketName::unchecked(ctx.params.get("bucket"));
+    let bucket = super::bucket_param(ctx)?;
     let key = decode_key(ctx.params.get("key"))?;
     let result = stream_object(app, request, &bucket, &key, true).await;
     audit("GET", bucket.as_str(), key.as_str(), result.is_ok());
@@ -443,13 +461,13 @@ async fn stream_object(
 
 /// `DELETE /api/objects/:bucketName/:encodedKey` (§12.5).
 pub async fn delete(app: &App, ctx: &Ctx) -> HandlerResult {
-    let bucket = BucketName::unchecked(ctx.params.get("bucket"));
-    let key = decode_key_text(ctx.params.get("key"))?;
+    let bucket = super::bucket_param(ctx)?;
+    let key = decode_key(ctx.params.get("key"))?;
     let result = app.s4().delete_object(&bucket, &key).await;
     audit(
         "DELETE",
         bucket.as_str(),
-        &key,
+        key.as_str(),
         result.as_ref().is_ok_and(|o| o.failed.is_empty()),
     );
     let outcome = result?;
@@ -498,7 +516,7 @@ pub fn preview_json(preview: &Preview) -> Value {
 
 /// `GET /api/objects/view/:bucketName/:encodedKey` (§12.6).
 pub async fn view(app: &App, ctx: &Ctx) -> HandlerResult {
-    let bucket = BucketName::unchecked(ctx.params.get("bucket"));
+    let bucket = super::bucket_param(ctx)?;
     let key = decode_key(ctx.params.get("key"))?;
     if is_raw(ctx) {
         let object = app
@@ -566,7 +584,7 @@ pub async fn read_bounded(
 
 /// `GET /api/objects/metadata/:bucketName/:encodedKey` (§12.8).
 pub async fn metadata(app: &App, ctx: &Ctx) -> HandlerResult {
-    let bucket = BucketName::unchecked(ctx.params.get("bucket"));
+    let bucket = super::bucket_param(ctx)?;
     let key = decode_key(ctx.params.get("key"))?;
     let info = app.s4().head_object(&bucket, &key).await?;
     let user: Map<String, Value> = info
@@ -603,15 +621,15 @@ pub fn upload_progress(app: &App, ctx: &Ctx) -> HandlerResult {
                 };
                 let (event, done) = match &progress.status {
                     UploadStatus::Uploading => (
-                        json!({ "loaded": progress.loaded, "status": "uploading" }),
+                        json!({ "loaded": progress.loaded, "total": progress.total, "status": "uploading" }),
                         false,
                     ),
                     UploadStatus::Completed => (
-                        json!({ "loaded": progress.loaded, "status": "completed" }),
+                        json!({ "loaded": progress.loaded, "total": progress.total, "status": "completed" }),
                         true,
                     ),
                     UploadStatus::Failed(message) => (
-                        json!({ "loaded": progress.loaded, "status": "failed", "error": message }),
+                        json!({ "loaded": progress.loaded, "total": progress.total, "status": "failed", "error": message }),
                         true,
                     ),
                 };

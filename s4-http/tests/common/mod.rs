@@ -197,7 +197,7 @@ impl TestServer {
 
     /// Deletes every object and the bucket.
     pub async fn remove_bucket(&self, bucket: &str) {
-        let b = s4_core::BucketName::unchecked(bucket);
+        let b = s4_core::BucketName::try_from(bucket).expect("test bucket name");
         s4_core::testing::remove_bucket(&self.s4, &b).await;
     }
 

@@ -279,7 +279,7 @@ fn unescape_xml(s: &str) -> String {
 
 /// Builds an error for a response of an S3-compatible backend: `status` and the XML
 /// error body (possibly empty, as for HEAD).
-pub(crate) fn from_s3_response(status: u16, body: &str) -> Error {
+pub fn from_s3_response(status: u16, body: &str) -> Error {
     let (code, message) = parse_s3_error_body(body);
     let code = code.unwrap_or_else(|| match status {
         404 => "NotFound".to_string(),

@@ -39,7 +39,7 @@ pub fn authenticate(
     params: &Params,
     headers: &HeaderMap,
     ticket: Option<&str>,
-) -> Result<User, ApiError> {
+) -> Result<Option<User>, ApiError> {
     let presented = Presented {
         cookie: session_cookie(headers),
         bearer: headers
@@ -51,14 +51,17 @@ pub fn authenticate(
     let access = route.map(|r| r.access).unwrap_or(Access::Protected);
     let scope = match access {
         Access::Public => {
-            // Never refused; identify the caller if it can be (for audit lines).
+            // Never refused. The caller is "no user" unless real credentials verify:
+            // never the admin proxy user, so no check on a public route can grant
+            // anything to an anonymous caller.
+            if !auth.mode().auth_enabled() {
+                return Ok(None);
+            }
             let quiet = Presented {
                 ticket: None,
                 ..presented
             };
-            return Ok(auth
-                .authenticate(&quiet, None)
-                .unwrap_or_else(|_| User::proxy_user()));
+            return Ok(auth.authenticate(&quiet, None).ok());
         }
         Access::Protected => None,
         Access::Ticket(kind) => {
@@ -67,7 +70,9 @@ pub fn authenticate(
             Some((kind, params.get("resource")))
         }
     };
-    auth.authenticate(&presented, scope).map_err(ApiError::from)
+    auth.authenticate(&presented, scope)
+        .map(Some)
+        .map_err(ApiError::from)
 }
 
 /// Whether an unknown path lies under a public route prefix (§4.6: everything under

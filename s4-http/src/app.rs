@@ -100,14 +100,27 @@ pub struct Ctx {
     pub query: HashMap<String, String>,
     /// TCP peer address ("client IP": `X-Forwarded-For` is never trusted).
     pub peer: SocketAddr,
-    /// The authenticated caller (the proxy user when authentication is off).
-    pub user: User,
+    /// The authenticated caller: on protected routes always `Some` (the proxy user
+    /// when authentication is off); on public routes `None` unless the request
+    /// carried credentials that verify.
+    pub user: Option<User>,
 }
 
 impl Ctx {
     /// A query parameter, if present.
     pub fn query(&self, name: &str) -> Option<&str> {
         self.query.get(name).map(String::as_str)
+    }
+
+    /// The caller of a protected route. `None` only on public routes, which must
+    /// not call this: they answer 401 rather than treat "no user" as anyone.
+    pub fn caller(&self) -> Result<&User, ApiError> {
+        self.user.as_ref().ok_or_else(|| {
+            ApiError::from(s4_core::Error::new(
+                s4_core::ErrorKind::Unauthenticated,
+                s4_core::auth::messages::MISSING_CREDENTIALS,
+            ))
+        })
     }
 }
 

@@ -35,6 +35,21 @@ pub fn status_of(kind: ErrorKind) -> StatusCode {
     }
 }
 
+/// A process-unique id tying a 5xx answer to its log line.
+fn next_request_id() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::OnceLock;
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    static START: OnceLock<u64> = OnceLock::new();
+    let start = *START.get_or_init(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0)
+    });
+    format!("{start:x}-{:x}", COUNTER.fetch_add(1, Ordering::Relaxed))
+}
+
 /// 499: the upload was aborted on the client's request.
 pub fn client_closed() -> StatusCode {
     StatusCode::from_u16(499).unwrap_or(StatusCode::BAD_REQUEST)
@@ -128,9 +143,25 @@ impl ApiError {
         self
     }
 
-    /// The JSON response.
-    pub fn into_response(self) -> Response<Body> {
+    /// Whether the message may carry internal detail (file-system paths, endpoint
+    /// URLs, error chains): internal failures and backend failures that are not an
+    /// S3 error answer passed through (§3.3).
+    fn has_internal_detail(&self) -> bool {
+        match &self.source {
+            Some(e) => match e.kind() {
+                ErrorKind::Internal => true,
+                ErrorKind::Backend => e.backend_status().is_none(),
+                _ => false,
+            },
+            None => self.status == StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The JSON response. A 5xx is logged with its whole source chain and a request
+    /// id; the client gets the stable envelope with that id, never internal detail.
+    pub fn into_response(mut self) -> Response<Body> {
         if self.status.is_server_error() {
+            let request_id = next_request_id();
             match &self.source {
                 Some(source) => {
                     let mut chain = String::new();
@@ -140,12 +171,25 @@ impl ApiError {
                         chain.push_str(&e.to_string());
                         cur = e.source();
                     }
-                    tracing::warn!(status = self.status.as_u16(), error = %self.name, chain = %chain, "request failed");
+                    tracing::warn!(request_id = %request_id, status = self.status.as_u16(), error = %self.name, chain = %chain, "request failed");
                 }
                 None => {
-                    tracing::warn!(status = self.status.as_u16(), error = %self.name, message = %self.message, "request failed")
+                    tracing::warn!(request_id = %request_id, status = self.status.as_u16(), error = %self.name, message = %self.message, "request failed")
                 }
             }
+            if self.has_internal_detail() {
+                let backend = self
+                    .source
+                    .as_ref()
+                    .is_some_and(|e| e.kind() == ErrorKind::Backend);
+                self.message = if backend {
+                    format!("The storage backend request failed (request id {request_id}).")
+                } else {
+                    format!("Internal server error (request id {request_id}).")
+                };
+            }
+            self.extra
+                .insert("requestId".into(), Value::String(request_id));
         }
         let mut body = Map::new();
         body.insert("error".into(), Value::String(self.name));
@@ -192,6 +236,34 @@ impl From<Error> for ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A 5xx never shows internal detail; the log and the body share a request id.
+    #[tokio::test]
+    async fn server_errors_hide_internal_detail() {
+        use http_body_util::BodyExt;
+        let io = std::io::Error::other("disk exploded");
+        let err = Error::from_io(io, "cannot read /srv/secret/data/bucket/key");
+        let response = ApiError::from(err).into_response();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let bytes = response.into_body().collect().await.expect("body").to_bytes();
+        let body: Value = serde_json::from_slice(&bytes).expect("json");
+        let text = body.to_string();
+        assert!(!text.contains("/srv"), "{text}");
+        assert!(!text.contains("exploded"), "{text}");
+        let id = body["requestId"].as_str().expect("request id");
+        assert!(body["message"].as_str().is_some_and(|m| m.contains(id)));
+        // A backend's own S3 error answer is passed through unchanged (§3.3).
+        let passed = s4_core::error::from_s3_response(
+            503,
+            "<Error><Code>SlowDown</Code><Message>Reduce your rate</Message></Error>",
+        );
+        let response = ApiError::from(passed).into_response();
+        assert_eq!(response.status().as_u16(), 503);
+        let bytes = response.into_body().collect().await.expect("body").to_bytes();
+        let body: Value = serde_json::from_slice(&bytes).expect("json");
+        assert_eq!(body["error"], "SlowDown");
+        assert_eq!(body["message"], "Reduce your rate");
+    }
 
     /// Pins the status of every kind.
     #[test]

@@ -118,8 +118,12 @@ impl LocalBackend {
     }
 }
 
+/// Longest file name the file systems S4 runs on accept (bytes).
+const NAME_MAX: usize = 255;
+
 /// `base` joined with the `/`-separated plain segments of `rel` (the empty text is
-/// `base` itself); `None` when any segment is empty, `.`, `..` or holds a NUL.
+/// `base` itself); `None` when any segment is empty, `.`, `..`, holds a NUL or is
+/// longer than a file name can be.
 /// Each segment is a single path component, so the result is always below `base`.
 fn confined(base: &FsPath, rel: &str) -> Option<PathBuf> {
     let mut path = base.to_path_buf();
@@ -127,7 +131,12 @@ fn confined(base: &FsPath, rel: &str) -> Option<PathBuf> {
         return Some(path);
     }
     for segment in rel.split('/') {
-        if segment.is_empty() || segment == "." || segment == ".." || segment.contains('\0') {
+        if segment.is_empty()
+            || segment == "."
+            || segment == ".."
+            || segment.contains('\0')
+            || segment.len() > NAME_MAX
+        {
             return None;
         }
         path.push(segment);
@@ -639,9 +648,10 @@ impl Backend for LocalBackend {
         let no_such_key =
             || Error::not_found("The specified key does not exist.").with_code("NoSuchKey");
         let path = confined(&dir, key.as_str()).ok_or_else(|| {
-            key.portable_path()
-                .err()
-                .unwrap_or_else(|| Error::invalid("Invalid object key.").with_code("InvalidKey"))
+            key.portable_path().err().unwrap_or_else(|| {
+                Error::invalid("Object key has a segment longer than 255 bytes.")
+                    .with_code("InvalidKey")
+            })
         })?;
         let inside = tokio::task::spawn_blocking(move || resolves_inside(&dir, &path))
             .await

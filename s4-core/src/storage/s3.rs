@@ -197,7 +197,7 @@ fn transport_error(e: reqwest::Error) -> Error {
     } else if e.is_connect() {
         "Cannot connect to the storage backend".to_string()
     } else {
-        format!("Storage backend request failed: {e}")
+        "Storage backend request failed".to_string()
     };
     let code = if e.is_timeout() {
         "TimeoutError"

@@ -72,7 +72,7 @@ pub fn logout(app: &App, request: &Request<Incoming>, ctx: &Ctx) -> HandlerResul
 
 /// `GET /api/auth/me`.
 pub fn me(ctx: &Ctx) -> HandlerResult {
-    Ok(body::ok(&json!({ "user": ctx.user })))
+    Ok(body::ok(&json!({ "user": ctx.caller()? })))
 }
 
 /// `POST /api/auth/sse-ticket`.
@@ -92,7 +92,7 @@ pub async fn sse_ticket(app: &App, request: Request<Incoming>, ctx: &Ctx) -> Han
         return Err(ApiError::bad_request(messages::TICKET_FIELDS_REQUIRED).with_name("BadRequest"));
     };
     let kind = TicketType::parse(kind)?;
-    let issued = app.auth().tickets().issue(&ctx.user, kind, resource)?;
+    let issued = app.auth().tickets().issue(ctx.caller()?, kind, resource)?;
     let encoded: String =
         percent_encoding::utf8_percent_encode(resource, percent_encoding::NON_ALPHANUMERIC)
             .to_string()
@@ -105,7 +105,7 @@ pub async fn sse_ticket(app: &App, request: Request<Incoming>, ctx: &Ctx) -> Han
         TicketType::Transfer => format!("/transfer/progress/{encoded}"),
         TicketType::Upload => format!("/objects/upload-progress/{encoded}"),
     };
-    tracing::info!(target: "audit", event = "sse-ticket", user = %ctx.user.username, ticket = %&issued.ticket[..8.min(issued.ticket.len())], "ticket issued");
+    tracing::info!(target: "audit", event = "sse-ticket", user = %ctx.caller()?.username, ticket = %&issued.ticket[..8.min(issued.ticket.len())], "ticket issued");
     Ok(body::ok(&json!({
         "ticket": issued.ticket,
         "sseUrl": format!("{path}?ticket={}", issued.ticket),

@@ -37,7 +37,7 @@ fn audit(method: &str, location: &str, path: &str, ok: bool) {
 /// location authorization (§4.7).
 fn target(ctx: &Ctx) -> Result<(String, String), ApiError> {
     let id = ctx.params.get("location").to_string();
-    ctx.user.check_location(&id).map_err(ApiError::from)?;
+    ctx.caller()?.check_location(&id).map_err(ApiError::from)?;
     let raw = ctx.params.get("path");
     let path =
         decode_b64_text(raw).map_err(|_| ApiError::bad_request("Path is not valid base64."))?;
@@ -46,10 +46,11 @@ fn target(ctx: &Ctx) -> Result<(String, String), ApiError> {
 
 /// `GET /api/local/locations`.
 pub async fn locations(app: &App, ctx: &Ctx) -> HandlerResult {
+    let caller = ctx.caller()?;
     let all = app.s4().locations().list_locations().await;
     let visible: Vec<_> = all
         .into_iter()
-        .filter(|l| ctx.user.can_access_location(&l.id))
+        .filter(|l| caller.can_access_location(&l.id))
         .collect();
     Ok(body::ok(&json!({ "locations": visible })))
 }
@@ -216,7 +217,7 @@ pub async fn create_dir(app: &App, ctx: &Ctx) -> HandlerResult {
 
 /// `GET /api/local/debug` — admin-only diagnostics.
 pub async fn debug(app: &App, ctx: &Ctx) -> HandlerResult {
-    if !ctx.user.is_admin() {
+    if !ctx.caller()?.is_admin() {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "Forbidden",
@@ -269,7 +270,7 @@ pub async fn debug(app: &App, ctx: &Ctx) -> HandlerResult {
         "directoryChecks": checks,
         "authentication": {
             "disabled": !auth_enabled,
-            "user": if auth_enabled { json!(ctx.user) } else { Value::Null },
+            "user": if auth_enabled { json!(ctx.caller()?) } else { Value::Null },
         },
         "recommendations": recommendations,
     })))

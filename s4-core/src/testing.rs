@@ -780,13 +780,21 @@ pub async fn hostile_names(s4: &S4, outside: &str) {
     for k in mine {
         put(s4, &bucket, k, Bytes::from_static(b"mine")).await;
     }
-    let client_error = |e: &Error| matches!(e.kind(), ErrorKind::InvalidInput | ErrorKind::NotFound);
+    let client_error =
+        |e: &Error| matches!(e.kind(), ErrorKind::InvalidInput | ErrorKind::NotFound);
     let check_page = |what: &str, page: &crate::Page, prefix: &Prefix| {
         for o in &page.objects {
-            assert!(mine.contains(&o.key.as_str()), "{what} {prefix:?} listed {:?}", o.key);
+            assert!(
+                mine.contains(&o.key.as_str()),
+                "{what} {prefix:?} listed {:?}",
+                o.key
+            );
         }
         for p in &page.prefixes {
-            assert!(mine.iter().any(|k| k.starts_with(p.as_str())), "{what} {prefix:?} listed prefix {p:?}");
+            assert!(
+                mine.iter().any(|k| k.starts_with(p.as_str())),
+                "{what} {prefix:?} listed prefix {p:?}"
+            );
         }
     };
     for raw in hostile_prefixes(outside) {
@@ -829,7 +837,10 @@ pub async fn hostile_names(s4: &S4, outside: &str) {
                 continue;
             }
         };
-        match s4.get_object(&bucket, &k, GetObjectOptions::default()).await {
+        match s4
+            .get_object(&bucket, &k, GetObjectOptions::default())
+            .await
+        {
             Ok(o) => panic!("read {raw:?} that was never written: {:?}", o.info),
             Err(e) => assert!(client_error(&e), "get {raw:?}: {e:?}"),
         }
@@ -844,14 +855,19 @@ pub async fn hostile_names(s4: &S4, outside: &str) {
         }
         // A write either is refused or lands inside this bucket, under its name.
         let body = chunked(Bytes::from_static(b"planted"), 3);
-        match s4.put_object(&bucket, &k, body, PutObjectOptions::default()).await {
+        match s4
+            .put_object(&bucket, &k, body, PutObjectOptions::default())
+            .await
+        {
             Ok(_) => {
                 assert!(k.is_portable(), "wrote non-portable {raw:?}");
                 let read = get_all(s4, &bucket, k.as_str(), GetObjectOptions::default())
                     .await
                     .expect("read back a written legal key");
                 assert_eq!(read, b"planted");
-                s4.delete_object(&bucket, &k).await.expect("delete legal key");
+                s4.delete_object(&bucket, &k)
+                    .await
+                    .expect("delete legal key");
             }
             Err(e) => assert!(client_error(&e), "put {raw:?}: {e:?}"),
         }

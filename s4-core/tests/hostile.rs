@@ -90,7 +90,9 @@ async fn local_with_planted_links() {
         let keys: Vec<&str> = page.objects.iter().map(|o| o.key.as_str()).collect();
         let prefixes: Vec<&str> = page.prefixes.iter().map(String::as_str).collect();
         assert!(
-            keys.iter().chain(prefixes.iter()).all(|k| k.starts_with("real/")),
+            keys.iter()
+                .chain(prefixes.iter())
+                .all(|k| k.starts_with("real/")),
             "{prefix:?}/{delimited}: {keys:?} {prefixes:?}"
         );
     }

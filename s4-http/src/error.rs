@@ -245,7 +245,12 @@ mod tests {
         let err = Error::from_io(io, "cannot read /srv/secret/data/bucket/key");
         let response = ApiError::from(err).into_response();
         assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
-        let bytes = response.into_body().collect().await.expect("body").to_bytes();
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes();
         let body: Value = serde_json::from_slice(&bytes).expect("json");
         let text = body.to_string();
         assert!(!text.contains("/srv"), "{text}");
@@ -259,7 +264,12 @@ mod tests {
         );
         let response = ApiError::from(passed).into_response();
         assert_eq!(response.status().as_u16(), 503);
-        let bytes = response.into_body().collect().await.expect("body").to_bytes();
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes();
         let body: Value = serde_json::from_slice(&bytes).expect("json");
         assert_eq!(body["error"], "SlowDown");
         assert_eq!(body["message"], "Reduce your rate");

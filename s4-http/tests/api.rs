@@ -39,6 +39,8 @@ on_every_backend!(
     oversized_upload_leaves_nothing,
     disconnected_upload_leaves_nothing,
     abort_upload_route,
+    hostile_corpus_over_http,
+    dotted_bucket_names,
 );
 
 async fn health_and_unknown_routes(s: TestServer) {
@@ -877,4 +879,147 @@ async fn abort_upload_route(s: TestServer) {
     .await;
     assert!(keys.is_empty(), "{keys:?}");
     s.remove_bucket(&bucket).await;
+}
+
+/// Every file under `dir` (relative name → bytes).
+fn snapshot(dir: &std::path::Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).expect("read dir").flatten() {
+            let path = entry.path();
+            let rel = path
+                .strip_prefix(dir)
+                .expect("under")
+                .to_string_lossy()
+                .to_string();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                out.insert(rel, std::fs::read(&path).expect("read"));
+            }
+        }
+    }
+    out
+}
+
+/// The hostile corpus on every bucket route over HTTP: each answer is a 4xx, or a
+/// 200 that shows only the bucket's own keys; a sentinel directory outside the
+/// store (reachable, on the local backend, through a link planted in the bucket)
+/// is byte-for-byte unchanged.
+async fn hostile_corpus_over_http(s: TestServer) {
+    let sentinel = tempfile::tempdir().expect("sentinel");
+    std::fs::write(sentinel.path().join("passwd"), b"root:x:0:0").expect("write");
+    let before = snapshot(sentinel.path());
+    let outside = sentinel.path().to_string_lossy().to_string();
+    let bucket = s.bucket("hostile").await;
+    let (status, _) = s.upload(&bucket, "mine/file.txt", b"mine".to_vec()).await;
+    assert_eq!(status, 200);
+    if let Some(data) = s.data_dir() {
+        std::os::unix::fs::symlink(sentinel.path(), data.join(&bucket).join("link"))
+            .expect("plant link");
+    }
+    let only_mine = |body: &Value, what: &str| {
+        for o in body["objects"].as_array().into_iter().flatten() {
+            assert_eq!(o["Key"], "mine/file.txt", "{what}: {body}");
+        }
+        for p in body["prefixes"].as_array().into_iter().flatten() {
+            assert_eq!(p["Prefix"], "mine/", "{what}: {body}");
+        }
+    };
+    let mut prefixes = s4_core::testing::hostile_prefixes(&outside);
+    prefixes.extend(["link/".to_string(), "link".to_string()]);
+    for prefix in prefixes {
+        let encoded = b64(&prefix);
+        for query in ["", "?q=pass&mode=startsWith", "?q=pass", "?maxKeys=5"] {
+            let path = format!("/objects/{bucket}/{encoded}{query}");
+            let (status, body) = s.get_json(&path).await;
+            match status {
+                200 => only_mine(&body, &format!("{prefix:?}{query}")),
+                400..=499 => assert!(body["error"].is_string(), "{body}"),
+                other => panic!("{prefix:?}{query}: {other} {body}"),
+            }
+        }
+    }
+    let mut keys = s4_core::testing::hostile_keys(&outside);
+    keys.extend(["link/passwd".to_string(), "link".to_string()]);
+    for key in keys {
+        let encoded = b64(&key);
+        for route in ["download", "view", "metadata"] {
+            let (status, body) = s
+                .get_json(&format!("/objects/{route}/{bucket}/{encoded}"))
+                .await;
+            assert!(
+                (400..500).contains(&status),
+                "{route} {key:?}: {status} {body}"
+            );
+        }
+        let (status, body) = s
+            .json(
+                reqwest::Method::DELETE,
+                &format!("/objects/{bucket}/{encoded}"),
+            )
+            .await;
+        assert!(
+            status == 200 || (400..500).contains(&status),
+            "delete {key:?}: {status} {body}"
+        );
+        if status == 200 {
+            assert!(
+                body["count"].is_null() || body["count"] == 0,
+                "delete {key:?}: {body}"
+            );
+        }
+        let (status, body) = s.upload(&bucket, &key, b"evil".to_vec()).await;
+        if status == 200 {
+            // A legal name: stored inside the bucket, under that name.
+            let (status, _) = s
+                .json(
+                    reqwest::Method::DELETE,
+                    &format!("/objects/{bucket}/{encoded}"),
+                )
+                .await;
+            assert_eq!(status, 200);
+        } else {
+            assert!(
+                (400..500).contains(&status),
+                "upload {key:?}: {status} {body}"
+            );
+        }
+    }
+    assert_eq!(snapshot(sentinel.path()), before, "the sentinel changed");
+    if let Some(data) = s.data_dir() {
+        std::fs::remove_file(data.join(&bucket).join("link")).expect("remove link");
+    }
+    let (status, body) = s.get_json(&format!("/objects/{bucket}")).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["prefixes"], json!([{"Prefix": "mine/"}]), "{body}");
+    s.remove_bucket(&bucket).await;
+}
+
+/// Dotted bucket names (§7.2 as amended) are created, used and deleted.
+async fn dotted_bucket_names(s: TestServer) {
+    let base = s4_core::testing::unique_bucket("dot").to_string();
+    let name: String = format!("data.{}", base).chars().take(63).collect();
+    let name = name.trim_end_matches(['-', '.']).to_string();
+    let (status, body) = s.post_json("/buckets", json!({ "bucketName": name })).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, _) = s.upload(&name, "a.txt", b"x".to_vec()).await;
+    assert_eq!(status, 200);
+    let (status, body) = s.get_json("/buckets").await;
+    assert_eq!(status, 200);
+    assert!(
+        body["owner"]["ID"].is_string(),
+        "owner always present: {body}"
+    );
+    assert!(
+        body["buckets"]
+            .as_array()
+            .is_some_and(|b| b.iter().any(|x| x["Name"] == name)),
+        "{body}"
+    );
+    let (status, body) = s.get_json(&format!("/objects/{name}")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["objects"][0]["Key"], "a.txt");
+    s.remove_bucket(&name).await;
 }

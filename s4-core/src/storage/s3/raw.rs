@@ -82,8 +82,7 @@ pub(super) fn sigv4_authorization(
         .collect();
     let signed: Vec<&str> = headers.iter().map(|(n, _)| *n).collect();
     let signed = signed.join(";");
-    let canonical =
-        format!("{method}\n{path}\n\n{canonical_headers}\n{signed}\n{payload_hash}");
+    let canonical = format!("{method}\n{path}\n\n{canonical_headers}\n{signed}\n{payload_hash}");
     let scope = format!("{date}/{region}/s3/aws4_request");
     let to_sign = format!(
         "AWS4-HMAC-SHA256\n{}\n{scope}\n{}",

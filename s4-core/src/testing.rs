@@ -720,7 +720,6 @@ pub async fn change_events(s4: &S4) {
     remove_bucket(s4, &bucket).await;
 }
 
-/// Runs the whole suite against `s4`.
 /// Prefixes an attacker would try: absolute paths, `..` chains, `./`, encoded
 /// dots and slashes (kept verbatim: S4 never decodes twice), backslashes, NUL,
 /// overlong segments. `outside` is an absolute directory outside the store.
@@ -878,6 +877,7 @@ pub async fn hostile_names(s4: &S4, outside: &str) {
     remove_bucket(s4, &bucket).await;
 }
 
+/// Runs the whole suite against `s4`.
 pub async fn run_all(s4: &S4) {
     bucket_crud(s4).await;
     object_roundtrip(s4).await;

@@ -63,18 +63,28 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// The SigV4 `Authorization` value for a request without a query string or body.
+/// Who signs, for where.
+pub(super) struct Signer<'a> {
+    pub(super) access_key: &'a str,
+    pub(super) secret: &'a str,
+    pub(super) region: &'a str,
+}
+
+/// The SigV4 `Authorization` value for a request without a query string.
 /// `headers` are the lower-case (name, value) pairs to sign, sorted by name.
 pub(super) fn sigv4_authorization(
+    signer: &Signer<'_>,
     method: &str,
     path: &str,
     headers: &[(&str, String)],
-    access_key: &str,
-    secret: &str,
-    region: &str,
     now: DateTime<Utc>,
     payload_hash: &str,
 ) -> String {
+    let Signer {
+        access_key,
+        secret,
+        region,
+    } = *signer;
     let date = now.format("%Y%m%d").to_string();
     let canonical_headers: String = headers
         .iter()
@@ -151,13 +161,16 @@ impl S3Backend {
         }
         headers.push(("x-amz-content-sha256", UNSIGNED_PAYLOAD.to_string()));
         headers.push(("x-amz-date", now.format("%Y%m%dT%H%M%SZ").to_string()));
+        let signer = Signer {
+            access_key: &self.config.access_key_id,
+            secret: &self.config.secret_access_key,
+            region: &self.config.region,
+        };
         let authorization = sigv4_authorization(
+            &signer,
             method.as_str(),
             &path,
             &headers,
-            &self.config.access_key_id,
-            &self.config.secret_access_key,
-            &self.config.region,
             now,
             UNSIGNED_PAYLOAD,
         );
@@ -296,16 +309,12 @@ mod tests {
             ("x-amz-content-sha256", empty.to_string()),
             ("x-amz-date", "20130524T000000Z".to_string()),
         ];
-        let auth = sigv4_authorization(
-            "GET",
-            "/test.txt",
-            &headers,
-            "AKIAIOSFODNN7EXAMPLE",
-            "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
-            "us-east-1",
-            now,
-            empty,
-        );
+        let signer = Signer {
+            access_key: "AKIAIOSFODNN7EXAMPLE",
+            secret: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+            region: "us-east-1",
+        };
+        let auth = sigv4_authorization(&signer, "GET", "/test.txt", &headers, now, empty);
         assert_eq!(
             auth,
             "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request, SignedHeaders=host;range;x-amz-content-sha256;x-amz-date, Signature=f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41"

@@ -279,7 +279,12 @@ async fn copy_file(s4: &S4, entry: &Arc<JobEntry>, index: usize) -> Result<Outco
     ) = (&plan.source, &entry.source_endpoint, &entry.destination.place)
     {
         let size = entry.lock().job.files[index].size;
-        if src == dst && size <= SERVER_COPY_MAX && *full_path != destination {
+        // Not on the local backend: `LocalFileSystem::copy` hard-links, and copying
+        // over a file that is already a link of the same source leaves its staging
+        // link behind (rename(2) between two links of one inode does nothing), which
+        // makes the bucket undeletable. Streaming there is a plain file copy anyway.
+        let server_side = s4.backend().name() != "local";
+        if server_side && src == dst && size <= SERVER_COPY_MAX && *full_path != destination {
             let from = ObjectKey::try_from(full_path.as_str())?;
             let to = ObjectKey::try_from(destination.as_str())?;
             let store: Arc<dyn ObjectStore> = s4.backend().store(src).await?;

@@ -407,7 +407,10 @@ mod tests {
                 .map(|s| s.max_concurrent_transfers)
                 .ok()
         };
-        assert_eq!(settings(&[]).map(|s| s.max_concurrent_transfers).ok(), Some(2));
+        assert_eq!(
+            settings(&[]).map(|s| s.max_concurrent_transfers).ok(),
+            Some(2)
+        );
         assert_eq!(limit("5"), Some(5));
         assert_eq!(limit("0"), Some(2));
         assert_eq!(limit("many"), Some(2));

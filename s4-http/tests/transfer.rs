@@ -17,8 +17,8 @@ use futures::stream::BoxStream;
 use futures::StreamExt;
 use object_store::path::Path;
 use object_store::{
-    CopyOptions, GetOptions, GetResult, GetResultPayload, ListResult, MultipartUpload,
-    ObjectMeta, ObjectStore, PutMultipartOptions, PutOptions, PutPayload, PutResult,
+    CopyOptions, GetOptions, GetResult, GetResultPayload, ListResult, MultipartUpload, ObjectMeta,
+    ObjectStore, PutMultipartOptions, PutOptions, PutPayload, PutResult,
 };
 use s4_core::location::{Locations, LocationsConfig};
 use s4_core::storage::{BucketListing, CreatedBucket, MemoryBackend, Page, PageRequest};
@@ -133,7 +133,15 @@ async fn transfer_over_http(kind: Kind) {
         .iter()
         .all(|e| e["type"] == "progress"));
     for e in &events {
-        for field in ["type", "jobId", "status", "progress", "files", "job", "currentFile"] {
+        for field in [
+            "type",
+            "jobId",
+            "status",
+            "progress",
+            "files",
+            "job",
+            "currentFile",
+        ] {
             assert!(e.get(field).is_some(), "{field} in {e}");
         }
     }
@@ -166,21 +174,41 @@ async fn transfer_over_http(kind: Kind) {
         "local:local-0/backup/weights/a b ü.bin"
     );
     for field in ["createdAt", "startedAt", "completedAt"] {
-        assert!(details[field].as_str().is_some_and(|t| t.ends_with('Z')), "{field}");
+        assert!(
+            details[field].as_str().is_some_and(|t| t.ends_with('Z')),
+            "{field}"
+        );
     }
 
     // Terminal: cancel changes nothing, cleanup refuses.
-    let (status, body) = send_json(&s, reqwest::Method::POST, &format!("/transfer/cancel/{job}"), None).await;
+    let (status, body) = send_json(
+        &s,
+        reqwest::Method::POST,
+        &format!("/transfer/cancel/{job}"),
+        None,
+    )
+    .await;
     assert_eq!((status, body), (200, json!({"cancelled": false})));
-    let (status, body) = send_json(&s, reqwest::Method::POST, &format!("/transfer/cleanup/{job}"), None).await;
+    let (status, body) = send_json(
+        &s,
+        reqwest::Method::POST,
+        &format!("/transfer/cleanup/{job}"),
+        None,
+    )
+    .await;
     assert_eq!(
         (status, body),
-        (400, json!({"error": "InvalidStatus", "message": "Job must be cancelled to cleanup files"}))
+        (
+            400,
+            json!({"error": "InvalidStatus", "message": "Job must be cancelled to cleanup files"})
+        )
     );
 
     // Check-conflicts now sees everything at the destination.
     let mut check = request.clone();
-    check.as_object_mut().map(|m| m.remove("conflictResolution"));
+    check
+        .as_object_mut()
+        .map(|m| m.remove("conflictResolution"));
     let (status, report) = s.post_json("/transfer/check-conflicts", check).await;
     assert_eq!(status, 200, "{report}");
     assert_eq!(
@@ -205,8 +233,13 @@ async fn transfer_over_http(kind: Kind) {
     let events = progress_events(&s, &job).await;
     let last = events.last().expect("events");
     assert_eq!(last["type"], "complete");
-    assert_eq!(last["files"][0]["file"], format!("s3:{bucket}/models/config-1.json"));
-    assert!(bucket_keys(&s, &bucket).await.contains("models/config-1.json"));
+    assert_eq!(
+        last["files"][0]["file"],
+        format!("s3:{bucket}/models/config-1.json")
+    );
+    assert!(bucket_keys(&s, &bucket)
+        .await
+        .contains("models/config-1.json"));
     s.remove_bucket(&bucket).await;
 }
 
@@ -240,18 +273,54 @@ async fn validation_table_and_unknown_jobs() {
         body
     };
     let cases: Vec<(Value, &str)> = vec![
-        (with("/source", None), "body must have required property 'source'"),
-        (with("/destination", None), "body must have required property 'destination'"),
-        (with("/items", None), "body must have required property 'items'"),
-        (with("/items", Some(json!([]))), "body/items must NOT have fewer than 1 items"),
-        (with("/source/type", Some(json!("ftp"))), "body/source/type must be equal to one of the allowed values"),
-        (with("/items/0/type", Some(json!("link"))), "body/items/0/type must be equal to one of the allowed values"),
-        (with("/items/0/path", Some(json!(""))), "body/items/0/path must NOT have fewer than 1 characters"),
-        (with("/conflictResolution", Some(json!("merge"))), "body/conflictResolution must be equal to one of the allowed values"),
-        (with("/conflictResolution", None), "body must have required property 'conflictResolution'"),
-        (with("/destination/locationId", Some(json!(""))), "body/destination/locationId must NOT have fewer than 1 characters"),
-        (with("/items/0/path", Some(json!("../../etc/passwd"))), "Invalid file path detected (path traversal attempt): ../../etc/passwd"),
-        (with("/items/0/path", Some(json!("/etc/passwd"))), "Invalid file path detected (path traversal attempt): /etc/passwd"),
+        (
+            with("/source", None),
+            "body must have required property 'source'",
+        ),
+        (
+            with("/destination", None),
+            "body must have required property 'destination'",
+        ),
+        (
+            with("/items", None),
+            "body must have required property 'items'",
+        ),
+        (
+            with("/items", Some(json!([]))),
+            "body/items must NOT have fewer than 1 items",
+        ),
+        (
+            with("/source/type", Some(json!("ftp"))),
+            "body/source/type must be equal to one of the allowed values",
+        ),
+        (
+            with("/items/0/type", Some(json!("link"))),
+            "body/items/0/type must be equal to one of the allowed values",
+        ),
+        (
+            with("/items/0/path", Some(json!(""))),
+            "body/items/0/path must NOT have fewer than 1 characters",
+        ),
+        (
+            with("/conflictResolution", Some(json!("merge"))),
+            "body/conflictResolution must be equal to one of the allowed values",
+        ),
+        (
+            with("/conflictResolution", None),
+            "body must have required property 'conflictResolution'",
+        ),
+        (
+            with("/destination/locationId", Some(json!(""))),
+            "body/destination/locationId must NOT have fewer than 1 characters",
+        ),
+        (
+            with("/items/0/path", Some(json!("../../etc/passwd"))),
+            "Invalid file path detected (path traversal attempt): ../../etc/passwd",
+        ),
+        (
+            with("/items/0/path", Some(json!("/etc/passwd"))),
+            "Invalid file path detected (path traversal attempt): /etc/passwd",
+        ),
     ];
     for (body, message) in cases {
         let (status, answer) = s.post_json("/transfer", body).await;
@@ -268,22 +337,39 @@ async fn validation_table_and_unknown_jobs() {
     let (status, answer) = s.post_json("/transfer", good.clone()).await;
     assert_eq!(
         (status, answer),
-        (500, json!({"error": "File not found in S3: a.txt", "message": "File not found in S3: a.txt"}))
+        (
+            500,
+            json!({"error": "File not found in S3: a.txt", "message": "File not found in S3: a.txt"})
+        )
     );
     let mut check = good.clone();
-    check.as_object_mut().map(|m| m.remove("conflictResolution"));
+    check
+        .as_object_mut()
+        .map(|m| m.remove("conflictResolution"));
     let (status, answer) = s.post_json("/transfer/check-conflicts", check).await;
     assert_eq!(
         (status, answer),
-        (500, json!({"error": "Internal Server Error", "message": "File not found in S3: a.txt"}))
+        (
+            500,
+            json!({"error": "Internal Server Error", "message": "File not found in S3: a.txt"})
+        )
     );
     // An empty directory: nothing to transfer.
     let (status, answer) = s
-        .post_json("/transfer", with("/items", Some(json!([{"path": "nothing", "type": "directory"}]))))
+        .post_json(
+            "/transfer",
+            with(
+                "/items",
+                Some(json!([{"path": "nothing", "type": "directory"}])),
+            ),
+        )
         .await;
     assert_eq!(
         (status, answer),
-        (400, json!({"error": "Bad Request", "message": "Selected items contain no files to transfer"}))
+        (
+            400,
+            json!({"error": "Bad Request", "message": "Selected items contain no files to transfer"})
+        )
     );
     // Nothing was written for any rejected request.
     assert!(bucket_keys(&s, &bucket).await.is_empty());
@@ -293,13 +379,40 @@ async fn validation_table_and_unknown_jobs() {
     // Unknown jobs.
     let unknown = "transfer-1-999999";
     let (status, body) = s.get_json(&format!("/transfer/{unknown}")).await;
-    assert_eq!((status, body), (404, json!({"error": "Job not found", "message": "Job not found"})));
-    let (status, body) = send_json(&s, reqwest::Method::DELETE, &format!("/transfer/{unknown}"), None).await;
+    assert_eq!(
+        (status, body),
+        (
+            404,
+            json!({"error": "Job not found", "message": "Job not found"})
+        )
+    );
+    let (status, body) = send_json(
+        &s,
+        reqwest::Method::DELETE,
+        &format!("/transfer/{unknown}"),
+        None,
+    )
+    .await;
     assert_eq!((status, body), (200, json!({"cancelled": false})));
-    let (status, body) = send_json(&s, reqwest::Method::POST, &format!("/transfer/{unknown}/cleanup"), None).await;
-    assert_eq!((status, body), (404, json!({"error": "Job not found", "message": "Job not found"})));
+    let (status, body) = send_json(
+        &s,
+        reqwest::Method::POST,
+        &format!("/transfer/{unknown}/cleanup"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, body),
+        (
+            404,
+            json!({"error": "Job not found", "message": "Job not found"})
+        )
+    );
     let events = progress_events(&s, unknown).await;
-    assert_eq!(events, vec![json!({"type": "error", "error": "Job not found"})]);
+    assert_eq!(
+        events,
+        vec![json!({"type": "error", "error": "Job not found"})]
+    );
     s.remove_bucket(&bucket).await;
 }
 
@@ -312,7 +425,9 @@ fn auth_config() -> s4_core::auth::AuthConfig {
         ("JWT_SECRET", "transfer-test-secret-transfer-test-secret"),
     ];
     s4_core::auth::AuthConfig::from_lookup(&move |name| {
-        vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string())
+        vars.iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.to_string())
     })
 }
 
@@ -322,7 +437,10 @@ async fn progress_tickets_are_single_use_and_scoped() {
         .await
         .expect("server");
     let (status, login) = s
-        .post_json("/auth/login", json!({"username": "admin", "password": "pw"}))
+        .post_json(
+            "/auth/login",
+            json!({"username": "admin", "password": "pw"}),
+        )
         .await;
     assert_eq!(status, 200, "{login}");
     let jwt = login["token"].as_str().expect("token").to_string();
@@ -330,15 +448,14 @@ async fn progress_tickets_are_single_use_and_scoped() {
         s.client.request(method, s.url(path)).bearer_auth(&jwt)
     };
     let bucket = s4_core::testing::fresh_bucket(&s.s4, "trk").await;
-    s.s4
-        .put_object(
-            &bucket,
-            &s4_core::ObjectKey::try_from("a.txt").expect("key"),
-            futures::stream::iter([Ok(Bytes::from_static(b"abc"))]),
-            Default::default(),
-        )
-        .await
-        .expect("put");
+    s.s4.put_object(
+        &bucket,
+        &s4_core::ObjectKey::try_from("a.txt").expect("key"),
+        futures::stream::iter([Ok(Bytes::from_static(b"abc"))]),
+        Default::default(),
+    )
+    .await
+    .expect("put");
     let mut jobs = Vec::new();
     for path in ["one", "two"] {
         let response = authed(reqwest::Method::POST, "/transfer")
@@ -359,7 +476,13 @@ async fn progress_tickets_are_single_use_and_scoped() {
         let request = authed(reqwest::Method::POST, "/auth/sse-ticket")
             .json(&json!({"resource": job, "resourceType": "transfer"}));
         async move {
-            let body: Value = request.send().await.expect("ticket").json().await.expect("json");
+            let body: Value = request
+                .send()
+                .await
+                .expect("ticket")
+                .json()
+                .await
+                .expect("json");
             body["ticket"].as_str().expect("ticket").to_string()
         }
     };
@@ -368,15 +491,21 @@ async fn progress_tickets_are_single_use_and_scoped() {
     assert_eq!(response.status(), 401);
     let t = ticket(jobs[0].clone()).await;
     // For another job: refused, and left usable.
-    let response = s.get(&format!("/transfer/progress/{}?ticket={t}", jobs[1])).await;
+    let response = s
+        .get(&format!("/transfer/progress/{}?ticket={t}", jobs[1]))
+        .await;
     assert_eq!(response.status(), 401);
-    let response = s.get(&format!("/transfer/progress/{}?ticket={t}", jobs[0])).await;
+    let response = s
+        .get(&format!("/transfer/progress/{}?ticket={t}", jobs[0]))
+        .await;
     assert_eq!(response.status(), 200);
     let events = tokio::time::timeout(WAIT, sse_until(response, |_| false))
         .await
         .expect("ends");
     assert_eq!(events.last().expect("event")["type"], "complete");
-    let response = s.get(&format!("/transfer/progress/{}?ticket={t}", jobs[0])).await;
+    let response = s
+        .get(&format!("/transfer/progress/{}?ticket={t}", jobs[0]))
+        .await;
     assert_eq!(response.status(), 401, "single use");
     s4_core::testing::remove_bucket(&s.s4, &bucket).await;
 }
@@ -443,13 +572,26 @@ impl fmt::Display for GatedStore {
 #[async_trait]
 #[deny(clippy::missing_trait_methods)]
 impl ObjectStore for GatedStore {
-    async fn put_opts(&self, location: &Path, payload: PutPayload, opts: PutOptions) -> object_store::Result<PutResult> {
+    async fn put_opts(
+        &self,
+        location: &Path,
+        payload: PutPayload,
+        opts: PutOptions,
+    ) -> object_store::Result<PutResult> {
         self.inner.put_opts(location, payload, opts).await
     }
-    async fn put_multipart_opts(&self, location: &Path, opts: PutMultipartOptions) -> object_store::Result<Box<dyn MultipartUpload>> {
+    async fn put_multipart_opts(
+        &self,
+        location: &Path,
+        opts: PutMultipartOptions,
+    ) -> object_store::Result<Box<dyn MultipartUpload>> {
         self.inner.put_multipart_opts(location, opts).await
     }
-    async fn get_opts(&self, location: &Path, options: GetOptions) -> object_store::Result<GetResult> {
+    async fn get_opts(
+        &self,
+        location: &Path,
+        options: GetOptions,
+    ) -> object_store::Result<GetResult> {
         if options.head {
             return self.inner.get_opts(location, options).await;
         }
@@ -476,25 +618,46 @@ impl ObjectStore for GatedStore {
             ..result
         })
     }
-    async fn get_ranges(&self, location: &Path, ranges: &[std::ops::Range<u64>]) -> object_store::Result<Vec<Bytes>> {
+    async fn get_ranges(
+        &self,
+        location: &Path,
+        ranges: &[std::ops::Range<u64>],
+    ) -> object_store::Result<Vec<Bytes>> {
         self.inner.get_ranges(location, ranges).await
     }
-    fn delete_stream(&self, locations: BoxStream<'static, object_store::Result<Path>>) -> BoxStream<'static, object_store::Result<Path>> {
+    fn delete_stream(
+        &self,
+        locations: BoxStream<'static, object_store::Result<Path>>,
+    ) -> BoxStream<'static, object_store::Result<Path>> {
         self.inner.delete_stream(locations)
     }
     fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
         self.inner.list(prefix)
     }
-    fn list_with_offset(&self, prefix: Option<&Path>, offset: &Path) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
+    fn list_with_offset(
+        &self,
+        prefix: Option<&Path>,
+        offset: &Path,
+    ) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
         self.inner.list_with_offset(prefix, offset)
     }
     async fn list_with_delimiter(&self, prefix: Option<&Path>) -> object_store::Result<ListResult> {
         self.inner.list_with_delimiter(prefix).await
     }
-    async fn copy_opts(&self, from: &Path, to: &Path, options: CopyOptions) -> object_store::Result<()> {
+    async fn copy_opts(
+        &self,
+        from: &Path,
+        to: &Path,
+        options: CopyOptions,
+    ) -> object_store::Result<()> {
         self.inner.copy_opts(from, to, options).await
     }
-    async fn rename_opts(&self, from: &Path, to: &Path, options: object_store::RenameOptions) -> object_store::Result<()> {
+    async fn rename_opts(
+        &self,
+        from: &Path,
+        to: &Path,
+        options: object_store::RenameOptions,
+    ) -> object_store::Result<()> {
         self.inner.rename_opts(from, to, options).await
     }
 }
@@ -582,7 +745,12 @@ async fn cancel_mid_large_file_then_cleanup_exactly() {
     let (status, created) = s
         .post_json(
             "/transfer",
-            bucket_to_bucket(&src, &dst, &["small.txt", "slow-big.bin", "never.txt"], "overwrite"),
+            bucket_to_bucket(
+                &src,
+                &dst,
+                &["small.txt", "slow-big.bin", "never.txt"],
+                "overwrite",
+            ),
         )
         .await;
     assert_eq!(status, 200, "{created}");
@@ -590,7 +758,13 @@ async fn cancel_mid_large_file_then_cleanup_exactly() {
     let listener = s.get(&format!("/transfer/progress/{job}")).await;
     // The big file's read is in flight (its bytes went into a multipart upload).
     gate.wait_active(1).await;
-    let (status, body) = send_json(&s, reqwest::Method::DELETE, &format!("/transfer/{job}"), None).await;
+    let (status, body) = send_json(
+        &s,
+        reqwest::Method::DELETE,
+        &format!("/transfer/{job}"),
+        None,
+    )
+    .await;
     assert_eq!((status, body), (200, json!({"cancelled": true})));
     let events = tokio::time::timeout(WAIT, sse_until(listener, |_| false))
         .await
@@ -608,10 +782,19 @@ async fn cancel_mid_large_file_then_cleanup_exactly() {
         BTreeSet::from(["keep.txt".to_string(), "small.txt".to_string()]),
         "no partial big file"
     );
-    let (status, body) = send_json(&s, reqwest::Method::POST, &format!("/transfer/{job}/cleanup"), None).await;
+    let (status, body) = send_json(
+        &s,
+        reqwest::Method::POST,
+        &format!("/transfer/{job}/cleanup"),
+        None,
+    )
+    .await;
     assert_eq!(
         (status, body),
-        (200, json!({"message": "All files cleaned up successfully", "filesDeleted": 2}))
+        (
+            200,
+            json!({"message": "All files cleaned up successfully", "filesDeleted": 2})
+        )
     );
     assert_eq!(
         bucket_keys(&s, &dst).await,
@@ -620,7 +803,10 @@ async fn cancel_mid_large_file_then_cleanup_exactly() {
     );
     assert_eq!(bucket_keys(&s, &src).await.len(), 3, "source untouched");
     let (_, details) = s.get_json(&format!("/transfer/{job}")).await;
-    assert_eq!(details["status"], "cancelled", "still queryable after cleanup");
+    assert_eq!(
+        details["status"], "cancelled",
+        "still queryable after cleanup"
+    );
     gate.open.send_replace(true);
     s.remove_bucket(&src).await;
     s.remove_bucket(&dst).await;
@@ -638,7 +824,12 @@ async fn concurrency_limit_holds_and_raising_it_starts_waiting_files() {
     }
     // Limit 1, reads flowing: never more than one copy at a time.
     s.s4.transfers().set_max_concurrent(1);
-    let (_, created) = s.post_json("/transfer", bucket_to_bucket(&src, &dst, &names, "overwrite")).await;
+    let (_, created) = s
+        .post_json(
+            "/transfer",
+            bucket_to_bucket(&src, &dst, &names, "overwrite"),
+        )
+        .await;
     let job = created["jobId"].as_str().expect("id").to_string();
     let events = progress_events(&s, &job).await;
     assert_eq!(events.last().expect("event")["type"], "complete");
@@ -646,7 +837,12 @@ async fn concurrency_limit_holds_and_raising_it_starts_waiting_files() {
 
     // Limit 1, reads held: one runs, three wait; raising the limit starts them.
     gate.open.send_replace(false);
-    let (_, created) = s.post_json("/transfer", bucket_to_bucket(&src, &dst, &names, "overwrite")).await;
+    let (_, created) = s
+        .post_json(
+            "/transfer",
+            bucket_to_bucket(&src, &dst, &names, "overwrite"),
+        )
+        .await;
     let job = created["jobId"].as_str().expect("id").to_string();
     gate.wait_active(1).await;
     let (_, details) = s.get_json(&format!("/transfer/{job}")).await;

@@ -294,11 +294,7 @@ fn create_temp(parent: &Arc<Dir>, raw: &str) -> Result<(std::fs::File, Temp)> {
 
 /// Opens the sub-directory `name` only if it is still the inode `seen` (an `lstat`
 /// result), so a directory swapped for a symlink is never entered.
-fn open_same_dir(
-    dir: &Dir,
-    name: &str,
-    seen: &cap_std::fs::Metadata,
-) -> io::Result<Option<Dir>> {
+fn open_same_dir(dir: &Dir, name: &str, seen: &cap_std::fs::Metadata) -> io::Result<Option<Dir>> {
     let sub = dir.open_dir(name)?;
     let now = sub.dir_metadata()?;
     #[cfg(unix)]

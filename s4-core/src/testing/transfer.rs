@@ -17,8 +17,8 @@ use tokio::sync::Notify;
 use super::{all_keys, fresh_bucket, get_all, pattern, put, remove_bucket};
 use crate::location::{Locations, LocationsConfig};
 use crate::transfer::{
-    ConflictMode, Endpoint, ExternalFile, FileStatus, Item, Job, JobId, JobStatus,
-    TransferRequest, TransferSource,
+    ConflictMode, Endpoint, ExternalFile, FileStatus, Item, Job, JobId, JobStatus, TransferRequest,
+    TransferSource,
 };
 use crate::{BucketName, ChangeKind, GetObjectOptions, Result, S4};
 
@@ -186,35 +186,59 @@ pub async fn transfer_pairs(s4: &S4) {
         }
     }
     assert!(
-        with_marker.iter().all(|k| created.contains(&format!("copy/{k}"))),
+        with_marker
+            .iter()
+            .all(|k| created.contains(&format!("copy/{k}"))),
         "every write publishes a change: {created:?}"
     );
     // bucket → other bucket.
     run(&s4, request(bucket(&a, "src"), bucket(&b, ""))).await;
     assert_eq!(keys_under(&s4, &b, "").await, with_marker);
     // bucket → local: the marker becomes a directory, never a file.
-    run(&s4, request(bucket(&a, "src"), Endpoint::local("local-0", "fromb"))).await;
+    run(
+        &s4,
+        request(bucket(&a, "src"), Endpoint::local("local-0", "fromb")),
+    )
+    .await;
     let mut expected = files.clone();
     expected.insert("dir/empty/".into());
     assert_eq!(local_tree(root, "fromb").await, expected);
     // local → bucket: the empty directory becomes a marker.
-    run(&s4, request(Endpoint::local("local-0", "lsrc"), bucket(&b, "froml"))).await;
+    run(
+        &s4,
+        request(Endpoint::local("local-0", "lsrc"), bucket(&b, "froml")),
+    )
+    .await;
     assert_eq!(keys_under(&s4, &b, "froml/").await, with_marker);
     // local → local: the empty directory adds nothing.
-    run(&s4, request(Endpoint::local("local-0", "lsrc"), Endpoint::local("local-0", "ll"))).await;
+    run(
+        &s4,
+        request(
+            Endpoint::local("local-0", "lsrc"),
+            Endpoint::local("local-0", "ll"),
+        ),
+    )
+    .await;
     assert_eq!(local_tree(root, "ll").await, files);
 
     // Contents are intact on every side.
     for (rel, data) in fixture() {
         for prefix in ["copy/", "froml/"] {
             let bucket = if prefix == "copy/" { &a } else { &b };
-            let got = get_all(&s4, bucket, &format!("{prefix}{rel}"), GetObjectOptions::default())
-                .await
-                .expect("read copy");
+            let got = get_all(
+                &s4,
+                bucket,
+                &format!("{prefix}{rel}"),
+                GetObjectOptions::default(),
+            )
+            .await
+            .expect("read copy");
             assert_eq!(got, data.to_vec(), "{prefix}{rel}");
         }
         for base in ["fromb", "ll"] {
-            let got = tokio::fs::read(root.join(base).join(rel)).await.expect("read local");
+            let got = tokio::fs::read(root.join(base).join(rel))
+                .await
+                .expect("read local");
             assert_eq!(got, data.to_vec(), "{base}/{rel}");
         }
     }
@@ -267,7 +291,9 @@ pub async fn transfer_conflicts(s4: &S4) {
             let root = root.to_path_buf();
             async move {
                 match destination.type_name() {
-                    "s3" => get_all(&s4, &a, path, GetObjectOptions::default()).await.ok(),
+                    "s3" => get_all(&s4, &a, path, GetObjectOptions::default())
+                        .await
+                        .ok(),
                     _ => tokio::fs::read(root.join(path)).await.ok(),
                 }
             }
@@ -346,9 +372,7 @@ impl TransferSource for GatedSource {
             release.notified().await;
             Ok(Bytes::from_static(b"tail"))
         });
-        Ok(futures::stream::iter([Ok(head)])
-            .chain(tail)
-            .boxed())
+        Ok(futures::stream::iter([Ok(head)]).chain(tail).boxed())
     }
 }
 
@@ -357,7 +381,13 @@ impl TransferSource for GatedSource {
 pub async fn transfer_cancel_cleanup(s4: &S4) {
     let a = fresh_bucket(s4, "trx").await;
     put(s4, &a, "dst/keep.txt", Bytes::from_static(b"pre-existing")).await;
-    put(s4, &a, "dst/skipme.bin", Bytes::from_static(b"pre-existing")).await;
+    put(
+        s4,
+        &a,
+        "dst/skipme.bin",
+        Bytes::from_static(b"pre-existing"),
+    )
+    .await;
     // A single-file limit makes the order deterministic: small, skipped, then big.
     let source = Arc::new(GatedSource {
         first: crate::PART_SIZE + (1 << 20),
@@ -367,9 +397,21 @@ pub async fn transfer_cancel_cleanup(s4: &S4) {
     // One copy at a time: small, then skipme (skipped), then big, in FIFO order.
     transfers.set_max_concurrent(1);
     let files = vec![
-        ExternalFile { path: "small.bin".into(), size: 5, source: "test://small".into() },
-        ExternalFile { path: "skipme.bin".into(), size: 5, source: "test://skip".into() },
-        ExternalFile { path: "big.bin".into(), size: 0, source: "test://big".into() },
+        ExternalFile {
+            path: "small.bin".into(),
+            size: 5,
+            source: "test://small".into(),
+        },
+        ExternalFile {
+            path: "skipme.bin".into(),
+            size: 5,
+            source: "test://skip".into(),
+        },
+        ExternalFile {
+            path: "big.bin".into(),
+            size: 0,
+            source: "test://big".into(),
+        },
     ];
     let started = source.started.notified();
     let created = transfers
@@ -388,7 +430,10 @@ pub async fn transfer_cancel_cleanup(s4: &S4) {
     assert_eq!(job.status, JobStatus::Cancelled);
     let big = &job.files[2];
     assert_eq!(big.status, FileStatus::Error);
-    assert_eq!(big.error.as_deref(), Some(crate::transfer::CANCELLED_MESSAGE));
+    assert_eq!(
+        big.error.as_deref(),
+        Some(crate::transfer::CANCELLED_MESSAGE)
+    );
     let report = transfers.cleanup(&created.id).await.expect("cleanup");
     assert!(report.errors.is_empty(), "{report:?}");
     // small.bin was written and big.bin started: both count; skipme.bin never.

@@ -245,7 +245,13 @@ async fn copy_file(s4: &S4, entry: &Arc<JobEntry>, index: usize) -> Result<Outco
     };
     let from_bucket = matches!(
         (&plan.source, &entry.source_endpoint),
-        (FileSource::Location { .. }, Some(Endpoint { place: Place::Bucket(_), .. }))
+        (
+            FileSource::Location { .. },
+            Some(Endpoint {
+                place: Place::Bucket(_),
+                ..
+            })
+        )
     );
 
     // Markers and `.s3keep` leaves arriving in a local directory.
@@ -276,8 +282,11 @@ async fn copy_file(s4: &S4, entry: &Arc<JobEntry>, index: usize) -> Result<Outco
             ..
         }),
         Place::Bucket(dst),
-    ) = (&plan.source, &entry.source_endpoint, &entry.destination.place)
-    {
+    ) = (
+        &plan.source,
+        &entry.source_endpoint,
+        &entry.destination.place,
+    ) {
         let size = entry.lock().job.files[index].size;
         // Not on the local backend: `LocalFileSystem::copy` hard-links, and copying
         // over a file that is already a link of the same source leaves its staging
@@ -314,14 +323,16 @@ async fn copy_file(s4: &S4, entry: &Arc<JobEntry>, index: usize) -> Result<Outco
             let options = PutObjectOptions::default()
                 .with_progress(progress)
                 .with_cancel(cancel.clone());
-            s4.put_object(bucket, &key, body, options).await.map_err(|e| {
-                if e.kind() == ErrorKind::Cancelled {
-                    cancelled_error()
-                } else {
-                    e
-                }
-            })?
-            .size
+            s4.put_object(bucket, &key, body, options)
+                .await
+                .map_err(|e| {
+                    if e.kind() == ErrorKind::Cancelled {
+                        cancelled_error()
+                    } else {
+                        e
+                    }
+                })?
+                .size
         }
         Place::Local(id) => {
             let options = WriteOptions::default()

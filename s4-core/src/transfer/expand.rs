@@ -243,9 +243,7 @@ fn local_failure(e: Error, item: &str, what: &str) -> Error {
         ErrorKind::InvalidInput if e.message().starts_with("Path too long") => {
             failed(e.message().to_string())
         }
-        ErrorKind::InvalidInput if what == "file" => {
-            failed(format!("Path is not a file: {item}"))
-        }
+        ErrorKind::InvalidInput if what == "file" => failed(format!("Path is not a file: {item}")),
         ErrorKind::InvalidInput => failed(format!("Path is not a directory: {item}")),
         _ => e,
     }
@@ -280,7 +278,9 @@ async fn destination_set(s4: &S4, destination: &Endpoint) -> Result<HashSet<Stri
             Err(e) if e.kind() == ErrorKind::InvalidInput && e.message().starts_with("Not a") => {
                 Ok(HashSet::new())
             }
-            Err(e) if e.kind() == ErrorKind::PermissionDenied || e.kind() == ErrorKind::NotFound => {
+            Err(e)
+                if e.kind() == ErrorKind::PermissionDenied || e.kind() == ErrorKind::NotFound =>
+            {
                 Err(e)
             }
             Err(e) => Err(failed(e.message().to_string())),

@@ -491,8 +491,7 @@ impl Job {
             p.loaded_bytes += f.loaded;
         }
         if p.total_bytes > 0 {
-            p.percentage =
-                ((p.loaded_bytes as f64 * 100.0) / p.total_bytes as f64).round() as u64;
+            p.percentage = ((p.loaded_bytes as f64 * 100.0) / p.total_bytes as f64).round() as u64;
         }
         p
     }
@@ -854,10 +853,12 @@ impl Transfers {
             .iter()
             .map(|_| self.state().limiter.enqueue())
             .collect();
-        self.state()
-            .jobs()
-            .insert(id.clone(), Arc::clone(&entry));
-        let runner = tokio::spawn(engine::run_job(self.s4.clone(), Arc::clone(&entry), tickets));
+        self.state().jobs().insert(id.clone(), Arc::clone(&entry));
+        let runner = tokio::spawn(engine::run_job(
+            self.s4.clone(),
+            Arc::clone(&entry),
+            tickets,
+        ));
         *entry.runner.lock().unwrap_or_else(PoisonError::into_inner) = Some(runner);
         created
     }
@@ -951,7 +952,9 @@ impl Transfers {
 /// Items must be non-empty; no item path may be empty or climb out (`..`, absolute).
 fn check_items(items: &[Item]) -> Result<()> {
     if items.is_empty() {
-        return Err(Error::invalid("body/items must NOT have fewer than 1 items"));
+        return Err(Error::invalid(
+            "body/items must NOT have fewer than 1 items",
+        ));
     }
     for item in items {
         if item.path.is_empty() {

@@ -57,7 +57,11 @@ async fn bad_requests_create_nothing() {
         items,
         conflict: ConflictMode::Skip,
     };
-    let e = s4.transfers().create(request(vec![])).await.expect_err("empty");
+    let e = s4
+        .transfers()
+        .create(request(vec![]))
+        .await
+        .expect_err("empty");
     assert_eq!(e.kind(), ErrorKind::InvalidInput);
     let e = s4
         .transfers()
@@ -93,7 +97,9 @@ impl TransferSource for Rejecting {
 
     async fn verify(&self, file: &ExternalFile, written: u64) -> Result<()> {
         if file.path.starts_with("bad") {
-            Err(Error::invalid(format!("checksum mismatch after {written} bytes")))
+            Err(Error::invalid(format!(
+                "checksum mismatch after {written} bytes"
+            )))
         } else {
             Ok(())
         }
@@ -143,10 +149,20 @@ async fn external_source_verification_removes_failed_files() {
         .await;
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].status, JobStatus::Failed);
-    assert!(!s4.transfers().cancel(&created.id), "terminal: nothing to cancel");
-    let e = s4.transfers().cleanup(&created.id).await.expect_err("not cancelled");
+    assert!(
+        !s4.transfers().cancel(&created.id),
+        "terminal: nothing to cancel"
+    );
+    let e = s4
+        .transfers()
+        .cleanup(&created.id)
+        .await
+        .expect_err("not cancelled");
     assert_eq!(e.code(), Some("InvalidStatus"));
-    assert!(s4.transfers().subscribe(&JobId::from("transfer-1-1")).is_none());
+    assert!(s4
+        .transfers()
+        .subscribe(&JobId::from("transfer-1-1"))
+        .is_none());
 }
 
 #[tokio::test(start_paused = true)]

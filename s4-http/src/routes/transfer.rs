@@ -85,7 +85,10 @@ fn endpoint(value: Option<&Value>, field: &str) -> Result<Endpoint, ApiError> {
     };
     if kind == "s3" {
         BucketName::try_from(id.as_str()).map_err(|e| {
-            invalid(format!("{field}/locationId is not a valid bucket name: {}", e.message()))
+            invalid(format!(
+                "{field}/locationId is not a valid bucket name: {}",
+                e.message()
+            ))
         })?;
         Endpoint::bucket(&id, &path).map_err(ApiError::from)
     } else {
@@ -106,7 +109,11 @@ fn items(value: Option<&Value>) -> Result<Vec<Item>, ApiError> {
     for (i, item) in list.iter().enumerate() {
         let field = format!("body/items/{i}");
         let map = object(Some(item), &field)?;
-        let kind = one_of(map.get("type"), &format!("{field}/type"), &["file", "directory"])?;
+        let kind = one_of(
+            map.get("type"),
+            &format!("{field}/type"),
+            &["file", "directory"],
+        )?;
         let path = match map.get("path") {
             None => {
                 return Err(invalid(format!(
@@ -419,10 +426,26 @@ mod tests {
         let parsed = parse(&ok, true).expect("valid");
         assert_eq!(parsed.destination.path, "backup");
         let cases: &[(&str, Value, &str)] = &[
-            ("source", Value::Null, "body must have required property 'source'"),
-            ("items", json!([]), "body/items must NOT have fewer than 1 items"),
-            ("conflictResolution", json!("merge"), "body/conflictResolution must be equal to one of the allowed values"),
-            ("source", json!({"type": "ftp", "locationId": "x"}), "body/source/type must be equal to one of the allowed values"),
+            (
+                "source",
+                Value::Null,
+                "body must have required property 'source'",
+            ),
+            (
+                "items",
+                json!([]),
+                "body/items must NOT have fewer than 1 items",
+            ),
+            (
+                "conflictResolution",
+                json!("merge"),
+                "body/conflictResolution must be equal to one of the allowed values",
+            ),
+            (
+                "source",
+                json!({"type": "ftp", "locationId": "x"}),
+                "body/source/type must be equal to one of the allowed values",
+            ),
         ];
         for (field, value, message) in cases {
             let mut body = ok.clone();

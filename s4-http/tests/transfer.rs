@@ -371,6 +371,21 @@ async fn validation_table_and_unknown_jobs() {
             json!({"error": "Bad Request", "message": "Selected items contain no files to transfer"})
         )
     );
+    // A local destination outside its location, or an unknown location.
+    let (status, answer) = s
+        .post_json(
+            "/transfer",
+            with("/destination/path", Some(json!("../escape"))),
+        )
+        .await;
+    assert_eq!(status, 403, "{answer}");
+    let (status, answer) = s
+        .post_json(
+            "/transfer",
+            with("/destination/locationId", Some(json!("local-9"))),
+        )
+        .await;
+    assert_eq!(status, 404, "{answer}");
     // Nothing was written for any rejected request.
     assert!(bucket_keys(&s, &bucket).await.is_empty());
     assert!(!dir.path().join("out").exists());

@@ -711,6 +711,14 @@ impl Transfers {
     /// [`EXPANSION_FAILED`]); §7.3 errors of local paths.
     pub async fn create(&self, request: TransferRequest) -> Result<Created> {
         check_items(&request.items)?;
+        if let Place::Local(id) = &request.destination.place {
+            // §7.3 for the destination base path (unknown location 404, traversal
+            // 403) before anything is read or written.
+            self.s4
+                .locations()
+                .exists(id, &request.destination.path)
+                .await?;
+        }
         let entries = expand::expand(&self.s4, &request).await?;
         if let Some(bad) = entries.iter().find(|e| is_traversal(&e.rel)) {
             return Err(traversal(&bad.rel));

@@ -226,12 +226,13 @@ pub async fn check_conflicts(app: &App, request: Request<Incoming>, ctx: &Ctx) -
     let value = body::read_json_value(request).await?;
     let parsed = parse(&value, false)?;
     authorize(ctx, &parsed)?;
-    let report = app
-        .s4()
-        .transfers()
-        .check_conflicts(&parsed)
-        .await
-        .map_err(|e| transfer_error(e, Some("Internal Server Error")))?;
+    let report = app.s4().transfers().check_conflicts(&parsed).await;
+    audit(
+        "check-conflicts",
+        &parsed.destination.display(&parsed.destination.path),
+        report.is_ok(),
+    );
+    let report = report.map_err(|e| transfer_error(e, Some("Internal Server Error")))?;
     let mut out = json!({
         "conflicts": report.conflicts,
         "nonConflicting": report.non_conflicting,
@@ -321,6 +322,7 @@ fn progress_json(job: &Job) -> Value {
 /// `GET /api/transfer/progress/:jobId` (SSE; cookie, Bearer or ticket).
 pub fn progress(app: &App, ctx: &Ctx) -> HandlerResult {
     let id = JobId::from(ctx.params.get("resource"));
+    audit("progress", id.as_str(), true);
     let Some(events) = app.s4().transfers().subscribe(&id) else {
         let once = json!({ "type": "error", "error": "Job not found" }).to_string();
         return Ok(sse::response(futures::stream::iter([once])));
@@ -336,7 +338,9 @@ fn job_not_found() -> ApiError {
 /// `GET /api/transfer/:jobId`.
 pub fn details(app: &App, ctx: &Ctx) -> HandlerResult {
     let id = JobId::from(ctx.params.get("job"));
-    let job = app.s4().transfers().get(&id).ok_or_else(job_not_found)?;
+    let job = app.s4().transfers().get(&id);
+    audit("get", id.as_str(), job.is_some());
+    let job = job.ok_or_else(job_not_found)?;
     let files: Vec<Value> = job
         .files
         .iter()

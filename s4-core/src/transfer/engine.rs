@@ -320,9 +320,14 @@ async fn copy_file(s4: &S4, entry: &Arc<JobEntry>, index: usize) -> Result<Outco
     let written = match &entry.destination.place {
         Place::Bucket(bucket) => {
             let key = ObjectKey::try_from(destination.as_str())?;
+            // Share the part budget of one put between the copies running now, so
+            // memory stays flat however many files are copied at once (one file
+            // alone keeps the full parallelism).
+            let running = s4.transfers().running_copies().max(1);
             let options = PutObjectOptions::default()
                 .with_progress(progress)
-                .with_cancel(cancel.clone());
+                .with_cancel(cancel.clone())
+                .with_parts_in_flight(crate::PARTS_IN_FLIGHT / running);
             s4.put_object(bucket, &key, body, options)
                 .await
                 .map_err(|e| {

@@ -200,3 +200,59 @@ async fn events_end_with_the_terminal_state() {
     assert_eq!(last.status, JobStatus::Completed);
     assert_eq!(last.progress().loaded_bytes, 14);
 }
+
+/// Fails its first `failures` opens with a connection-level error.
+#[derive(Debug)]
+struct Flaky {
+    failures: usize,
+    opens: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait]
+impl TransferSource for Flaky {
+    async fn open(&self, _file: &ExternalFile) -> Result<BoxStream<'static, Result<Bytes>>> {
+        let n = self.opens.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        if n < self.failures {
+            return Err(Error::new(ErrorKind::Backend, "connection refused"));
+        }
+        Ok(futures::stream::iter([Ok(Bytes::from_static(b"data"))]).boxed())
+    }
+
+    fn job_type(&self) -> JobType {
+        JobType::CrossStorage
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn connection_failures_are_retried_three_times() {
+    let s4 = memory();
+    let bucket = crate::testing::fresh_bucket(&s4, "trr").await;
+    for (failures, expected) in [(3, JobStatus::Completed), (4, JobStatus::Failed)] {
+        let source = Arc::new(Flaky {
+            failures,
+            opens: Default::default(),
+        });
+        let files = vec![ExternalFile {
+            path: format!("f{failures}.bin"),
+            size: 4,
+            source: "test://flaky".into(),
+        }];
+        let created = s4
+            .transfers()
+            .create_from_source(
+                source.clone(),
+                files,
+                Endpoint::bucket(bucket.as_str(), "").expect("endpoint"),
+                ConflictMode::Overwrite,
+            )
+            .expect("create");
+        let job = wait_terminal(&s4, &created.id).await;
+        assert_eq!(job.status, expected, "{failures} failures");
+        assert_eq!(job.job_type, JobType::CrossStorage);
+        assert_eq!(
+            source.opens.load(std::sync::atomic::Ordering::SeqCst),
+            (failures + 1).min(4),
+            "one try and three retries at most"
+        );
+    }
+}

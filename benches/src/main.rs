@@ -28,6 +28,7 @@ mod data;
 mod limits;
 mod process;
 mod report;
+mod transfer;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -80,7 +81,7 @@ struct Flags {
     /// Objects in the listing bucket on the S3 engine (default: as --list-objects).
     #[arg(long)]
     s3_list_objects: Option<usize>,
-    /// Groups to run, comma-separated: limits, core, http.
+    /// Groups to run, comma-separated: limits, core, http, transfer (opt-in).
     #[arg(long, default_value = "limits,core,http", value_delimiter = ',')]
     only: Vec<String>,
     /// Backends to run, comma-separated: local, s3 (s3 needs S4_TEST_S3_ENDPOINT).
@@ -108,7 +109,7 @@ struct Flags {
 }
 
 /// Validated run settings.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Plan {
     size: u64,
     repeats: usize,
@@ -120,6 +121,7 @@ struct Plan {
     limits: bool,
     core: bool,
     http: bool,
+    transfer: bool,
     local: bool,
     s3: Option<S3Config>,
     work_dir: PathBuf,
@@ -157,7 +159,7 @@ fn plan(flags: Flags) -> Result<Plan> {
         .list_objects
         .unwrap_or(if q { 10_000 } else { 100_000 });
     let s4_bin = flags.s4_bin.unwrap_or_else(process::default_s4_bin);
-    if flags.only.iter().any(|g| g == "http") && !s4_bin.exists() {
+    if flags.only.iter().any(|g| g == "http" || g == "transfer") && !s4_bin.exists() {
         return Err(format!(
             "{} not found: build it with `cargo build --release -p s4-http`",
             s4_bin.display()
@@ -175,6 +177,7 @@ fn plan(flags: Flags) -> Result<Plan> {
         limits: flags.only.iter().any(|g| g == "limits"),
         core: flags.only.iter().any(|g| g == "core"),
         http: flags.only.iter().any(|g| g == "http"),
+        transfer: flags.only.iter().any(|g| g == "transfer"),
         local: flags.backends.iter().any(|b| b == "local"),
         s3,
         data_dir: work_dir.join("data"),
@@ -382,6 +385,11 @@ async fn run(flags: Flags) -> Result<()> {
         }
     }
 
+    if plan.transfer {
+        let setup = plan.clone();
+        tokio::task::spawn_blocking(move || transfer::prepare(&setup)).await??;
+    }
+
     for rep in 0..plan.repeats {
         say(format!("repeat {}/{}", rep + 1, plan.repeats));
         if plan.limits {
@@ -394,6 +402,9 @@ async fn run(flags: Flags) -> Result<()> {
             if let Some(config) = &plan.s3 {
                 measure_core_s3(&plan, config, &mut results).await?;
             }
+        }
+        if plan.transfer {
+            transfer::measure(&plan, &mut results).await?;
         }
         if plan.http {
             if plan.local {
@@ -442,6 +453,9 @@ async fn run(flags: Flags) -> Result<()> {
 /// Declares every metric in table order, with its target.
 fn declare(r: &mut Results, plan: &Plan) {
     use Better::{Higher, Lower};
+    if plan.transfer {
+        transfer::declare(r, plan);
+    }
     let size = format!("{} MiB", plan.size >> 20);
     let ratio = |reference: &str, factor: f64| {
         Some(Target::RatioOf {

@@ -35,6 +35,8 @@
 //! * [`events`]: every successful write/delete is published as an [`events::ObjectChange`].
 //! * [`uploads`]: progress records and abort handles of in-flight uploads.
 //! * [`auth`], [`ratelimit`]: credentials, JWTs, SSE tickets, rate limits.
+//! * [`transfer`]: transfer jobs between buckets and local directories, with
+//!   progress, conflicts, cancel and cleanup ([`S4::transfers`]).
 //! * [`location`]: local directories (`LOCAL_STORAGE_PATHS`), confined to their roots.
 //! * `testing` (feature `testing`): the backend-agnostic conformance suite.
 //!
@@ -59,6 +61,7 @@ pub mod ratelimit;
 mod search;
 pub mod settings;
 pub mod storage;
+pub mod transfer;
 pub mod uploads;
 
 #[cfg(any(test, feature = "testing"))]
@@ -96,6 +99,7 @@ struct Inner {
     locations: location::Locations,
     changes: broadcast::Sender<ObjectChange>,
     uploads: uploads::UploadTracker,
+    transfers: transfer::TransferState,
 }
 
 /// Builder of an [`S4`] handle.
@@ -103,6 +107,7 @@ struct Inner {
 pub struct S4Builder {
     backend: Option<Arc<dyn Backend>>,
     locations: Option<location::Locations>,
+    max_concurrent_transfers: Option<usize>,
 }
 
 impl S4Builder {
@@ -124,6 +129,14 @@ impl S4Builder {
         self
     }
 
+    /// Sets the initial limit on files copied at the same time by transfer jobs
+    /// (default [`transfer::DEFAULT_MAX_CONCURRENT`]; see
+    /// [`transfer::Transfers::set_max_concurrent`]).
+    pub fn max_concurrent_transfers(mut self, limit: usize) -> Self {
+        self.max_concurrent_transfers = Some(limit);
+        self
+    }
+
     /// Builds the handle; without a backend, an in-memory one is used; without
     /// locations, local storage is disabled.
     pub fn build(self) -> S4 {
@@ -137,6 +150,10 @@ impl S4Builder {
                 locations: self.locations.unwrap_or_else(location::Locations::disabled),
                 changes,
                 uploads: uploads::UploadTracker::default(),
+                transfers: transfer::TransferState::new(
+                    self.max_concurrent_transfers
+                        .unwrap_or(transfer::DEFAULT_MAX_CONCURRENT),
+                ),
             }),
         }
     }
@@ -180,6 +197,10 @@ impl S4 {
     /// In-flight uploads (progress records and abort handles).
     pub fn uploads(&self) -> &uploads::UploadTracker {
         &self.inner.uploads
+    }
+
+    pub(crate) fn transfer_state(&self) -> &transfer::TransferState {
+        &self.inner.transfers
     }
 
     pub(crate) fn publish(&self, change: ObjectChange) {

@@ -141,6 +141,9 @@ pub struct PutObjectOptions {
     pub progress: Option<ProgressFn>,
     /// Cancels the put ([`ErrorKind::Cancelled`]); nothing is left behind.
     pub cancel: Option<CancellationToken>,
+    /// Multipart parts uploaded concurrently (default [`PARTS_IN_FLIGHT`]); lower
+    /// it to bound memory when several puts run at once (transfers do).
+    pub parts_in_flight: Option<usize>,
 }
 
 impl std::fmt::Debug for PutObjectOptions {
@@ -171,6 +174,11 @@ impl PutObjectOptions {
     /// Sets the cancellation token.
     pub fn with_cancel(mut self, cancel: CancellationToken) -> Self {
         self.cancel = Some(cancel);
+        self
+    }
+    /// Sets the number of parts uploaded concurrently (at least 1).
+    pub fn with_parts_in_flight(mut self, parts: usize) -> Self {
+        self.parts_in_flight = Some(parts.max(1));
         self
     }
 }
@@ -532,6 +540,7 @@ impl S4 {
             }
         }
         let cancel = options.cancel.clone().unwrap_or_default();
+        let parts_in_flight = options.parts_in_flight.unwrap_or(PARTS_IN_FLIGHT).max(1);
         let mut body = std::pin::pin!(body);
         let mut total: u64 = 0;
         let cancelled = || Error::new(ErrorKind::Cancelled, "Upload aborted by client");
@@ -611,7 +620,7 @@ impl S4 {
                 writer.put(chunk);
             }
             loop {
-                guard.writer()?.wait_for_capacity(PARTS_IN_FLIGHT).await?;
+                guard.writer()?.wait_for_capacity(parts_in_flight).await?;
                 match next!() {
                     Some(Ok(chunk)) => {
                         account(&chunk, &mut total)?;

@@ -63,6 +63,9 @@ pub struct Settings {
     pub log_health_checks: bool,
     /// Audit lines enabled (`AUDIT_LOG_ENABLED`, default true).
     pub audit_log: bool,
+    /// Initial limit on files copied at the same time by transfer jobs
+    /// (`MAX_CONCURRENT_TRANSFERS`, integer ≥ 1, default 2; anything else → 2).
+    pub max_concurrent_transfers: usize,
 }
 
 /// Every environment variable S4 reads, with its meaning, for `--help` and docs.
@@ -174,6 +177,10 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     (
         "BLOCKED_FILE_EXTENSIONS_APPEND",
         "Extend the local-upload extension block-list",
+    ),
+    (
+        "MAX_CONCURRENT_TRANSFERS",
+        "Files copied at the same time by transfer jobs (default 2)",
     ),
 ];
 
@@ -289,6 +296,10 @@ impl Settings {
             log_health_checks: flag("LOG_HEALTH_CHECKS", false),
             audit_log: !get("AUDIT_LOG_ENABLED")
                 .is_some_and(|v| v.trim().eq_ignore_ascii_case("false")),
+            max_concurrent_transfers: get("MAX_CONCURRENT_TRANSFERS")
+                .and_then(|v| v.trim().parse::<usize>().ok())
+                .filter(|v| *v >= 1)
+                .unwrap_or(crate::transfer::DEFAULT_MAX_CONCURRENT),
         })
     }
 
@@ -313,6 +324,7 @@ fn unreachable_defaults() -> Settings {
         log_level: "info".into(),
         log_health_checks: false,
         audit_log: true,
+        max_concurrent_transfers: crate::transfer::DEFAULT_MAX_CONCURRENT,
     }
 }
 
@@ -386,5 +398,21 @@ mod tests {
         assert_eq!(normalize_prefix("///"), "");
         assert_eq!(normalize_prefix("/a/b/"), "/a/b");
         assert_eq!(normalize_prefix("a"), "/a");
+    }
+
+    #[test]
+    fn max_concurrent_transfers() {
+        let limit = |v: &str| {
+            settings(&[("MAX_CONCURRENT_TRANSFERS", v)])
+                .map(|s| s.max_concurrent_transfers)
+                .ok()
+        };
+        assert_eq!(
+            settings(&[]).map(|s| s.max_concurrent_transfers).ok(),
+            Some(2)
+        );
+        assert_eq!(limit("5"), Some(5));
+        assert_eq!(limit("0"), Some(2));
+        assert_eq!(limit("many"), Some(2));
     }
 }

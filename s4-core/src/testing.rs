@@ -19,6 +19,9 @@ use crate::{
     Prefix, PutObjectOptions, Result, SearchMode, SearchOptions, S4,
 };
 
+pub mod transfer;
+pub use transfer::{transfer_cancel_cleanup, transfer_conflicts, transfer_pairs};
+
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
 /// The S3 endpoint of the test environment (`S4_TEST_S3_ENDPOINT`,

@@ -52,4 +52,7 @@ conformance!(
     dropped_put_leaves_nothing,
     search,
     change_events,
+    transfer_pairs,
+    transfer_conflicts,
+    transfer_cancel_cleanup,
 );

@@ -51,6 +51,12 @@ pub enum RouteId {
     LocalView,
     LocalMkdir,
     LocalDebug,
+    TransferCreate,
+    TransferCheckConflicts,
+    TransferProgress,
+    TransferCancel,
+    TransferCleanup,
+    TransferGet,
 }
 
 /// One route: method, path pattern (matchit syntax, relative to `/api`), handler
@@ -172,6 +178,24 @@ pub static ROUTES: &[Route] = &[
         Protected
     ),
     route!(GET, "/local/debug", LocalDebug, Protected),
+    route!(POST, "/transfer", TransferCreate, Protected),
+    route!(
+        POST,
+        "/transfer/check-conflicts",
+        TransferCheckConflicts,
+        Protected
+    ),
+    route!(
+        GET,
+        "/transfer/progress/{resource}",
+        TransferProgress,
+        Ticket("transfer")
+    ),
+    route!(POST, "/transfer/cancel/{job}", TransferCancel, Protected),
+    route!(DELETE, "/transfer/{job}", TransferCancel, Protected),
+    route!(POST, "/transfer/cleanup/{job}", TransferCleanup, Protected),
+    route!(POST, "/transfer/{job}/cleanup", TransferCleanup, Protected),
+    route!(GET, "/transfer/{job}", TransferGet, Protected),
 ];
 
 /// Path parameters of a matched route, percent-decoded once.

@@ -64,6 +64,7 @@
 mod config;
 mod ops;
 mod path;
+mod transfer_io;
 mod upload;
 
 #[cfg(all(test, unix))]
@@ -85,6 +86,7 @@ pub use config::{
     FileTypePolicy, LocationsConfig, DEFAULT_ALLOWED_EXTENSIONS, DEFAULT_BLOCKED_EXTENSIONS,
     DEFAULT_MAX_FILE_SIZE, INVALID_FILE_TYPE,
 };
+pub use transfer_io::{WalkEntry, MAX_WALK_PATH};
 pub use upload::{UploadTarget, WriteOptions};
 
 use self::ops::{Removed, Target};

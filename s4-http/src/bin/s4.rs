@@ -116,6 +116,7 @@ async fn run(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
     let s4 = S4::builder()
         .shared_backend(backend)
         .locations(locations)
+        .max_concurrent_transfers(settings.max_concurrent_transfers)
         .build();
     let config = HttpConfig::from_lookup(&settings, &|name| std::env::var(name).ok());
     let app = App::new(s4, config);

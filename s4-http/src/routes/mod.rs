@@ -6,6 +6,7 @@ pub mod local;
 pub mod objects;
 pub mod service;
 pub mod sse;
+pub mod transfer;
 
 use http::{Request, Response};
 use hyper::body::Incoming;
@@ -47,6 +48,12 @@ pub async fn dispatch(app: &App, request: Request<Incoming>, ctx: Ctx) -> Handle
         RouteId::LocalView => local::view(app, &ctx).await,
         RouteId::LocalMkdir => local::create_dir(app, &ctx).await,
         RouteId::LocalDebug => local::debug(app, &ctx).await,
+        RouteId::TransferCreate => transfer::create(app, request, &ctx).await,
+        RouteId::TransferCheckConflicts => transfer::check_conflicts(app, request, &ctx).await,
+        RouteId::TransferProgress => transfer::progress(app, &ctx),
+        RouteId::TransferCancel => transfer::cancel(app, &ctx),
+        RouteId::TransferCleanup => transfer::cleanup(app, &ctx).await,
+        RouteId::TransferGet => transfer::details(app, &ctx),
     }
 }
 

@@ -56,6 +56,56 @@ pub async fn start_with_locations(
         .expect("memory server")
 }
 
+/// A server over `kind` exposing `locations`; `None` when the backend is unavailable.
+pub async fn start_kind_with_locations(
+    kind: Kind,
+    locations: s4_core::location::Locations,
+) -> Option<TestServer> {
+    start_full(kind, locations, |_| {}).await
+}
+
+/// A server over an arbitrary (e.g. wrapped) backend, exposing `locations`.
+pub async fn start_with_backend(
+    backend: Arc<dyn Backend>,
+    locations: s4_core::location::Locations,
+    configure: impl FnOnce(&mut HttpConfig),
+) -> TestServer {
+    let s4 = S4::builder()
+        .shared_backend(backend)
+        .locations(locations)
+        .build();
+    serve_s4(s4, configure, None).await
+}
+
+async fn serve_s4(
+    s4: S4,
+    configure: impl FnOnce(&mut HttpConfig),
+    dir: Option<tempfile::TempDir>,
+) -> TestServer {
+    let mut config = HttpConfig::default();
+    configure(&mut config);
+    let app = App::new(s4.clone(), config);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("local addr");
+    let (tx, rx) = oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let _ = serve(listener, app, async {
+            let _ = rx.await;
+        })
+        .await;
+    });
+    TestServer {
+        addr,
+        base: format!("http://{addr}/api"),
+        s4,
+        client: reqwest::Client::new(),
+        shutdown: Some(tx),
+        _dir: dir,
+    }
+}
+
 async fn start_full(
     kind: Kind,
     locations: s4_core::location::Locations,

@@ -297,7 +297,7 @@ async fn copy_file(s4: &S4, entry: &Arc<JobEntry>, index: usize) -> Result<Outco
             let from = ObjectKey::try_from(full_path.as_str())?;
             let to = ObjectKey::try_from(destination.as_str())?;
             let store: Arc<dyn ObjectStore> = s4.backend().store(src).await?;
-            let (from_path, to_path) = (from.to_path(), to.to_path());
+            let (from_path, to_path) = (from.portable_path()?, to.portable_path()?);
             let copied = tokio::select! {
                 biased;
                 _ = cancel.cancelled() => return Err(cancelled_error()),
@@ -403,9 +403,11 @@ pub(crate) async fn remove_destination(
     match &destination.place {
         Place::Bucket(bucket) => {
             let key = ObjectKey::try_from(path)?;
+            let object_path = key.portable_path()?;
+            s4.backend().confine(bucket, &key).await?;
             let store = s4.backend().store(bucket).await?;
-            let existed = store.head(&key.to_path()).await.is_ok();
-            match store.delete(&key.to_path()).await {
+            let existed = store.head(&object_path).await.is_ok();
+            match store.delete(&object_path).await {
                 Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
                 Err(e) => return Err(e.into()),
             }

@@ -80,6 +80,8 @@ pub(crate) async fn list_all(
     bucket: &BucketName,
     prefix: &str,
 ) -> Result<Vec<(String, u64)>> {
+    let checked_prefix = crate::names::Prefix::parse(prefix)?;
+    s4.check_prefix(&checked_prefix)?;
     let mut out = Vec::new();
     let mut token = None;
     loop {
@@ -89,7 +91,7 @@ pub(crate) async fn list_all(
                 .list_page(
                     bucket,
                     &PageRequest {
-                        prefix: prefix.to_string(),
+                        prefix: checked_prefix.clone(),
                         delimited: false,
                         max_keys: LIST_PAGE,
                         token: token.take(),

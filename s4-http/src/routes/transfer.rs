@@ -170,7 +170,7 @@ fn parse(value: &Value, with_conflict: bool) -> Result<TransferRequest, ApiError
 fn authorize(ctx: &Ctx, request: &TransferRequest) -> Result<(), ApiError> {
     for side in [&request.source, &request.destination] {
         if side.type_name() == "local" {
-            ctx.user
+            ctx.caller()?
                 .check_location(side.location_id())
                 .map_err(ApiError::from)?;
         }

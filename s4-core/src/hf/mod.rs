@@ -30,6 +30,8 @@
 //! ```
 
 mod request;
+#[cfg(test)]
+mod tests;
 mod verify;
 
 use std::time::Duration;
@@ -547,7 +549,7 @@ impl HubClient {
 }
 
 #[cfg(test)]
-mod tests {
+mod unit_tests {
     use super::*;
 
     #[test]

@@ -5,6 +5,7 @@ pub mod buckets;
 pub mod local;
 pub mod objects;
 pub mod service;
+pub mod settings;
 pub mod sse;
 
 use http::{Request, Response};
@@ -47,6 +48,21 @@ pub async fn dispatch(app: &App, request: Request<Incoming>, ctx: Ctx) -> Handle
         RouteId::LocalView => local::view(app, &ctx).await,
         RouteId::LocalMkdir => local::create_dir(app, &ctx).await,
         RouteId::LocalDebug => local::debug(app, &ctx).await,
+        RouteId::GetS3Settings
+        | RouteId::PutS3Settings
+        | RouteId::TestS3
+        | RouteId::GetHfSettings
+        | RouteId::PutHfSettings
+        | RouteId::TestHf
+        | RouteId::GetProxySettings
+        | RouteId::PutProxySettings
+        | RouteId::TestProxy
+        | RouteId::GetMaxConcurrent
+        | RouteId::PutMaxConcurrent
+        | RouteId::GetMaxFilesPerPage
+        | RouteId::PutMaxFilesPerPage
+        | RouteId::GetDisclaimer
+        | RouteId::PutDisclaimer => settings::dispatch(app, request, &ctx).await,
     }
 }
 

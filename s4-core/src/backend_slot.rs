@@ -103,7 +103,10 @@ mod tests {
         slot.create_bucket(&bucket).await.expect("create");
         assert_eq!(slot.list_buckets().await.expect("list").buckets.len(), 1);
         let previous = slot.replace(Arc::new(MemoryBackend::new()));
-        assert_eq!(previous.list_buckets().await.expect("list").buckets.len(), 1);
+        assert_eq!(
+            previous.list_buckets().await.expect("list").buckets.len(),
+            1
+        );
         assert!(slot.list_buckets().await.expect("list").buckets.is_empty());
         assert_eq!(slot.name(), "memory");
     }

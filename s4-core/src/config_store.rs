@@ -604,8 +604,11 @@ impl ConfigStore {
             .hf_endpoint
             .clone()
             .unwrap_or_else(|| DEFAULT_HF_ENDPOINT.to_string());
-        let hf_endpoint = reqwest::Url::parse(raw_endpoint.trim_end_matches('/'))
-            .map_err(|e| Error::invalid(format!("HF_ENDPOINT={raw_endpoint:?} is not a valid URL: {e}")))?;
+        let hf_endpoint = reqwest::Url::parse(raw_endpoint.trim_end_matches('/')).map_err(|e| {
+            Error::invalid(format!(
+                "HF_ENDPOINT={raw_endpoint:?} is not a valid URL: {e}"
+            ))
+        })?;
         let no_proxy = NoProxy::parse(env.no_proxy.as_deref().unwrap_or(""));
         let outbound = Outbound::new(effective.proxy.clone(), no_proxy.clone());
         let (max_concurrent, _) = watch::channel(effective.max_concurrent_transfers);
@@ -918,9 +921,8 @@ impl ConfigStore {
     /// Code `ProxyTestError`: a non-2xx answer carries its status
     /// ([`Error::backend_status`]); no answer and other failures are 500s.
     pub async fn test_proxy(&self, proxy: ProxySettings, test_url: &str) -> Result<()> {
-        let fail = |message: String| {
-            Error::new(ErrorKind::Backend, message).with_code("ProxyTestError")
-        };
+        let fail =
+            |message: String| Error::new(ErrorKind::Backend, message).with_code("ProxyTestError");
         let stored = self.proxy();
         let proxy = proxy.clone().keep_passwords_from(&stored).unwrap_or(proxy);
         let url = reqwest::Url::parse(test_url.trim()).map_err(|e| fail(e.to_string()))?;
@@ -987,21 +989,11 @@ impl ConfigStore {
                 .ok()
                 .filter(Value::is_object)
                 .unwrap_or_else(|| Value::Object(Default::default())),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                Value::Object(Default::default())
-            }
-            Err(e) => {
-                return Err(Error::from_io(
-                    e,
-                    format!("cannot read {}", path.display()),
-                ))
-            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Value::Object(Default::default()),
+            Err(e) => return Err(Error::from_io(e, format!("cannot read {}", path.display()))),
         };
         if let Some(object) = root.as_object_mut() {
-            object.insert(
-                "disclaimer".into(),
-                serde_json::json!({ "status": status }),
-            );
+            object.insert("disclaimer".into(), serde_json::json!({ "status": status }));
         }
         let bytes = serde_json::to_vec_pretty(&root)
             .map_err(|e| Error::internal("cannot encode disclaimer").with_source(e))?;
@@ -1070,19 +1062,26 @@ mod tests {
     #[tokio::test]
     async fn persists_and_env_wins() {
         let dir = tempfile::tempdir().expect("dir");
-        let store = ConfigStore::open(options(dir.path(), &[])).await.expect("open");
+        let store = ConfigStore::open(options(dir.path(), &[]))
+            .await
+            .expect("open");
         assert_eq!(store.max_concurrent_transfers(), 2);
         let mut rx = store.subscribe_max_concurrent_transfers();
         store.update_max_concurrent_transfers(5).await.expect("set");
         assert!(rx.has_changed().expect("open channel"));
         assert_eq!(*rx.borrow_and_update(), 5);
-        store.update_hf_token("hf_secret".into()).await.expect("set");
+        store
+            .update_hf_token("hf_secret".into())
+            .await
+            .expect("set");
         store.update_max_files_per_page(250).await.expect("set");
         assert!(store.update_max_files_per_page(7).await.is_err());
         assert!(store.update_max_concurrent_transfers(0).await.is_err());
         drop(store);
 
-        let again = ConfigStore::open(options(dir.path(), &[])).await.expect("reopen");
+        let again = ConfigStore::open(options(dir.path(), &[]))
+            .await
+            .expect("reopen");
         assert_eq!(again.max_concurrent_transfers(), 5);
         assert_eq!(again.hf_token(), "hf_secret");
         assert_eq!(again.max_files_per_page(), 250);
@@ -1115,7 +1114,9 @@ mod tests {
     #[tokio::test]
     async fn placeholder_keeps_secrets() {
         let dir = tempfile::tempdir().expect("dir");
-        let store = ConfigStore::open(options(dir.path(), &[])).await.expect("open");
+        let store = ConfigStore::open(options(dir.path(), &[]))
+            .await
+            .expect("open");
         let s4 = S4::builder().build();
         let s3 = S3Settings {
             access_key_id: "k".into(),
@@ -1127,7 +1128,13 @@ mod tests {
         store.update_s3(&s4, s3.clone()).await.expect("set");
         assert_eq!(s4.backend().name(), "s3");
         store
-            .update_s3(&s4, S3Settings { region: "eu-1".into(), ..s3.redacted() })
+            .update_s3(
+                &s4,
+                S3Settings {
+                    region: "eu-1".into(),
+                    ..s3.redacted()
+                },
+            )
             .await
             .expect("keep");
         assert_eq!(store.s3().secret_access_key, "very-secret");
@@ -1138,7 +1145,10 @@ mod tests {
         let text = std::fs::read_to_string(dir.path().join(SETTINGS_FILE)).expect("file");
         assert!(text.contains("very-secret"), "persisted for restarts");
         // A rejected update changes nothing.
-        let bad = S3Settings { endpoint: "ftp://x".into(), ..s3.clone() };
+        let bad = S3Settings {
+            endpoint: "ftp://x".into(),
+            ..s3.clone()
+        };
         assert!(store.update_s3(&s4, bad).await.is_err());
         assert_eq!(
             std::fs::read_to_string(dir.path().join(SETTINGS_FILE)).expect("file"),
@@ -1149,7 +1159,9 @@ mod tests {
     #[tokio::test]
     async fn disclaimer_round_trip_keeps_other_keys() {
         let dir = tempfile::tempdir().expect("dir");
-        let store = ConfigStore::open(options(dir.path(), &[])).await.expect("open");
+        let store = ConfigStore::open(options(dir.path(), &[]))
+            .await
+            .expect("open");
         assert_eq!(store.disclaimer().await, "unknown");
         let path = dir.path().join(DISCLAIMER_FILE);
         std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");

@@ -28,7 +28,9 @@ pub struct Recorded {
 
 impl Recorded {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(&name.to_ascii_lowercase()).map(String::as_str)
+        self.headers
+            .get(&name.to_ascii_lowercase())
+            .map(String::as_str)
     }
 
     /// The path of the target (without query), also for absolute-form targets.
@@ -326,10 +328,16 @@ fn default_repos() -> Repos {
     repos.insert(("org/model".into(), "main".into()), (model.clone(), false));
     repos.insert(
         ("org/model".into(), "v2".into()),
-        (vec![FakeFile::new("v2-only.txt", b"second revision", false)], false),
+        (
+            vec![FakeFile::new("v2-only.txt", b"second revision", false)],
+            false,
+        ),
     );
     repos.insert(("org/gated".into(), "main".into()), (model.clone(), true));
-    repos.insert(("org/notree".into(), "main".into()), (model[..1].to_vec(), false));
+    repos.insert(
+        ("org/notree".into(), "main".into()),
+        (model[..1].to_vec(), false),
+    );
     let mut bad = FakeFile::new("weights.bin", b"these bytes do not match", true);
     bad.wrong_sha = true;
     repos.insert(
@@ -373,7 +381,10 @@ fn hub_reply(repos: &Repos, cdn: &str, request: &Recorded) -> Reply {
                 serde_json::json!({"name": "tester", "auth": {"accessToken": {"displayName": "test-token"}}}),
             )
         } else {
-            Reply::json(401, serde_json::json!({"error": "Invalid credentials in Authorization header"}))
+            Reply::json(
+                401,
+                serde_json::json!({"error": "Invalid credentials in Authorization header"}),
+            )
         };
     }
     if let Some(rest) = path.strip_prefix("/api/models/") {
@@ -393,7 +404,10 @@ fn hub_reply(repos: &Repos, cdn: &str, request: &Recorded) -> Reply {
             } else {
                 serde_json::json!(false)
             };
-            return Reply::json(200, serde_json::json!({"id": model, "gated": gated, "siblings": siblings}));
+            return Reply::json(
+                200,
+                serde_json::json!({"id": model, "gated": gated, "siblings": siblings}),
+            );
         }
         if let Some((model, rev, _)) = split_model(rest, "tree") {
             if model == "org/notree" {
@@ -418,7 +432,8 @@ fn hub_reply(repos: &Repos, cdn: &str, request: &Recorded) -> Reply {
             let mut page: Vec<serde_json::Value> = if second {
                 entries.iter().skip(2).cloned().collect()
             } else {
-                let mut first = vec![serde_json::json!({"type": "directory", "path": "tokenizer", "size": 0})];
+                let mut first =
+                    vec![serde_json::json!({"type": "directory", "path": "tokenizer", "size": 0})];
                 first.extend(entries.iter().take(2).cloned());
                 first
             };
@@ -429,7 +444,10 @@ fn hub_reply(repos: &Repos, cdn: &str, request: &Recorded) -> Reply {
             if !second && entries.len() > 2 {
                 reply = reply.header(
                     "Link",
-                    &format!("</api/models/{model}/tree/{}?recursive=true&cursor=2>; rel=\"next\"", rev),
+                    &format!(
+                        "</api/models/{model}/tree/{}?recursive=true&cursor=2>; rel=\"next\"",
+                        rev
+                    ),
                 );
             }
             return reply;
@@ -442,7 +460,10 @@ fn hub_reply(repos: &Repos, cdn: &str, request: &Recorded) -> Reply {
             return not_found();
         };
         if *gated && !authorized(request) {
-            return Reply::json(403, serde_json::json!({"error": "Access to model is restricted"}));
+            return Reply::json(
+                403,
+                serde_json::json!({"error": "Access to model is restricted"}),
+            );
         }
         let Some(found) = files.iter().find(|f| f.path == file) else {
             return Reply::json(404, serde_json::json!({"error": "Entry not found"}));

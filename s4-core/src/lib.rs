@@ -66,9 +66,9 @@ pub mod storage;
 pub mod uploads;
 
 #[cfg(any(test, feature = "testing"))]
-pub mod testing;
-#[cfg(any(test, feature = "testing"))]
 pub mod fakes;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 
 use std::sync::Arc;
 

@@ -231,7 +231,9 @@ impl NoProxy {
         self.rules.iter().any(|rule| match rule {
             Rule::All => true,
             Rule::Ip(rule_ip) => ip == Some(*rule_ip),
-            Rule::HostPort(h, p) => *p == port && (*h == host || h.parse::<IpAddr>().ok() == ip && ip.is_some()),
+            Rule::HostPort(h, p) => {
+                *p == port && (*h == host || h.parse::<IpAddr>().ok() == ip && ip.is_some())
+            }
             Rule::Domain(d) => {
                 ip.is_none()
                     && (host == *d
@@ -382,7 +384,10 @@ mod tests {
             "http://user:***REDACTED***@proxy:3128"
         );
         assert_eq!(redact_proxy_url("http://proxy:3128"), "http://proxy:3128");
-        assert_eq!(redact_proxy_url("http://user@proxy:3128"), "http://user@proxy:3128");
+        assert_eq!(
+            redact_proxy_url("http://user@proxy:3128"),
+            "http://user@proxy:3128"
+        );
         assert_eq!(redact_proxy_url(""), "");
         let shown = format!(
             "{:?}",
@@ -414,7 +419,9 @@ mod tests {
             http_proxy: format!("http://u:{REDACTED}@p:1"),
             https_proxy: String::new(),
         };
-        assert!(orphan.keep_passwords_from(&ProxySettings::default()).is_err());
+        assert!(orphan
+            .keep_passwords_from(&ProxySettings::default())
+            .is_err());
     }
 
     #[test]

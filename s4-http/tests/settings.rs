@@ -42,7 +42,9 @@ fn options(dir: &Path, env: &[(&str, &str)]) -> StoreOptions {
 
 /// Starts a server whose settings live under `dir`, over `backend`.
 async fn start(dir: &Path, env: &[(&str, &str)], backend: Arc<dyn Backend>) -> Server {
-    let store = ConfigStore::open(options(dir, env)).await.expect("settings");
+    let store = ConfigStore::open(options(dir, env))
+        .await
+        .expect("settings");
     let s4 = S4::builder().shared_backend(backend).build();
     let app = App::with_settings(s4.clone(), HttpConfig::default(), store.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -78,7 +80,10 @@ impl Server {
         let response = request.send().await.expect("request");
         let status = response.status().as_u16();
         let text = response.text().await.expect("body");
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
     }
 
     async fn get(&self, path: &str) -> (u16, Value) {
@@ -135,11 +140,17 @@ async fn every_route_round_trips_and_secrets_stay_redacted() {
     let (_, body) = server.get("/settings/huggingface").await;
     assert_eq!(body, json!({"settings": {"hfToken": ""}}));
     let (_, body) = server.get("/settings/proxy").await;
-    assert_eq!(body, json!({"settings": {"httpProxy": "", "httpsProxy": ""}}));
+    assert_eq!(
+        body,
+        json!({"settings": {"httpProxy": "", "httpsProxy": ""}})
+    );
 
     // S3.
     let updated = json!({"message": "Settings updated successfully"});
-    assert_eq!(server.put("/settings/s3", s3_body("s3-secret-value")).await, (200, updated.clone()));
+    assert_eq!(
+        server.put("/settings/s3", s3_body("s3-secret-value")).await,
+        (200, updated.clone())
+    );
     let (_, body) = server.get("/settings/s3").await;
     assert_eq!(
         body,
@@ -153,33 +164,101 @@ async fn every_route_round_trips_and_secrets_stay_redacted() {
     assert_eq!(server.store.s3().region, "eu-west-1");
 
     // HuggingFace.
-    assert_eq!(server.put("/settings/huggingface", json!({"hfToken": "hf_secret_token"})).await, (200, updated.clone()));
-    assert_eq!(server.get("/settings/huggingface").await.1, json!({"settings": {"hfToken": REDACTED}}));
-    assert_eq!(server.put("/settings/huggingface", json!({"hfToken": REDACTED})).await.0, 200);
+    assert_eq!(
+        server
+            .put(
+                "/settings/huggingface",
+                json!({"hfToken": "hf_secret_token"})
+            )
+            .await,
+        (200, updated.clone())
+    );
+    assert_eq!(
+        server.get("/settings/huggingface").await.1,
+        json!({"settings": {"hfToken": REDACTED}})
+    );
+    assert_eq!(
+        server
+            .put("/settings/huggingface", json!({"hfToken": REDACTED}))
+            .await
+            .0,
+        200
+    );
     assert_eq!(server.store.hf_token(), "hf_secret_token");
 
     // Proxy, password inside the URL.
-    let proxy = json!({"httpProxy": "http://user:proxy-pass-word@127.0.0.1:3128", "httpsProxy": ""});
+    let proxy =
+        json!({"httpProxy": "http://user:proxy-pass-word@127.0.0.1:3128", "httpsProxy": ""});
     assert_eq!(server.put("/settings/proxy", proxy).await.0, 200);
     let (_, shown) = server.get("/settings/proxy").await;
-    assert_eq!(shown["settings"]["httpProxy"], format!("http://user:{REDACTED}@127.0.0.1:3128"));
-    assert_eq!(server.put("/settings/proxy", shown["settings"].clone()).await.0, 200);
-    assert_eq!(server.store.proxy().http_proxy, "http://user:proxy-pass-word@127.0.0.1:3128");
+    assert_eq!(
+        shown["settings"]["httpProxy"],
+        format!("http://user:{REDACTED}@127.0.0.1:3128")
+    );
+    assert_eq!(
+        server
+            .put("/settings/proxy", shown["settings"].clone())
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        server.store.proxy().http_proxy,
+        "http://user:proxy-pass-word@127.0.0.1:3128"
+    );
 
     // Concurrency drives subscribers live; page size; disclaimer and its alias.
     let mut limit = server.store.subscribe_max_concurrent_transfers();
-    assert_eq!(server.put("/settings/max-concurrent-transfers", json!({"maxConcurrentTransfers": 5})).await.0, 200);
-    assert_eq!(*limit.borrow_and_update(), 5);
-    assert_eq!(server.get("/settings/max-concurrent-transfers").await.1, json!({"maxConcurrentTransfers": 5}));
-    assert_eq!(server.put("/settings/max-files-per-page", json!({"maxFilesPerPage": 250})).await.0, 200);
-    assert_eq!(server.get("/settings/max-files-per-page").await.1, json!({"maxFilesPerPage": 250}));
     assert_eq!(
-        server.put("/settings/disclaimer", json!({"status": "accepted"})).await,
+        server
+            .put(
+                "/settings/max-concurrent-transfers",
+                json!({"maxConcurrentTransfers": 5})
+            )
+            .await
+            .0,
+        200
+    );
+    assert_eq!(*limit.borrow_and_update(), 5);
+    assert_eq!(
+        server.get("/settings/max-concurrent-transfers").await.1,
+        json!({"maxConcurrentTransfers": 5})
+    );
+    assert_eq!(
+        server
+            .put(
+                "/settings/max-files-per-page",
+                json!({"maxFilesPerPage": 250})
+            )
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        server.get("/settings/max-files-per-page").await.1,
+        json!({"maxFilesPerPage": 250})
+    );
+    assert_eq!(
+        server
+            .put("/settings/disclaimer", json!({"status": "accepted"}))
+            .await,
         (200, json!({"message": "Disclaimer status updated"}))
     );
-    assert_eq!(server.get("/disclaimer").await.1, json!({"disclaimer": {"status": "accepted"}}));
-    assert_eq!(server.put("/disclaimer", json!({"status": "declined"})).await.0, 200);
-    assert_eq!(server.get("/settings/disclaimer").await.1, json!({"disclaimer": {"status": "declined"}}));
+    assert_eq!(
+        server.get("/disclaimer").await.1,
+        json!({"disclaimer": {"status": "accepted"}})
+    );
+    assert_eq!(
+        server
+            .put("/disclaimer", json!({"status": "declined"}))
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        server.get("/settings/disclaimer").await.1,
+        json!({"disclaimer": {"status": "declined"}})
+    );
 
     // No GET ever shows a stored secret.
     let shown = all_gets(&server).await;
@@ -187,8 +266,17 @@ async fn every_route_round_trips_and_secrets_stay_redacted() {
         assert!(!shown.contains(secret), "{secret} leaked: {shown}");
     }
     // Clearing the token.
-    assert_eq!(server.put("/settings/huggingface", json!({"hfToken": ""})).await.0, 200);
-    assert_eq!(server.get("/settings/huggingface").await.1, json!({"settings": {"hfToken": ""}}));
+    assert_eq!(
+        server
+            .put("/settings/huggingface", json!({"hfToken": ""}))
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        server.get("/settings/huggingface").await.1,
+        json!({"settings": {"hfToken": ""}})
+    );
 }
 
 #[tokio::test]
@@ -196,7 +284,16 @@ async fn bad_input_is_400_or_413_and_changes_nothing() {
     let dir = tempfile::tempdir().expect("dir");
     let server = memory(dir.path(), &[]).await;
     assert_eq!(server.put("/settings/s3", s3_body("keep-me")).await.0, 200);
-    assert_eq!(server.put("/settings/max-concurrent-transfers", json!({"maxConcurrentTransfers": 3})).await.0, 200);
+    assert_eq!(
+        server
+            .put(
+                "/settings/max-concurrent-transfers",
+                json!({"maxConcurrentTransfers": 3})
+            )
+            .await
+            .0,
+        200
+    );
     let file = dir.path().join(SETTINGS_FILE);
     let before = std::fs::read(&file).expect("settings file");
     let snapshot = server.store.settings();
@@ -215,13 +312,31 @@ async fn bad_input_is_400_or_413_and_changes_nothing() {
         ("/settings/huggingface", json!({})),
         ("/settings/huggingface", json!({"hfToken": 1})),
         ("/settings/proxy", json!({"httpProxy": ""})),
-        ("/settings/proxy", json!({"httpProxy": "not a url", "httpsProxy": ""})),
-        ("/settings/max-concurrent-transfers", json!({"maxConcurrentTransfers": 0})),
-        ("/settings/max-concurrent-transfers", json!({"maxConcurrentTransfers": "4"})),
-        ("/settings/max-concurrent-transfers", json!({"maxConcurrentTransfers": 1.5})),
+        (
+            "/settings/proxy",
+            json!({"httpProxy": "not a url", "httpsProxy": ""}),
+        ),
+        (
+            "/settings/max-concurrent-transfers",
+            json!({"maxConcurrentTransfers": 0}),
+        ),
+        (
+            "/settings/max-concurrent-transfers",
+            json!({"maxConcurrentTransfers": "4"}),
+        ),
+        (
+            "/settings/max-concurrent-transfers",
+            json!({"maxConcurrentTransfers": 1.5}),
+        ),
         ("/settings/max-concurrent-transfers", json!({})),
-        ("/settings/max-files-per-page", json!({"maxFilesPerPage": 30})),
-        ("/settings/max-files-per-page", json!({"maxFilesPerPage": "100"})),
+        (
+            "/settings/max-files-per-page",
+            json!({"maxFilesPerPage": 30}),
+        ),
+        (
+            "/settings/max-files-per-page",
+            json!({"maxFilesPerPage": "100"}),
+        ),
         ("/settings/disclaimer", json!({})),
         ("/settings/disclaimer", json!({"status": ""})),
     ];
@@ -234,14 +349,21 @@ async fn bad_input_is_400_or_413_and_changes_nothing() {
     for (path, body) in [
         ("/settings/test-s3", json!({"accessKeyId": "a"})),
         ("/settings/test-huggingface", json!({"hfToken": ""})),
-        ("/settings/test-proxy", json!({"httpProxy": "", "httpsProxy": ""})),
+        (
+            "/settings/test-proxy",
+            json!({"httpProxy": "", "httpsProxy": ""}),
+        ),
     ] {
         assert_eq!(server.post(path, body).await.0, 400, "{path}");
     }
     // A 2 MiB JSON body.
     let big = json!({"hfToken": "x".repeat(2 << 20)});
     assert_eq!(server.put("/settings/huggingface", big).await.0, 413);
-    assert_eq!(std::fs::read(&file).expect("settings file"), before, "file unchanged");
+    assert_eq!(
+        std::fs::read(&file).expect("settings file"),
+        before,
+        "file unchanged"
+    );
     assert_eq!(server.store.settings(), snapshot, "memory unchanged");
 }
 
@@ -250,29 +372,96 @@ async fn settings_survive_a_restart_and_env_wins() {
     let dir = tempfile::tempdir().expect("dir");
     {
         let server = memory(dir.path(), &[]).await;
-        assert_eq!(server.put("/settings/max-concurrent-transfers", json!({"maxConcurrentTransfers": 6})).await.0, 200);
-        assert_eq!(server.put("/settings/max-files-per-page", json!({"maxFilesPerPage": 500})).await.0, 200);
-        assert_eq!(server.put("/settings/huggingface", json!({"hfToken": "hf_persisted"})).await.0, 200);
-        assert_eq!(server.put("/settings/proxy", json!({"httpProxy": "http://p:1", "httpsProxy": ""})).await.0, 200);
-        assert_eq!(server.put("/settings/disclaimer", json!({"status": "accepted"})).await.0, 200);
+        assert_eq!(
+            server
+                .put(
+                    "/settings/max-concurrent-transfers",
+                    json!({"maxConcurrentTransfers": 6})
+                )
+                .await
+                .0,
+            200
+        );
+        assert_eq!(
+            server
+                .put(
+                    "/settings/max-files-per-page",
+                    json!({"maxFilesPerPage": 500})
+                )
+                .await
+                .0,
+            200
+        );
+        assert_eq!(
+            server
+                .put("/settings/huggingface", json!({"hfToken": "hf_persisted"}))
+                .await
+                .0,
+            200
+        );
+        assert_eq!(
+            server
+                .put(
+                    "/settings/proxy",
+                    json!({"httpProxy": "http://p:1", "httpsProxy": ""})
+                )
+                .await
+                .0,
+            200
+        );
+        assert_eq!(
+            server
+                .put("/settings/disclaimer", json!({"status": "accepted"}))
+                .await
+                .0,
+            200
+        );
     }
     let restarted = memory(dir.path(), &[]).await;
-    assert_eq!(restarted.get("/settings/max-concurrent-transfers").await.1["maxConcurrentTransfers"], 6);
-    assert_eq!(restarted.get("/settings/max-files-per-page").await.1["maxFilesPerPage"], 500);
-    assert_eq!(restarted.get("/settings/huggingface").await.1["settings"]["hfToken"], REDACTED);
+    assert_eq!(
+        restarted.get("/settings/max-concurrent-transfers").await.1["maxConcurrentTransfers"],
+        6
+    );
+    assert_eq!(
+        restarted.get("/settings/max-files-per-page").await.1["maxFilesPerPage"],
+        500
+    );
+    assert_eq!(
+        restarted.get("/settings/huggingface").await.1["settings"]["hfToken"],
+        REDACTED
+    );
     assert_eq!(restarted.store.hf_token(), "hf_persisted");
-    assert_eq!(restarted.get("/settings/proxy").await.1["settings"]["httpProxy"], "http://p:1");
-    assert_eq!(restarted.get("/disclaimer").await.1["disclaimer"]["status"], "accepted");
+    assert_eq!(
+        restarted.get("/settings/proxy").await.1["settings"]["httpProxy"],
+        "http://p:1"
+    );
+    assert_eq!(
+        restarted.get("/disclaimer").await.1["disclaimer"]["status"],
+        "accepted"
+    );
     drop(restarted);
 
     let with_env = memory(
         dir.path(),
-        &[("MAX_CONCURRENT_TRANSFERS", "9"), ("HTTP_PROXY", "http://env-proxy:2")],
+        &[
+            ("MAX_CONCURRENT_TRANSFERS", "9"),
+            ("HTTP_PROXY", "http://env-proxy:2"),
+        ],
     )
     .await;
-    assert_eq!(with_env.get("/settings/max-concurrent-transfers").await.1["maxConcurrentTransfers"], 9);
-    assert_eq!(with_env.get("/settings/proxy").await.1["settings"]["httpProxy"], "http://env-proxy:2");
-    assert_eq!(with_env.get("/settings/max-files-per-page").await.1["maxFilesPerPage"], 500, "not overridden");
+    assert_eq!(
+        with_env.get("/settings/max-concurrent-transfers").await.1["maxConcurrentTransfers"],
+        9
+    );
+    assert_eq!(
+        with_env.get("/settings/proxy").await.1["settings"]["httpProxy"],
+        "http://env-proxy:2"
+    );
+    assert_eq!(
+        with_env.get("/settings/max-files-per-page").await.1["maxFilesPerPage"],
+        500,
+        "not overridden"
+    );
 }
 
 #[tokio::test]
@@ -281,7 +470,9 @@ async fn corrupt_settings_file_stops_the_start_naming_it() {
     let file = dir.path().join(SETTINGS_FILE);
     std::fs::create_dir_all(file.parent().expect("parent")).expect("mkdir");
     std::fs::write(&file, b"{\"maxConcurrentTransfers\": ").expect("write");
-    let err = ConfigStore::open(options(dir.path(), &[])).await.expect_err("corrupt");
+    let err = ConfigStore::open(options(dir.path(), &[]))
+        .await
+        .expect_err("corrupt");
     assert!(err.message().contains(&file.display().to_string()), "{err}");
     // The daemon refuses to start and says which file.
     let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_s4"))
@@ -303,42 +494,102 @@ async fn test_huggingface_through_proxy_and_no_proxy() {
     let hub = FakeHub::start().await;
     let dir = tempfile::tempdir().expect("dir");
     let server = memory(dir.path(), &[("HF_ENDPOINT", &hub.url())]).await;
-    let (status, body) = server.post("/settings/test-huggingface", json!({"hfToken": GOOD_TOKEN})).await;
+    let (status, body) = server
+        .post("/settings/test-huggingface", json!({"hfToken": GOOD_TOKEN}))
+        .await;
     assert_eq!(
         (status, body),
-        (200, json!({"message": "Connection successful", "accessTokenDisplayName": "test-token"}))
+        (
+            200,
+            json!({"message": "Connection successful", "accessTokenDisplayName": "test-token"})
+        )
     );
-    let (status, body) = server.post("/settings/test-huggingface", json!({"hfToken": "hf_bad"})).await;
+    let (status, body) = server
+        .post("/settings/test-huggingface", json!({"hfToken": "hf_bad"}))
+        .await;
     assert_eq!(status, 500);
     assert_eq!(body["error"], "Invalid credentials in Authorization header");
     // The placeholder means the stored token.
-    assert_eq!(server.put("/settings/huggingface", json!({"hfToken": GOOD_TOKEN})).await.0, 200);
-    assert_eq!(server.post("/settings/test-huggingface", json!({"hfToken": REDACTED})).await.0, 200);
+    assert_eq!(
+        server
+            .put("/settings/huggingface", json!({"hfToken": GOOD_TOKEN}))
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        server
+            .post("/settings/test-huggingface", json!({"hfToken": REDACTED}))
+            .await
+            .0,
+        200
+    );
 
     // Hub calls go through the configured proxy...
     let proxy = ForwardProxy::start().await;
     assert_eq!(
-        server.put("/settings/proxy", json!({"httpProxy": proxy.url(), "httpsProxy": ""})).await.0,
+        server
+            .put(
+                "/settings/proxy",
+                json!({"httpProxy": proxy.url(), "httpsProxy": ""})
+            )
+            .await
+            .0,
         200
     );
-    assert_eq!(server.post("/settings/test-huggingface", json!({"hfToken": REDACTED})).await.0, 200);
-    assert!(proxy.requests().iter().any(|r| r.path() == "/api/whoami-v2"), "proxied");
+    assert_eq!(
+        server
+            .post("/settings/test-huggingface", json!({"hfToken": REDACTED}))
+            .await
+            .0,
+        200
+    );
+    assert!(
+        proxy
+            .requests()
+            .iter()
+            .any(|r| r.path() == "/api/whoami-v2"),
+        "proxied"
+    );
     // ... and import planning does too.
-    let request = s4_core::hf::ImportRequest::parse(&json!({"modelId": "org/model", "bucketName": "models"}))
-        .expect("request");
-    server.store.hub(None).expect("hub").plan(&request).await.expect("plan");
-    assert!(proxy.requests().iter().any(|r| r.path().starts_with("/api/models/org/model/tree/")));
+    let request =
+        s4_core::hf::ImportRequest::parse(&json!({"modelId": "org/model", "bucketName": "models"}))
+            .expect("request");
+    server
+        .store
+        .hub(None)
+        .expect("hub")
+        .plan(&request)
+        .await
+        .expect("plan");
+    assert!(proxy
+        .requests()
+        .iter()
+        .any(|r| r.path().starts_with("/api/models/org/model/tree/")));
     drop(server);
 
     // NO_PROXY exempts the Hub: the proxy sees nothing more.
     let seen = proxy.requests().len();
     let exempt = memory(
         dir.path(),
-        &[("HF_ENDPOINT", &hub.url()), ("NO_PROXY", "localhost,127.0.0.1")],
+        &[
+            ("HF_ENDPOINT", &hub.url()),
+            ("NO_PROXY", "localhost,127.0.0.1"),
+        ],
     )
     .await;
-    assert_eq!(exempt.store.proxy().http_proxy, proxy.url(), "persisted proxy");
-    assert_eq!(exempt.post("/settings/test-huggingface", json!({"hfToken": REDACTED})).await.0, 200);
+    assert_eq!(
+        exempt.store.proxy().http_proxy,
+        proxy.url(),
+        "persisted proxy"
+    );
+    assert_eq!(
+        exempt
+            .post("/settings/test-huggingface", json!({"hfToken": REDACTED}))
+            .await
+            .0,
+        200
+    );
     assert_eq!(proxy.requests().len(), seen);
 }
 
@@ -357,13 +608,26 @@ async fn test_proxy_outcomes() {
     let proxy = ForwardProxy::start().await;
     let body = |url: String| json!({"httpProxy": proxy.url(), "httpsProxy": "", "testUrl": url});
     assert_eq!(
-        server.post("/settings/test-proxy", body(format!("{}/ok", target.url()))).await,
+        server
+            .post("/settings/test-proxy", body(format!("{}/ok", target.url())))
+            .await,
         (200, json!({"message": "Connection successful"}))
     );
-    assert!(proxy.requests().iter().any(|r| r.path() == "/ok"), "the body's proxy was used");
+    assert!(
+        proxy.requests().iter().any(|r| r.path() == "/ok"),
+        "the body's proxy was used"
+    );
     assert_eq!(
-        server.post("/settings/test-proxy", body(format!("{}/nope", target.url()))).await,
-        (403, json!({"error": "ProxyTestError", "message": "Connection failed with status: 403 - Forbidden"}))
+        server
+            .post(
+                "/settings/test-proxy",
+                body(format!("{}/nope", target.url()))
+            )
+            .await,
+        (
+            403,
+            json!({"error": "ProxyTestError", "message": "Connection failed with status: 403 - Forbidden"})
+        )
     );
     let closed = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -377,10 +641,16 @@ async fn test_proxy_outcomes() {
         .await;
     assert_eq!(
         (status, answer),
-        (500, json!({"error": "ProxyTestError", "message": "No response received from the server."}))
+        (
+            500,
+            json!({"error": "ProxyTestError", "message": "No response received from the server."})
+        )
     );
     let (status, answer) = server
-        .post("/settings/test-proxy", json!({"httpProxy": "", "httpsProxy": "", "testUrl": "::not a url"}))
+        .post(
+            "/settings/test-proxy",
+            json!({"httpProxy": "", "httpsProxy": "", "testUrl": "::not a url"}),
+        )
         .await;
     assert_eq!(status, 500);
     assert_eq!(answer["error"], "ProxyTestError");
@@ -406,7 +676,10 @@ async fn test_s3_closed_port_is_a_500() {
         .await;
     assert_eq!(status, 500, "{body}");
     assert_eq!(body["error"], "Error");
-    assert!(server.store.s3().endpoint.is_empty(), "a test stores nothing");
+    assert!(
+        server.store.s3().endpoint.is_empty(),
+        "a test stores nothing"
+    );
 }
 
 fn s3_env() -> Option<s4_core::storage::S3Config> {
@@ -423,9 +696,19 @@ async fn s3_test_good_and_bad_credentials() {
     let Some(config) = s3_env() else { return };
     let dir = tempfile::tempdir().expect("dir");
     let server = memory(dir.path(), &[]).await;
-    let (status, body) = server.post("/settings/test-s3", body_of(&config, &config.secret_access_key)).await;
-    assert_eq!((status, body), (200, json!({"message": "Connection successful"})));
-    let (status, body) = server.post("/settings/test-s3", body_of(&config, "wrong-secret")).await;
+    let (status, body) = server
+        .post(
+            "/settings/test-s3",
+            body_of(&config, &config.secret_access_key),
+        )
+        .await;
+    assert_eq!(
+        (status, body),
+        (200, json!({"message": "Connection successful"}))
+    );
+    let (status, body) = server
+        .post("/settings/test-s3", body_of(&config, "wrong-secret"))
+        .await;
     assert_eq!(status, 403, "{body}");
     let mut unknown = body_of(&config, "x");
     unknown["accessKeyId"] = json!("GKdoesnotexist0000000000");
@@ -441,9 +724,11 @@ async fn second_garage_key() -> Option<(String, String)> {
     ) {
         return Some((id, secret));
     }
-    let config = std::env::var("S4_GARAGE_CONFIG")
-        .ok()
-        .or_else(|| std::env::var("S4_GARAGE_DIR").ok().map(|d| format!("{d}/garage.toml")))?;
+    let config = std::env::var("S4_GARAGE_CONFIG").ok().or_else(|| {
+        std::env::var("S4_GARAGE_DIR")
+            .ok()
+            .map(|d| format!("{d}/garage.toml"))
+    })?;
     let garage = std::env::var("S4_GARAGE_BIN").unwrap_or_else(|_| "garage".into());
     let name = format!("s4-settings-{}", std::process::id());
     let output = tokio::process::Command::new(&garage)
@@ -476,21 +761,39 @@ async fn put_s3_swaps_the_backend_without_restart() {
     let backend = Arc::new(S3Backend::new(config.clone()).expect("backend"));
     let server = start(dir.path(), &[], backend).await;
     let bucket = s4_core::testing::unique_bucket("swap");
-    let (status, body) = server.post("/buckets", json!({"bucketName": bucket.as_str()})).await;
+    let (status, body) = server
+        .post("/buckets", json!({"bucketName": bucket.as_str()}))
+        .await;
     assert_eq!(status, 200, "{body}");
     let names = |body: &Value| -> Vec<String> {
         body["buckets"]
             .as_array()
-            .map(|a| a.iter().filter_map(|b| b["Name"].as_str().map(str::to_string)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|b| b["Name"].as_str().map(str::to_string))
+                    .collect()
+            })
             .unwrap_or_default()
     };
     assert!(names(&server.get("/buckets").await.1).contains(&bucket.to_string()));
 
     // Wrong secret: new requests use the new client at once.
-    assert_eq!(server.put("/settings/s3", body_of(&config, "wrong-secret")).await.0, 200);
+    assert_eq!(
+        server
+            .put("/settings/s3", body_of(&config, "wrong-secret"))
+            .await
+            .0,
+        200
+    );
     assert_eq!(server.get("/buckets").await.0, 403);
     // Back to the right key.
-    assert_eq!(server.put("/settings/s3", body_of(&config, &config.secret_access_key)).await.0, 200);
+    assert_eq!(
+        server
+            .put("/settings/s3", body_of(&config, &config.secret_access_key))
+            .await
+            .0,
+        200
+    );
     assert!(names(&server.get("/buckets").await.1).contains(&bucket.to_string()));
 
     // A second key sees only its own buckets.
@@ -500,8 +803,17 @@ async fn put_s3_swaps_the_backend_without_restart() {
         assert_eq!(server.put("/settings/s3", second).await.0, 200);
         let (status, listing) = server.get("/buckets").await;
         assert_eq!(status, 200, "{listing}");
-        assert!(!names(&listing).contains(&bucket.to_string()), "second key: {listing}");
-        assert_eq!(server.put("/settings/s3", body_of(&config, &config.secret_access_key)).await.0, 200);
+        assert!(
+            !names(&listing).contains(&bucket.to_string()),
+            "second key: {listing}"
+        );
+        assert_eq!(
+            server
+                .put("/settings/s3", body_of(&config, &config.secret_access_key))
+                .await
+                .0,
+            200
+        );
     } else {
         eprintln!("SKIPPED: second Garage key (no garage CLI/config in the environment)");
     }

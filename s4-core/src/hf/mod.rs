@@ -145,7 +145,10 @@ impl std::fmt::Debug for HubClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("HubClient")
             .field("base", &self.base.as_str())
-            .field("token", &self.token.as_ref().map(|_| crate::outbound::REDACTED))
+            .field(
+                "token",
+                &self.token.as_ref().map(|_| crate::outbound::REDACTED),
+            )
             .finish()
     }
 }
@@ -202,7 +205,9 @@ fn kind_for_status(status: u16) -> ErrorKind {
 /// `error` text.
 fn model_info_error(status: Option<u16>, body: &[u8]) -> Error {
     let text = hub_error_text(body);
-    let code = text.clone().unwrap_or_else(|| "HuggingFace API error".into());
+    let code = text
+        .clone()
+        .unwrap_or_else(|| "HuggingFace API error".into());
     let message = text.unwrap_or_else(|| "Error fetching model info from HuggingFace".into());
     match status {
         Some(status) => Error::new(kind_for_status(status), message)
@@ -338,14 +343,20 @@ impl HubClient {
             .await
             .map_err(|e| fail(b"").with_source(e))?;
         let ok = response.status().is_success();
-        let body = response.bytes().await.map_err(|e| fail(b"").with_source(e))?;
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| fail(b"").with_source(e))?;
         if !ok {
             return Err(fail(&body));
         }
         let value: serde_json::Value =
             serde_json::from_slice(&body).map_err(|e| fail(b"").with_source(e))?;
         Ok(WhoAmI {
-            name: value.get("name").and_then(|v| v.as_str()).map(str::to_string),
+            name: value
+                .get("name")
+                .and_then(|v| v.as_str())
+                .map(str::to_string),
             access_token_display_name: value
                 .pointer("/auth/accessToken/displayName")
                 .and_then(|v| v.as_str())
@@ -395,13 +406,12 @@ impl HubClient {
             }
             let entries: Vec<RawTreeEntry> = serde_json::from_slice(&body)
                 .map_err(|e| model_info_error(None, b"").with_source(e))?;
-            files.extend(entries.into_iter().filter(|e| e.kind == "file").map(|e| {
-                (
-                    e.path,
-                    e.size,
-                    e.lfs.map(|l| l.oid.to_ascii_lowercase()),
-                )
-            }));
+            files.extend(
+                entries
+                    .into_iter()
+                    .filter(|e| e.kind == "file")
+                    .map(|e| (e.path, e.size, e.lfs.map(|l| l.oid.to_ascii_lowercase()))),
+            );
             match next {
                 Some(next) => url = next,
                 None => return Ok(Some(files)),
@@ -417,7 +427,9 @@ impl HubClient {
     /// The §13.1 errors: Hub failures, `Unauthorized` for gated models,
     /// `ValidationError` when no file is listed or none matches.
     pub async fn plan(&self, request: &ImportRequest) -> Result<ImportPlan> {
-        let info = self.model_info(&request.model_id, &request.revision).await?;
+        let info = self
+            .model_info(&request.model_id, &request.revision)
+            .await?;
         if info.gated {
             if !self.has_token() {
                 return Err(gated_error(
@@ -430,19 +442,17 @@ impl HubClient {
                 ));
             }
         }
-        let (listed, sizes_known) = match self
-            .list_tree(&request.model_id, &request.revision)
-            .await?
-        {
-            Some(files) => (files, true),
-            None => (
-                info.siblings
-                    .into_iter()
-                    .map(|path| (path, 0, None))
-                    .collect(),
-                false,
-            ),
-        };
+        let (listed, sizes_known) =
+            match self.list_tree(&request.model_id, &request.revision).await? {
+                Some(files) => (files, true),
+                None => (
+                    info.siblings
+                        .into_iter()
+                        .map(|path| (path, 0, None))
+                        .collect(),
+                    false,
+                ),
+            };
         if listed.is_empty() {
             return Err(Error::invalid("Model has no files to import").with_code("ValidationError"));
         }
@@ -451,7 +461,8 @@ impl HubClient {
             if !request.filter.accepts(&path) {
                 continue;
             }
-            let mut segments = Self::model_segments(&request.model_id, &["resolve", &request.revision]);
+            let mut segments =
+                Self::model_segments(&request.model_id, &["resolve", &request.revision]);
             segments.extend(path.split('/'));
             let url = self.url(&segments);
             files.push(HubFile {
@@ -464,8 +475,10 @@ impl HubClient {
             });
         }
         if files.is_empty() {
-            return Err(Error::invalid("No files match the include/exclude patterns")
-                .with_code("ValidationError"));
+            return Err(
+                Error::invalid("No files match the include/exclude patterns")
+                    .with_code("ValidationError"),
+            );
         }
         Ok(ImportPlan {
             model_id: request.model_id.clone(),

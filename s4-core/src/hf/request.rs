@@ -165,9 +165,7 @@ fn check_local_path(path: &str) -> Result<()> {
         escapes.then_some("Path escapes allowed directory")
     };
     match reason {
-        Some(reason) => Err(validation(format!(
-            "Invalid local storage path: {reason}"
-        ))),
+        Some(reason) => Err(validation(format!("Invalid local storage path: {reason}"))),
         None => Ok(()),
     }
 }
@@ -179,7 +177,9 @@ fn string_list(object: &Map<String, Value>, field: &str) -> Result<Vec<String>> 
             .iter()
             .map(|item| match item {
                 Value::String(s) if !s.is_empty() => Ok(s.clone()),
-                Value::String(_) => Err(validation(format!("{field} must not contain empty patterns"))),
+                Value::String(_) => Err(validation(format!(
+                    "{field} must not contain empty patterns"
+                ))),
                 _ => Err(validation(format!("{field} must be an array of strings"))),
             })
             .collect(),
@@ -344,19 +344,27 @@ mod tests {
             "bucketName is required for S3 destination"
         );
         assert_eq!(
-            message(json!({"modelId": "a/b", "destinationType": "local", "localLocationId": "local-0"})),
+            message(
+                json!({"modelId": "a/b", "destinationType": "local", "localLocationId": "local-0"})
+            ),
             "localLocationId and localPath are required for local destination"
         );
         assert!(message(
             json!({"modelId": "a/b", "destinationType": "local", "localLocationId": "local-0", "localPath": "../x"})
         )
         .starts_with("Invalid local storage path: "));
-        assert!(message(json!({"hfRepoId": "a/b", "bucketName": "bkt", "revision": "a..b"}))
-            .starts_with("revision"));
-        assert!(message(json!({"hfRepoId": "a/b", "bucketName": "bkt", "include": "x"}))
-            .starts_with("include"));
-        assert!(message(json!({"hfRepoId": "a/b", "bucketName": "bkt", "exclude": ["a[" ]}))
-            .starts_with("exclude"));
+        assert!(
+            message(json!({"hfRepoId": "a/b", "bucketName": "bkt", "revision": "a..b"}))
+                .starts_with("revision")
+        );
+        assert!(
+            message(json!({"hfRepoId": "a/b", "bucketName": "bkt", "include": "x"}))
+                .starts_with("include")
+        );
+        assert!(
+            message(json!({"hfRepoId": "a/b", "bucketName": "bkt", "exclude": ["a[" ]}))
+                .starts_with("exclude")
+        );
         let err = ImportRequest::parse(&json!({})).expect_err("invalid");
         assert_eq!(err.code(), Some("ValidationError"));
     }
@@ -372,8 +380,7 @@ mod tests {
             req.destination_of("config.json").expect("key"),
             FileDestination::S3 {
                 bucket: BucketName::try_from("models").expect("bucket"),
-                key: ObjectKey::try_from("llms/meta-llama/Llama-2-7b-hf/config.json")
-                    .expect("key"),
+                key: ObjectKey::try_from("llms/meta-llama/Llama-2-7b-hf/config.json").expect("key"),
             }
         );
         let local = ImportRequest::parse(&json!({
@@ -392,8 +399,11 @@ mod tests {
 
     #[test]
     fn globs() {
-        let f = FileFilter::new(&["*.json".into(), "**/*.safetensors".into()], &["*tok*".into()])
-            .expect("valid");
+        let f = FileFilter::new(
+            &["*.json".into(), "**/*.safetensors".into()],
+            &["*tok*".into()],
+        )
+        .expect("valid");
         assert!(f.accepts("config.json"));
         assert!(!f.accepts("sub/config.json"), "* stays in one segment");
         assert!(f.accepts("model.safetensors"));

@@ -37,13 +37,18 @@ async fn plan_lists_sizes_digests_and_destinations() {
     let fake = FakeHub::start().await;
     let hub = client(&fake, None);
     let plan = hub
-        .plan(&request(json!({"modelId": "org/model", "bucketName": "models", "prefix": "llms/"})))
+        .plan(&request(
+            json!({"modelId": "org/model", "bucketName": "models", "prefix": "llms/"}),
+        ))
         .await
         .expect("plan");
     let expected = fake.files("org/model", "main");
     let paths: Vec<_> = plan.files.iter().map(|f| f.path.as_str()).collect();
     let listed: Vec<_> = expected.iter().map(|f| f.path.as_str()).collect();
-    assert_eq!(paths, listed, "listing order, both tree pages, no directories");
+    assert_eq!(
+        paths, listed,
+        "listing order, both tree pages, no directories"
+    );
     assert!(plan.sizes_known);
     assert_eq!(
         plan.total_bytes,
@@ -54,7 +59,10 @@ async fn plan_lists_sizes_digests_and_destinations() {
         .iter()
         .find(|f| f.path == "model.safetensors")
         .expect("weights");
-    assert_eq!(weights.sha256.as_deref(), Some(expected[1].sha256().as_str()));
+    assert_eq!(
+        weights.sha256.as_deref(),
+        Some(expected[1].sha256().as_str())
+    );
     assert_eq!(
         weights.destination,
         FileDestination::S3 {
@@ -62,7 +70,13 @@ async fn plan_lists_sizes_digests_and_destinations() {
             key: crate::ObjectKey::try_from("llms/org/model/model.safetensors").expect("key"),
         }
     );
-    assert!(plan.files.iter().find(|f| f.path == "config.json").expect("config").sha256.is_none());
+    assert!(plan
+        .files
+        .iter()
+        .find(|f| f.path == "config.json")
+        .expect("config")
+        .sha256
+        .is_none());
 }
 
 #[tokio::test]
@@ -87,19 +101,31 @@ async fn include_exclude_and_revision() {
         }
     );
     let v2 = hub
-        .plan(&request(json!({"modelId": "org/model", "bucketName": "models", "revision": "v2"})))
+        .plan(&request(
+            json!({"modelId": "org/model", "bucketName": "models", "revision": "v2"}),
+        ))
         .await
         .expect("plan v2");
     assert_eq!(v2.files.len(), 1);
     assert_eq!(v2.files[0].path, "v2-only.txt");
-    assert_eq!(download(&hub, &v2.files[0]).await.expect("bytes"), b"second revision");
+    assert_eq!(
+        download(&hub, &v2.files[0]).await.expect("bytes"),
+        b"second revision"
+    );
     let none = hub
-        .plan(&request(json!({"modelId": "org/model", "bucketName": "models", "include": ["*.gguf"]})))
+        .plan(&request(
+            json!({"modelId": "org/model", "bucketName": "models", "include": ["*.gguf"]}),
+        ))
         .await
         .expect_err("nothing matches");
-    assert_eq!(none.message(), "No files match the include/exclude patterns");
+    assert_eq!(
+        none.message(),
+        "No files match the include/exclude patterns"
+    );
     let empty = hub
-        .plan(&request(json!({"modelId": "org/empty", "bucketName": "models"})))
+        .plan(&request(
+            json!({"modelId": "org/empty", "bucketName": "models"}),
+        ))
         .await
         .expect_err("no files");
     assert_eq!(empty.message(), "Model has no files to import");
@@ -110,11 +136,16 @@ async fn downloads_verify_and_token_stays_on_the_hub() {
     let fake = FakeHub::start().await;
     let hub = client(&fake, Some(GOOD_TOKEN));
     let plan = hub
-        .plan(&request(json!({"modelId": "org/gated", "bucketName": "models"})))
+        .plan(&request(
+            json!({"modelId": "org/gated", "bucketName": "models"}),
+        ))
         .await
         .expect("gated plan with a valid token");
     for (file, expected) in plan.files.iter().zip(fake.files("org/gated", "main")) {
-        assert_eq!(download(&hub, file).await.expect("download"), expected.content);
+        assert_eq!(
+            download(&hub, file).await.expect("download"),
+            expected.content
+        );
     }
     // The Hub saw the token; the CDN (another port) never did.
     assert!(fake
@@ -126,7 +157,11 @@ async fn downloads_verify_and_token_stays_on_the_hub() {
     assert!(!cdn.is_empty(), "LFS files came from the CDN");
     assert!(cdn.iter().all(|r| r.header("authorization").is_none()));
     // No Range header anywhere, in particular not for the empty file.
-    assert!(fake.hub.requests().iter().all(|r| r.header("range").is_none()));
+    assert!(fake
+        .hub
+        .requests()
+        .iter()
+        .all(|r| r.header("range").is_none()));
     assert!(fake
         .hub
         .requests()
@@ -139,10 +174,15 @@ async fn checksum_mismatch_fails_the_file() {
     let fake = FakeHub::start().await;
     let hub = client(&fake, None);
     let plan = hub
-        .plan(&request(json!({"modelId": "org/bad-sha", "bucketName": "models"})))
+        .plan(&request(
+            json!({"modelId": "org/bad-sha", "bucketName": "models"}),
+        ))
         .await
         .expect("plan");
-    assert_eq!(download(&hub, &plan.files[0]).await.expect("ok file"), b"fine");
+    assert_eq!(
+        download(&hub, &plan.files[0]).await.expect("ok file"),
+        b"fine"
+    );
     let err = download(&hub, &plan.files[1]).await.expect_err("mismatch");
     assert_eq!(err.code(), Some(CHECKSUM_MISMATCH));
     assert!(
@@ -159,19 +199,28 @@ async fn hub_errors_are_mapped() {
     let fake = FakeHub::start().await;
     let anonymous = client(&fake, None);
     let missing = anonymous
-        .plan(&request(json!({"modelId": "org/nope", "bucketName": "models"})))
+        .plan(&request(
+            json!({"modelId": "org/nope", "bucketName": "models"}),
+        ))
         .await
         .expect_err("missing");
     assert_eq!(missing.backend_status(), Some(404));
     assert_eq!(missing.code(), Some("Repository not found"));
     let gated = anonymous
-        .plan(&request(json!({"modelId": "org/gated", "bucketName": "models"})))
+        .plan(&request(
+            json!({"modelId": "org/gated", "bucketName": "models"}),
+        ))
         .await
         .expect_err("gated");
     assert_eq!(gated.kind(), ErrorKind::Unauthenticated);
-    assert_eq!(gated.message(), "This model is gated and requires a HuggingFace token.");
+    assert_eq!(
+        gated.message(),
+        "This model is gated and requires a HuggingFace token."
+    );
     let rejected = client(&fake, Some("hf_wrong"))
-        .plan(&request(json!({"modelId": "org/gated", "bucketName": "models"})))
+        .plan(&request(
+            json!({"modelId": "org/gated", "bucketName": "models"}),
+        ))
         .await
         .expect_err("bad token");
     assert_eq!(
@@ -179,21 +228,32 @@ async fn hub_errors_are_mapped() {
         "This model requires a valid HuggingFace token to be downloaded, or you are not authorized."
     );
     let limited = anonymous
-        .plan(&request(json!({"modelId": "org/limited", "bucketName": "models"})))
+        .plan(&request(
+            json!({"modelId": "org/limited", "bucketName": "models"}),
+        ))
         .await
         .expect_err("429");
     assert_eq!(limited.backend_status(), Some(429));
-    let who = client(&fake, Some(GOOD_TOKEN)).whoami().await.expect("whoami");
+    let who = client(&fake, Some(GOOD_TOKEN))
+        .whoami()
+        .await
+        .expect("whoami");
     assert_eq!(who.access_token_display_name.as_deref(), Some("test-token"));
-    let bad = client(&fake, Some("x")).whoami().await.expect_err("bad token");
+    let bad = client(&fake, Some("x"))
+        .whoami()
+        .await
+        .expect_err("bad token");
     assert_eq!(bad.message(), "Invalid credentials in Authorization header");
     // A missing file of a listed model: the download fails with the status.
     let plan = anonymous
-        .plan(&request(json!({"modelId": "org/model", "bucketName": "models"})))
+        .plan(&request(
+            json!({"modelId": "org/model", "bucketName": "models"}),
+        ))
         .await
         .expect("plan");
     let mut ghost = plan.files[0].clone();
-    ghost.url = Url::parse(&format!("{}/org/model/resolve/main/ghost.bin", fake.url())).expect("url");
+    ghost.url =
+        Url::parse(&format!("{}/org/model/resolve/main/ghost.bin", fake.url())).expect("url");
     let err = anonymous.open_file(&ghost).await.expect_err("404");
     assert_eq!(err.message(), "HTTP request failed: 404 Not Found");
 }
@@ -203,7 +263,9 @@ async fn fallback_without_tree_uses_siblings() {
     let fake = FakeHub::start().await;
     let hub = client(&fake, None);
     let plan = hub
-        .plan(&request(json!({"modelId": "org/notree", "bucketName": "models"})))
+        .plan(&request(
+            json!({"modelId": "org/notree", "bucketName": "models"}),
+        ))
         .await
         .expect("plan");
     assert!(!plan.sizes_known);
@@ -224,17 +286,30 @@ async fn proxy_routes_hub_calls_and_no_proxy_bypasses_it() {
         https_proxy: String::new(),
     };
     let base = Url::parse(&fake.url()).expect("url");
-    let proxied = HubClient::new(base.clone(), &Outbound::new(settings.clone(), NoProxy::default()), None)
-        .expect("client");
-    let info = proxied.model_info("org/model", "main").await.expect("through the proxy");
+    let proxied = HubClient::new(
+        base.clone(),
+        &Outbound::new(settings.clone(), NoProxy::default()),
+        None,
+    )
+    .expect("client");
+    let info = proxied
+        .model_info("org/model", "main")
+        .await
+        .expect("through the proxy");
     assert!(!info.gated);
     assert!(proxy
         .requests()
         .iter()
         .any(|r| r.path() == "/api/models/org/model/revision/main"));
     let seen = proxy.requests().len();
-    let exempt = Outbound::new(settings, NoProxy::parse(&format!("127.0.0.1:{}", fake.hub.addr.port())));
+    let exempt = Outbound::new(
+        settings,
+        NoProxy::parse(&format!("127.0.0.1:{}", fake.hub.addr.port())),
+    );
     let direct = HubClient::new(base, &exempt, None).expect("client");
-    direct.model_info("org/model", "main").await.expect("direct");
+    direct
+        .model_info("org/model", "main")
+        .await
+        .expect("direct");
     assert_eq!(proxy.requests().len(), seen, "NO_PROXY bypassed the proxy");
 }

@@ -154,17 +154,34 @@ mod tests {
 
     #[tokio::test]
     async fn good_bad_and_short() {
-        let ok = Verified::new("f", Some(11), Some(HELLO.into()), body(&[b"hello ", b"world"]));
+        let ok = Verified::new(
+            "f",
+            Some(11),
+            Some(HELLO.into()),
+            body(&[b"hello ", b"world"]),
+        );
         assert_eq!(drain(ok).await.expect("valid"), 11);
-        let bad = Verified::new("f", Some(11), Some(HELLO.into()), body(&[b"hello ", b"WORLD"]));
+        let bad = Verified::new(
+            "f",
+            Some(11),
+            Some(HELLO.into()),
+            body(&[b"hello ", b"WORLD"]),
+        );
         let err = drain(bad).await.expect_err("mismatch");
         assert_eq!(err.code(), Some(CHECKSUM_MISMATCH));
-        assert!(err.message().starts_with("Checksum mismatch for f: expected b94d"), "{err}");
+        assert!(
+            err.message()
+                .starts_with("Checksum mismatch for f: expected b94d"),
+            "{err}"
+        );
         let short = Verified::new("f", Some(12), None, body(&[b"hello world"]));
         let err = drain(short).await.expect_err("short");
         assert_eq!(err.message(), "Size mismatch for f: expected 12, got 11");
         let long = Verified::new("f", Some(3), None, body(&[b"hello world"]));
-        assert_eq!(drain(long).await.expect_err("long").code(), Some(SIZE_MISMATCH));
+        assert_eq!(
+            drain(long).await.expect_err("long").code(),
+            Some(SIZE_MISMATCH)
+        );
         let unknown = Verified::new("f", None, None, body(&[b"x"]));
         assert_eq!(drain(unknown).await.expect("no expectations"), 1);
         let empty = Verified::new(

@@ -89,10 +89,9 @@ fn main() -> ExitCode {
     let backend_explicit = lookup("S4_BACKEND").is_some_and(|v| !v.trim().is_empty());
     let store_options = s4_core::config_store::StoreOptions {
         initial_s3: match &settings.backend {
-            s4_core::BackendSettings::S3(c) => Some(s4_core::config_store::S3Settings::from_config(
-                c,
-                &settings.default_bucket,
-            )),
+            s4_core::BackendSettings::S3(c) => Some(
+                s4_core::config_store::S3Settings::from_config(c, &settings.default_bucket),
+            ),
             _ => None,
         },
         ..s4_core::config_store::StoreOptions::from_lookup(&settings.data_dir, &lookup)

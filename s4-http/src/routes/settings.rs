@@ -26,7 +26,11 @@ fn object(value: &Value) -> Result<&Map<String, Value>, ApiError> {
 }
 
 /// A required string field (may be empty unless `non_empty`).
-fn string_field(body: &Map<String, Value>, name: &str, non_empty: bool) -> Result<String, ApiError> {
+fn string_field(
+    body: &Map<String, Value>,
+    name: &str,
+    non_empty: bool,
+) -> Result<String, ApiError> {
     match body.get(name) {
         None | Some(Value::Null) => Err(validation(format!("{name} is required"))),
         Some(Value::String(s)) if non_empty && s.trim().is_empty() => {
@@ -38,7 +42,9 @@ fn string_field(body: &Map<String, Value>, name: &str, non_empty: bool) -> Resul
 }
 
 fn updated() -> HandlerResult {
-    Ok(body::ok(&json!({ "message": "Settings updated successfully" })))
+    Ok(body::ok(
+        &json!({ "message": "Settings updated successfully" }),
+    ))
 }
 
 fn audit(ctx: &Ctx, resource: &str, ok: bool) {
@@ -105,9 +111,7 @@ pub async fn dispatch(app: &App, request: Request<Incoming>, ctx: &Ctx) -> Handl
                 "accessTokenDisplayName": name,
             })))
         }
-        RouteId::GetProxySettings => {
-            Ok(body::ok(&json!({ "settings": store.proxy().redacted() })))
-        }
+        RouteId::GetProxySettings => Ok(body::ok(&json!({ "settings": store.proxy().redacted() }))),
         RouteId::PutProxySettings => {
             let value = body::read_json_value(request).await?;
             audited(ctx, "settings:proxy", async {

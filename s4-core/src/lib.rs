@@ -37,6 +37,11 @@
 //! * [`auth`], [`ratelimit`]: credentials, JWTs, SSE tickets, rate limits.
 //! * [`location`]: local directories (`LOCAL_STORAGE_PATHS`), confined to their roots.
 //! * `testing` (feature `testing`): the backend-agnostic conformance suite.
+//! * [`config_store`]: runtime settings (S3, HuggingFace token, proxies, limits),
+//!   persisted, secrets redacted; [`outbound`]: proxied outbound HTTP clients;
+//!   [`backend_slot`]: the replaceable backend behind [`S4::replace_backend`].
+//! * [`hf`]: the HuggingFace Hub client of model imports (plan, download, verify).
+//! * `fakes` (feature `testing`): fake Hub, HTTP server and forward proxy for tests.
 //!
 //! ## Conventions
 //!

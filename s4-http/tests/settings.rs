@@ -819,3 +819,80 @@ async fn put_s3_swaps_the_backend_without_restart() {
     }
     s4_core::testing::remove_bucket(&server.s4, &bucket).await;
 }
+
+/// A fake S3 endpoint answering ListBuckets with one bucket.
+async fn fake_s3() -> FakeServer {
+    FakeServer::start(|_| {
+        Reply::new(
+            200,
+            "<ListAllMyBucketsResult><Buckets><Bucket><Name>fake-bucket</Name>\
+             <CreationDate>2024-01-01T00:00:00.000Z</CreationDate></Bucket></Buckets>\
+             </ListAllMyBucketsResult>",
+        )
+        .header("Content-Type", "application/xml")
+    })
+    .await
+}
+
+#[tokio::test]
+async fn s3_client_follows_proxy_settings_and_no_proxy() {
+    let endpoint = fake_s3().await;
+    let proxy = ForwardProxy::start().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let server = memory(dir.path(), &[]).await;
+    let mut s3 = s3_body("secret");
+    s3["endpoint"] = json!(endpoint.url());
+    assert_eq!(server.put("/settings/s3", s3.clone()).await.0, 200);
+    assert_eq!(server.s4.backend().name(), "s3", "swapped in place");
+    assert_eq!(
+        server
+            .put(
+                "/settings/proxy",
+                json!({"httpProxy": proxy.url(), "httpsProxy": ""})
+            )
+            .await
+            .0,
+        200
+    );
+    let (status, listing) = server.get("/buckets").await;
+    assert_eq!(status, 200, "{listing}");
+    assert_eq!(listing["buckets"][0]["Name"], "fake-bucket");
+    assert_eq!(listing["defaultBucket"], "models");
+    assert!(
+        !proxy.requests().is_empty(),
+        "the rebuilt backend client uses the proxy"
+    );
+    let mut test = s3.clone();
+    test["secretAccessKey"] = json!(REDACTED);
+    let before = proxy.requests().len();
+    assert_eq!(server.post("/settings/test-s3", test).await.0, 200);
+    assert!(
+        proxy.requests().len() > before,
+        "test-s3 uses the current proxies"
+    );
+    drop(server);
+
+    // After a restart with NO_PROXY naming the endpoint, the backend goes direct.
+    let seen = proxy.requests().len();
+    let exempt = memory(dir.path(), &[("NO_PROXY", &endpoint.addr.to_string())]).await;
+    let backend = exempt
+        .store
+        .open_backend(
+            &exempt
+                .store
+                .startup_backend(&s4_core::BackendSettings::Memory, false),
+        )
+        .await
+        .expect("persisted S3 backend");
+    assert_eq!(
+        backend.name(),
+        "s3",
+        "persisted S3 settings select the S3 backend"
+    );
+    assert_eq!(backend.list_buckets().await.expect("list").buckets.len(), 1);
+    assert_eq!(
+        proxy.requests().len(),
+        seen,
+        "NO_PROXY host:port bypasses the proxy"
+    );
+}

@@ -39,6 +39,11 @@
 //!   progress, conflicts, cancel and cleanup ([`S4::transfers`]).
 //! * [`location`]: local directories (`LOCAL_STORAGE_PATHS`), confined to their roots.
 //! * `testing` (feature `testing`): the backend-agnostic conformance suite.
+//! * [`config_store`]: runtime settings (S3, HuggingFace token, proxies, limits),
+//!   persisted, secrets redacted; [`outbound`]: proxied outbound HTTP clients;
+//!   [`backend_slot`]: the replaceable backend behind [`S4::replace_backend`].
+//! * [`hf`]: the HuggingFace Hub client of model imports (plan, download, verify).
+//! * `fakes` (feature `testing`): fake Hub, HTTP server and forward proxy for tests.
 //!
 //! ## Conventions
 //!
@@ -49,13 +54,17 @@
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod auth;
+pub mod backend_slot;
 mod bucket;
 pub mod codec;
+pub mod config_store;
 pub mod error;
 pub mod events;
+pub mod hf;
 pub mod location;
 pub mod names;
 mod object;
+pub mod outbound;
 pub mod preview;
 pub mod ratelimit;
 mod search;
@@ -64,6 +73,8 @@ pub mod storage;
 pub mod transfer;
 pub mod uploads;
 
+#[cfg(any(test, feature = "testing"))]
+pub mod fakes;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
@@ -96,6 +107,8 @@ pub struct S4 {
 #[derive(Debug)]
 struct Inner {
     backend: Arc<dyn Backend>,
+    /// The same backend as `backend`, replaceable at run time (API §16.2).
+    slot: Arc<backend_slot::BackendSlot>,
     locations: location::Locations,
     changes: broadcast::Sender<ObjectChange>,
     uploads: uploads::UploadTracker,
@@ -144,9 +157,12 @@ impl S4Builder {
             .backend
             .unwrap_or_else(|| Arc::new(storage::MemoryBackend::new()));
         let (changes, _) = broadcast::channel(events::CHANGE_CHANNEL_CAPACITY);
+        let slot = Arc::new(backend_slot::BackendSlot::new(backend));
+        let backend: Arc<dyn Backend> = Arc::clone(&slot) as Arc<dyn Backend>;
         S4 {
             inner: Arc::new(Inner {
                 backend,
+                slot,
                 locations: self.locations.unwrap_or_else(location::Locations::disabled),
                 changes,
                 uploads: uploads::UploadTracker::default(),
@@ -182,6 +198,18 @@ impl S4 {
     /// The storage backend.
     pub fn backend(&self) -> &Arc<dyn Backend> {
         &self.inner.backend
+    }
+
+    /// Replaces the storage backend (e.g. after `PUT /settings/s3`): calls that start
+    /// afterwards use `backend`; calls already running finish on the old one.
+    /// Returns the previous backend.
+    pub fn replace_backend(&self, backend: Arc<dyn Backend>) -> Arc<dyn Backend> {
+        self.inner.slot.replace(backend)
+    }
+
+    /// The backend currently in use, without the swapping wrapper.
+    pub fn current_backend(&self) -> Arc<dyn Backend> {
+        self.inner.slot.current()
     }
 
     /// Local storage locations (`LOCAL_STORAGE_PATHS`).

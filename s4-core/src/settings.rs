@@ -178,10 +178,22 @@ pub const ENV_VARS: &[(&str, &str)] = &[
         "BLOCKED_FILE_EXTENSIONS_APPEND",
         "Extend the local-upload extension block-list",
     ),
+    ("HF_TOKEN", "Initial HuggingFace token"),
+    (
+        "HF_ENDPOINT",
+        "HuggingFace Hub base URL (default https://huggingface.co)",
+    ),
+    ("HTTP_PROXY", "Initial proxy for http:// targets"),
+    ("HTTPS_PROXY", "Initial proxy for https:// targets"),
+    (
+        "NO_PROXY",
+        "Proxy exemptions: hosts, .domains, host:port, IPs, *",
+    ),
     (
         "MAX_CONCURRENT_TRANSFERS",
-        "Files copied at the same time by transfer jobs (default 2)",
+        "Initial limit of files copied at once (default 2)",
     ),
+    ("MAX_FILES_PER_PAGE", "Initial UI page size (default 100)"),
 ];
 
 /// Reads a variable through `lookup`, treating empty as unset.

@@ -13,6 +13,7 @@ use std::time::Instant;
 use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 use s4_core::auth::{AuthConfig, AuthService, User};
+use s4_core::config_store::ConfigStore;
 use s4_core::ratelimit::RateLimiter;
 use s4_core::{Settings, S4};
 
@@ -87,6 +88,8 @@ struct AppInner {
     limiter: RateLimiter,
     /// Unix ms of the last API request other than probes; 0 = none yet.
     last_activity: AtomicI64,
+    /// Runtime settings (API §16).
+    settings: ConfigStore,
 }
 
 /// Per-request context handed to handlers.
@@ -125,8 +128,13 @@ impl Ctx {
 }
 
 impl App {
-    /// Builds the application over `s4`.
+    /// Builds the application over `s4`, with runtime settings kept in memory only.
     pub fn new(s4: S4, config: HttpConfig) -> Self {
+        Self::with_settings(s4, config, ConfigStore::ephemeral())
+    }
+
+    /// Builds the application over `s4` with a (persisted) runtime settings store.
+    pub fn with_settings(s4: S4, config: HttpConfig, settings: ConfigStore) -> Self {
         App {
             inner: Arc::new(AppInner {
                 s4,
@@ -135,6 +143,7 @@ impl App {
                 config,
                 router: Router::new(),
                 last_activity: AtomicI64::new(0),
+                settings,
             }),
         }
     }
@@ -147,6 +156,11 @@ impl App {
     /// The HTTP configuration.
     pub fn config(&self) -> &HttpConfig {
         &self.inner.config
+    }
+
+    /// The runtime settings store.
+    pub fn settings(&self) -> &ConfigStore {
+        &self.inner.settings
     }
 
     /// The authentication service.

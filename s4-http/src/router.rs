@@ -57,6 +57,21 @@ pub enum RouteId {
     TransferCancel,
     TransferCleanup,
     TransferGet,
+    GetS3Settings,
+    PutS3Settings,
+    TestS3,
+    GetHfSettings,
+    PutHfSettings,
+    TestHf,
+    GetProxySettings,
+    PutProxySettings,
+    TestProxy,
+    GetMaxConcurrent,
+    PutMaxConcurrent,
+    GetMaxFilesPerPage,
+    PutMaxFilesPerPage,
+    GetDisclaimer,
+    PutDisclaimer,
 }
 
 /// One route: method, path pattern (matchit syntax, relative to `/api`), handler
@@ -196,6 +211,43 @@ pub static ROUTES: &[Route] = &[
     route!(POST, "/transfer/cleanup/{job}", TransferCleanup, Protected),
     route!(POST, "/transfer/{job}/cleanup", TransferCleanup, Protected),
     route!(GET, "/transfer/{job}", TransferGet, Protected),
+    route!(GET, "/settings/s3", GetS3Settings, Protected),
+    route!(PUT, "/settings/s3", PutS3Settings, Protected),
+    route!(POST, "/settings/test-s3", TestS3, Protected),
+    route!(GET, "/settings/huggingface", GetHfSettings, Protected),
+    route!(PUT, "/settings/huggingface", PutHfSettings, Protected),
+    route!(POST, "/settings/test-huggingface", TestHf, Protected),
+    route!(GET, "/settings/proxy", GetProxySettings, Protected),
+    route!(PUT, "/settings/proxy", PutProxySettings, Protected),
+    route!(POST, "/settings/test-proxy", TestProxy, Protected),
+    route!(
+        GET,
+        "/settings/max-concurrent-transfers",
+        GetMaxConcurrent,
+        Protected
+    ),
+    route!(
+        PUT,
+        "/settings/max-concurrent-transfers",
+        PutMaxConcurrent,
+        Protected
+    ),
+    route!(
+        GET,
+        "/settings/max-files-per-page",
+        GetMaxFilesPerPage,
+        Protected
+    ),
+    route!(
+        PUT,
+        "/settings/max-files-per-page",
+        PutMaxFilesPerPage,
+        Protected
+    ),
+    route!(GET, "/settings/disclaimer", GetDisclaimer, Protected),
+    route!(PUT, "/settings/disclaimer", PutDisclaimer, Protected),
+    route!(GET, "/disclaimer", GetDisclaimer, Protected),
+    route!(PUT, "/disclaimer", PutDisclaimer, Protected),
 ];
 
 /// Path parameters of a matched route, percent-decoded once.

@@ -58,6 +58,10 @@ pub struct S3Backend {
     client: reqwest::Client,
     // A std lock: never held across an await point.
     stores: RwLock<HashMap<String, Arc<AmazonS3>>>,
+    /// Proxy of the object-store clients (API §20), when the endpoint is proxied.
+    proxy_url: Option<String>,
+    /// Extra trusted CA bundles (PEM) of the object-store clients.
+    ca_pems: Vec<Vec<u8>>,
 }
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -69,6 +73,16 @@ impl S3Backend {
     /// # Errors
     /// [`crate::ErrorKind::InvalidInput`] when the endpoint is not an http(s) URL.
     pub fn new(config: S3Config) -> Result<Self> {
+        Self::with_outbound(config, &crate::outbound::Outbound::default())
+    }
+
+    /// Creates a backend for `config` whose every request follows `outbound`
+    /// (proxy unless `NO_PROXY` exempts the endpoint, extra CA roots). Does not
+    /// contact the endpoint.
+    ///
+    /// # Errors
+    /// [`crate::ErrorKind::InvalidInput`] when the endpoint or a proxy URL is invalid.
+    pub fn with_outbound(config: S3Config, outbound: &crate::outbound::Outbound) -> Result<Self> {
         let endpoint = reqwest::Url::parse(config.endpoint.trim_end_matches('/')).map_err(|e| {
             Error::invalid(format!("invalid S3 endpoint {:?}: {e}", config.endpoint))
         })?;
@@ -78,7 +92,9 @@ impl S3Backend {
                 config.endpoint
             )));
         }
-        let client = reqwest::Client::builder()
+        let proxy_url = outbound.proxy_for(&endpoint);
+        let client = outbound
+            .client_builder()?
             .connect_timeout(CONNECT_TIMEOUT)
             .timeout(REQUEST_TIMEOUT)
             .pool_max_idle_per_host(16)
@@ -95,6 +111,8 @@ impl S3Backend {
             credential,
             client,
             stores: RwLock::new(HashMap::new()),
+            proxy_url,
+            ca_pems: outbound.ca_pems().to_vec(),
         })
     }
 
@@ -104,11 +122,25 @@ impl S3Backend {
     }
 
     fn client_options(&self) -> ClientOptions {
-        ClientOptions::new()
+        let mut options = ClientOptions::new()
             .with_allow_http(true)
             .with_connect_timeout(CONNECT_TIMEOUT)
             .with_timeout(REQUEST_TIMEOUT)
-            .with_pool_max_idle_per_host(64)
+            .with_pool_max_idle_per_host(64);
+        if let Some(proxy) = &self.proxy_url {
+            options = options.with_proxy_url(proxy);
+        }
+        for pem in &self.ca_pems {
+            for cert in object_store::Certificate::from_pem_bundle(pem).unwrap_or_default() {
+                options = options.with_root_certificate(cert);
+            }
+        }
+        options
+    }
+
+    /// Whether object I/O uses the quick-ACK hyper client (plain `http://`, no proxy).
+    fn uses_quickack(&self) -> bool {
+        self.endpoint.scheme() == "http" && self.proxy_url.is_none()
     }
 
     fn quickack_connector(&self) -> super::quickack::QuickAckConnector {
@@ -127,7 +159,8 @@ impl S3Backend {
         }
         let options = self.client_options();
         let mut builder = AmazonS3Builder::new();
-        if self.endpoint.scheme() == "http" {
+        // A proxied endpoint keeps object_store's client, which knows proxies.
+        if self.uses_quickack() {
             // Plain-HTTP engines get the quick-ACK client (see `quickack`).
             builder = builder.with_http_connector(self.quickack_connector());
         }

@@ -86,7 +86,17 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(settings)) {
+    let backend_explicit = lookup("S4_BACKEND").is_some_and(|v| !v.trim().is_empty());
+    let store_options = s4_core::config_store::StoreOptions {
+        initial_s3: match &settings.backend {
+            s4_core::BackendSettings::S3(c) => Some(
+                s4_core::config_store::S3Settings::from_config(c, &settings.default_bucket),
+            ),
+            _ => None,
+        },
+        ..s4_core::config_store::StoreOptions::from_lookup(&settings.data_dir, &lookup)
+    };
+    match runtime.block_on(run(settings, store_options, backend_explicit)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("s4: {e}");
@@ -95,8 +105,15 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
-    let backend = S4::open_backend(&settings.backend).await?;
+async fn run(
+    mut settings: Settings,
+    store_options: s4_core::config_store::StoreOptions,
+    backend_explicit: bool,
+) -> Result<(), Box<dyn std::error::Error>> {
+    // Runtime settings (API §16): a corrupt settings file stops the start, naming it.
+    let store = s4_core::config_store::ConfigStore::open(store_options).await?;
+    settings.backend = store.startup_backend(&settings.backend, backend_explicit);
+    let backend = store.open_backend(&settings.backend).await?;
     match &settings.backend {
         s4_core::BackendSettings::Local { data_dir } => {
             tracing::info!(backend = "local", data_dir = %data_dir.display(), "storage backend")
@@ -119,7 +136,7 @@ async fn run(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
         .max_concurrent_transfers(settings.max_concurrent_transfers)
         .build();
     let config = HttpConfig::from_lookup(&settings, &|name| std::env::var(name).ok());
-    let app = App::new(s4, config);
+    let app = App::with_settings(s4, config, store);
     let addr = std::net::SocketAddr::new(settings.ip, settings.port);
     let listener = tokio::net::TcpListener::bind(addr)
         .await

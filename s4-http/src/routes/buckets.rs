@@ -26,7 +26,7 @@ pub async fn list(app: &App) -> HandlerResult {
         })
         .collect();
     let mut out = json!({
-        "defaultBucket": app.config().default_bucket,
+        "defaultBucket": default_bucket(app),
         "buckets": buckets,
     });
     // Always present (§11.1): the engine's owner record, else S4's own.
@@ -35,6 +35,16 @@ pub async fn list(app: &App) -> HandlerResult {
         .unwrap_or_else(|| ("S4".to_string(), "s4".to_string()));
     out["owner"] = json!({ "DisplayName": name, "ID": id });
     Ok(body::ok(&out))
+}
+
+/// The default bucket: the runtime S3 setting (§16.2), else the start-up value.
+fn default_bucket(app: &App) -> String {
+    let runtime = app.settings().s3().default_bucket;
+    if runtime.is_empty() {
+        app.config().default_bucket.clone()
+    } else {
+        runtime
+    }
 }
 
 /// Schema-style validation message for a bucket name in a body or path (§3.4, §7.2).

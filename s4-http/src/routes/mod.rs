@@ -5,6 +5,7 @@ pub mod buckets;
 pub mod local;
 pub mod objects;
 pub mod service;
+pub mod settings;
 pub mod sse;
 pub mod transfer;
 
@@ -54,6 +55,21 @@ pub async fn dispatch(app: &App, request: Request<Incoming>, ctx: Ctx) -> Handle
         RouteId::TransferCancel => transfer::cancel(app, &ctx),
         RouteId::TransferCleanup => transfer::cleanup(app, &ctx).await,
         RouteId::TransferGet => transfer::details(app, &ctx),
+        RouteId::GetS3Settings
+        | RouteId::PutS3Settings
+        | RouteId::TestS3
+        | RouteId::GetHfSettings
+        | RouteId::PutHfSettings
+        | RouteId::TestHf
+        | RouteId::GetProxySettings
+        | RouteId::PutProxySettings
+        | RouteId::TestProxy
+        | RouteId::GetMaxConcurrent
+        | RouteId::PutMaxConcurrent
+        | RouteId::GetMaxFilesPerPage
+        | RouteId::PutMaxFilesPerPage
+        | RouteId::GetDisclaimer
+        | RouteId::PutDisclaimer => settings::dispatch(app, request, &ctx).await,
     }
 }
 

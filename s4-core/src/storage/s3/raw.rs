@@ -11,10 +11,10 @@
 //! The path is encoded once with S3's rules (RFC 3986 unreserved characters and
 //! `/` kept, everything else `%XX`) and that exact text is both sent and signed.
 //!
-//! Over `http://` the requests go through the quick-ACK hyper client, which sends
-//! the path untouched. Over `https://` they go through reqwest, whose URL parser
-//! removes dot segments: keys with `.`/`..` segments are refused there with a clear
-//! error rather than sent to the wrong key.
+//! Over direct `http://` the requests go through the quick-ACK hyper client, which
+//! sends the path untouched. Over `https://` or a proxy they go through reqwest,
+//! whose URL parser removes dot segments: keys with `.`/`..` segments are refused
+//! there with a clear error rather than sent to the wrong key.
 
 use std::ops::Range;
 
@@ -119,7 +119,7 @@ impl S3Backend {
     fn raw_client(&self) -> Result<HttpClient> {
         use object_store::client::HttpConnector;
         let options = self.client_options();
-        let client = if self.endpoint.scheme() == "http" {
+        let client = if self.uses_quickack() {
             self.quickack_connector().connect(&options)
         } else {
             object_store::client::ReqwestConnector::default().connect(&options)
@@ -135,9 +135,9 @@ impl S3Backend {
         key: &ObjectKey,
         range: Option<&Range<u64>>,
     ) -> Result<object_store::client::HttpResponse> {
-        if self.endpoint.scheme() != "http" && has_dot_segment(key.as_str()) {
+        if !self.uses_quickack() && has_dot_segment(key.as_str()) {
             return Err(Error::invalid(
-                "Keys with '.' or '..' segments can only be addressed over http:// endpoints by this server.",
+                "Keys with '.' or '..' segments can only be addressed over direct http:// endpoints by this server.",
             )
             .with_code("InvalidKey"));
         }

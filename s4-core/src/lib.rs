@@ -34,6 +34,7 @@
 //! * [`names`] and [`codec`]: validated bucket names and keys; the Base64 path codec.
 //! * [`events`]: every successful write/delete is published as an [`events::ObjectChange`].
 //! * [`uploads`]: progress records and abort handles of in-flight uploads.
+//! * [`notify`]: bucket notifications: webhook configurations and event delivery.
 //! * [`auth`], [`ratelimit`]: credentials, JWTs, SSE tickets, rate limits.
 //! * [`location`]: local directories (`LOCAL_STORAGE_PATHS`), confined to their roots.
 //! * `testing` (feature `testing`): the backend-agnostic conformance suite.
@@ -53,6 +54,7 @@ pub mod error;
 pub mod events;
 pub mod location;
 pub mod names;
+pub mod notify;
 mod object;
 pub mod preview;
 pub mod ratelimit;
@@ -96,6 +98,7 @@ struct Inner {
     locations: location::Locations,
     changes: broadcast::Sender<ObjectChange>,
     uploads: uploads::UploadTracker,
+    notifications: notify::Notifications,
 }
 
 /// Builder of an [`S4`] handle.
@@ -103,6 +106,7 @@ struct Inner {
 pub struct S4Builder {
     backend: Option<Arc<dyn Backend>>,
     locations: Option<location::Locations>,
+    notify: Option<notify::NotifyOptions>,
 }
 
 impl S4Builder {
@@ -124,6 +128,12 @@ impl S4Builder {
         self
     }
 
+    /// Configures bucket notifications (default: an in-memory store).
+    pub fn notifications(mut self, options: notify::NotifyOptions) -> Self {
+        self.notify = Some(options);
+        self
+    }
+
     /// Builds the handle; without a backend, an in-memory one is used; without
     /// locations, local storage is disabled.
     pub fn build(self) -> S4 {
@@ -131,12 +141,18 @@ impl S4Builder {
             .backend
             .unwrap_or_else(|| Arc::new(storage::MemoryBackend::new()));
         let (changes, _) = broadcast::channel(events::CHANGE_CHANNEL_CAPACITY);
+        let notifications = notify::Notifications::new(
+            self.notify.unwrap_or_default(),
+            backend.data_dir().map(std::path::Path::to_path_buf),
+            changes.clone(),
+        );
         S4 {
             inner: Arc::new(Inner {
                 backend,
                 locations: self.locations.unwrap_or_else(location::Locations::disabled),
                 changes,
                 uploads: uploads::UploadTracker::default(),
+                notifications,
             }),
         }
     }
@@ -180,6 +196,11 @@ impl S4 {
     /// In-flight uploads (progress records and abort handles).
     pub fn uploads(&self) -> &uploads::UploadTracker {
         &self.inner.uploads
+    }
+
+    /// Bucket notifications (webhook configurations and delivery).
+    pub fn notifications(&self) -> &notify::Notifications {
+        &self.inner.notifications
     }
 
     pub(crate) fn publish(&self, change: ObjectChange) {

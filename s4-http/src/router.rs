@@ -51,6 +51,10 @@ pub enum RouteId {
     LocalView,
     LocalMkdir,
     LocalDebug,
+    GetNotifications,
+    PutNotifications,
+    DeleteNotification,
+    TestNotificationEndpoint,
 }
 
 /// One route: method, path pattern (matchit syntax, relative to `/api`), handler
@@ -172,6 +176,20 @@ pub static ROUTES: &[Route] = &[
         Protected
     ),
     route!(GET, "/local/debug", LocalDebug, Protected),
+    route!(GET, "/notifications/{bucket}", GetNotifications, Protected),
+    route!(PUT, "/notifications/{bucket}", PutNotifications, Protected),
+    route!(
+        DELETE,
+        "/notifications/{bucket}/{id}",
+        DeleteNotification,
+        Protected
+    ),
+    route!(
+        POST,
+        "/notifications/test-endpoint",
+        TestNotificationEndpoint,
+        Protected
+    ),
 ];
 
 /// Path parameters of a matched route, percent-decoded once.

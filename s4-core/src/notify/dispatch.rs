@@ -72,8 +72,9 @@ impl Dispatcher {
     pub(crate) async fn run(
         mut self,
         mut changes: broadcast::Receiver<ObjectChange>,
-        mut fs: mpsc::Receiver<FsChange>,
+        fs: Arc<tokio::sync::Mutex<mpsc::Receiver<FsChange>>>,
     ) {
+        let mut fs = fs.lock_owned().await;
         loop {
             let deadline = self.order.front().map(|(d, _)| *d);
             tokio::select! {

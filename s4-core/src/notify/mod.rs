@@ -163,9 +163,10 @@ pub(crate) struct Shared {
     watcher: Option<Arc<Mutex<watcher::BucketWatcher>>>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Running {
-    fs_events: Option<mpsc::Receiver<watcher::FsChange>>,
+    // Shared so that a restarted dispatcher gets the same watcher channel back.
+    fs_events: Arc<tokio::sync::Mutex<mpsc::Receiver<watcher::FsChange>>>,
     task: Option<JoinHandle<()>>,
 }
 
@@ -217,7 +218,7 @@ impl Notifications {
             }),
             changes,
             running: Mutex::new(Running {
-                fs_events: Some(fs_rx),
+                fs_events: Arc::new(tokio::sync::Mutex::new(fs_rx)),
                 task: None,
             }),
         }
@@ -248,12 +249,27 @@ impl Notifications {
         if running.task.as_ref().is_some_and(|t| !t.is_finished()) {
             return;
         }
-        let fs = running
-            .fs_events
-            .take()
-            .unwrap_or_else(|| mpsc::channel(1).1);
+        let fs = Arc::clone(&running.fs_events);
         let dispatcher = dispatch::Dispatcher::new(Arc::clone(&self.shared));
         running.task = Some(tokio::spawn(dispatcher.run(self.changes.subscribe(), fs)));
+    }
+
+    /// Stops delivering and watching (pending and queued events are dropped).
+    /// Configurations stay; [`Self::start`] or a configuration change resumes.
+    pub async fn stop(&self) {
+        if let Ok(mut running) = self.running.lock() {
+            if let Some(task) = running.task.take() {
+                task.abort();
+            }
+        }
+        if let Some(watcher) = self.shared.watcher.clone() {
+            let _ = tokio::task::spawn_blocking(move || {
+                if let Ok(mut watcher) = watcher.lock() {
+                    watcher.sync(&HashSet::new());
+                }
+            })
+            .await;
+        }
     }
 
     /// Watches exactly the configured buckets (local backend only).

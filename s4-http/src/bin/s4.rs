@@ -116,7 +116,14 @@ async fn run(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
     let s4 = S4::builder()
         .shared_backend(backend)
         .locations(locations)
+        .notifications(s4_core::notify::NotifyOptions::default().with_store_path(
+            s4_core::notify::NotifyOptions::default_store_path(&settings.data_dir, &|name| {
+                std::env::var(name).ok()
+            }),
+        ))
         .build();
+    // Configurations of a previous run: watch and deliver from the start.
+    s4.notifications().start().await?;
     let config = HttpConfig::from_lookup(&settings, &|name| std::env::var(name).ok());
     let app = App::new(s4, config);
     let addr = std::net::SocketAddr::new(settings.ip, settings.port);

@@ -42,7 +42,10 @@ impl S4 {
     /// `BucketAlreadyOwnedByYou` / `BucketAlreadyExists` ([`crate::ErrorKind::AlreadyExists`]),
     /// backend failures.
     pub async fn create_bucket(&self, bucket: &BucketName) -> Result<CreatedBucket> {
-        self.backend().create_bucket(bucket).await
+        let created = self.backend().create_bucket(bucket).await?;
+        // Configurations may predate the bucket: watch its new directory.
+        self.notifications().bucket_created(bucket).await;
+        Ok(created)
     }
 
     /// Deletes an empty bucket; on success its notification configurations go too

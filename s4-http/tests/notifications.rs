@@ -583,6 +583,38 @@ async fn out_of_band_changes_in_local_bucket_reported_once() {
     s.cleanup(&bucket).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bucket_configured_before_it_exists_is_watched_once_created() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let s = start_kind(Kind::Local, dir.path(), s4_core::notify::COALESCE_WINDOW)
+        .await
+        .expect("local server");
+    let bucket = s4_core::testing::unique_bucket("ntfy-pre").to_string();
+    let mut all = Receiver::start(200, 0).await;
+    s.configure(&bucket, json!([{ "endpoint": all.url, "events": ALL }]))
+        .await;
+    let (status, body) = s
+        .post_json("/buckets", json!({ "bucketName": bucket }))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let bucket_dir = s.data_dir.clone().expect("data dir").join(&bucket);
+    // A directory made out of band with a file written right away.
+    tokio::fs::create_dir_all(bucket_dir.join("new/deeper"))
+        .await
+        .expect("mkdir");
+    tokio::fs::write(bucket_dir.join("new/deeper/f.bin"), b"1234")
+        .await
+        .expect("write");
+    assert_eq!(all.next_event().await, created("new/deeper/f.bin", 4));
+    tokio::fs::remove_dir_all(bucket_dir.join("new"))
+        .await
+        .expect("rm");
+    assert_eq!(all.next_event().await, removed("new/deeper/f.bin"));
+    s.upload(&bucket, "marker", b"m").await;
+    assert_eq!(all.next_event().await, created("marker", 1));
+    s.cleanup(&bucket).await;
+}
+
 // ---------------------------------------------------------------- routes
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

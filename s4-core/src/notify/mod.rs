@@ -254,6 +254,21 @@ impl Notifications {
         running.task = Some(tokio::spawn(dispatcher.run(self.changes.subscribe(), fs)));
     }
 
+    /// A bucket was created: configurations written before it existed start
+    /// watching its directory (local backend).
+    pub(crate) async fn bucket_created(&self, bucket: &BucketName) {
+        if self.shared.watcher.is_some()
+            && self
+                .shared
+                .store
+                .cached()
+                .buckets
+                .contains_key(bucket.as_str())
+        {
+            self.sync_watches().await;
+        }
+    }
+
     /// Stops delivering and watching (pending and queued events are dropped).
     /// Configurations stay; [`Self::start`] or a configuration change resumes.
     pub async fn stop(&self) {

@@ -127,20 +127,62 @@ impl BucketWatcher {
     }
 }
 
-/// The `(bucket, key)` changes an event stands for.
+/// Most files reported from one directory that appeared (created or moved in).
+const SCAN_LIMIT: usize = 100_000;
+
+/// The `(bucket, key)` changes an event stands for. Runs on the watcher's own
+/// thread, so the blocking directory scan below is allowed here.
 fn translate(root: &Path, event: &::notify::Event) -> Vec<FsChange> {
     match event.kind {
         EventKind::Access(_)
-        | EventKind::Create(CreateKind::Folder)
         | EventKind::Remove(RemoveKind::Folder)
         | EventKind::Modify(ModifyKind::Metadata(_)) => return Vec::new(),
         _ => {}
     }
-    event
-        .paths
-        .iter()
-        .filter_map(|p| change_for_path(root, p))
-        .collect()
+    let mut out = Vec::new();
+    for path in &event.paths {
+        // A directory that appeared (mkdir, or moved in): files written into it
+        // before the kernel watch was added would go unseen, so report what it
+        // holds; the dispatcher merges any duplicate.
+        let appeared = matches!(
+            event.kind,
+            EventKind::Create(CreateKind::Folder)
+                | EventKind::Create(CreateKind::Any)
+                | EventKind::Modify(ModifyKind::Name(_))
+        );
+        if appeared && path.is_dir() {
+            scan_dir(root, path, &mut out);
+        } else if !matches!(event.kind, EventKind::Create(CreateKind::Folder)) {
+            out.extend(change_for_path(root, path));
+        }
+    }
+    out
+}
+
+/// Every file under `dir`, as changes (at most [`SCAN_LIMIT`]).
+fn scan_dir(root: &Path, dir: &Path, out: &mut Vec<FsChange>) {
+    let mut stack = vec![dir.to_path_buf()];
+    let mut seen = 0usize;
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            match entry.file_type() {
+                Ok(t) if t.is_dir() => stack.push(path),
+                Ok(t) if t.is_file() => {
+                    out.extend(change_for_path(root, &path));
+                    seen += 1;
+                    if seen >= SCAN_LIMIT {
+                        tracing::warn!(dir = %dir.display(), "new directory holds too many files; not all are reported");
+                        return;
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
 }
 
 /// `root/<bucket>/<key...>` → the change, unless the path is not an object's.
@@ -173,6 +215,23 @@ fn is_staging_name(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn new_directories_report_their_files() {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let root = tmp.path();
+        std::fs::create_dir_all(root.join("b1/d/e")).expect("mkdir");
+        std::fs::write(root.join("b1/d/x"), b"1").expect("write");
+        std::fs::write(root.join("b1/d/e/y"), b"2").expect("write");
+        let event =
+            ::notify::Event::new(EventKind::Create(CreateKind::Folder)).add_path(root.join("b1/d"));
+        let mut keys: Vec<String> = translate(root, &event).into_iter().map(|c| c.key).collect();
+        keys.sort();
+        assert_eq!(keys, vec!["d/e/y", "d/x"]);
+        let access = ::notify::Event::new(EventKind::Access(::notify::event::AccessKind::Any))
+            .add_path(root.join("b1/d/x"));
+        assert!(translate(root, &access).is_empty());
+    }
 
     #[test]
     fn paths_translate_to_keys() {

@@ -538,6 +538,86 @@ mod tests {
             .all(|(h, _)| *h != HEADER_SIGNATURE));
     }
 
+    /// A one-shot HTTP server answering 200; yields the request head it got.
+    async fn one_shot_server() -> (std::net::SocketAddr, tokio::task::JoinHandle<String>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let task = tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.expect("accept");
+            let mut head = Vec::new();
+            let mut buf = [0u8; 4096];
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                let n = stream.read(&mut buf).await.expect("read");
+                if n == 0 {
+                    break;
+                }
+                head.extend_from_slice(&buf[..n]);
+            }
+            let _ = stream
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                .await;
+            String::from_utf8_lossy(&head).into_owned()
+        });
+        (addr, task)
+    }
+
+    #[tokio::test]
+    async fn proxy_settings_route_requests() {
+        let request = |url: String| WebhookRequest {
+            url,
+            headers: vec![(HEADER_EVENT_ID, "e".into())],
+            body: Bytes::from_static(b"{}"),
+            timeout: Duration::from_secs(5),
+        };
+        // Through the proxy: the proxy sees the absolute target URL.
+        let (proxy, seen) = one_shot_server().await;
+        let client = HttpClientOptions::new()
+            .with_proxy(Some(ProxyConfig {
+                http_proxy: Some(format!("http://{proxy}")),
+                ..ProxyConfig::default()
+            }))
+            .build()
+            .expect("client");
+        let status = client
+            .post(request("http://hooks.example.invalid/x".into()))
+            .await
+            .expect("answered by the proxy");
+        assert_eq!(status, 200);
+        let head = seen.await.expect("proxy task");
+        assert!(
+            head.starts_with("POST http://hooks.example.invalid/x HTTP/1.1"),
+            "{head}"
+        );
+        // A host in no_proxy is reached directly.
+        let (direct, seen) = one_shot_server().await;
+        let client = HttpClientOptions::new()
+            .with_proxy(Some(ProxyConfig {
+                http_proxy: Some("http://127.0.0.1:9".into()),
+                https_proxy: None,
+                no_proxy: vec!["127.0.0.1".into()],
+            }))
+            .build()
+            .expect("client");
+        let status = client
+            .post(request(format!("http://{direct}/hook")))
+            .await
+            .expect("direct");
+        assert_eq!(status, 200);
+        let head = seen.await.expect("server task");
+        assert!(head.starts_with("POST /hook HTTP/1.1"), "{head}");
+        // A bad proxy URL is an input error.
+        let bad = HttpClientOptions::new()
+            .with_proxy(Some(ProxyConfig {
+                http_proxy: Some("::not a url".into()),
+                ..ProxyConfig::default()
+            }))
+            .build();
+        assert!(bad.is_err());
+    }
+
     #[tokio::test]
     async fn full_queue_drops_oldest() {
         let scripted = Arc::new(Scripted::default());

@@ -144,7 +144,6 @@ impl S4Builder {
         let notifications = notify::Notifications::new(
             self.notify.unwrap_or_default(),
             backend.data_dir().map(std::path::Path::to_path_buf),
-            changes.clone(),
         );
         S4 {
             inner: Arc::new(Inner {
@@ -204,6 +203,7 @@ impl S4 {
     }
 
     pub(crate) fn publish(&self, change: ObjectChange) {
+        self.inner.notifications.observe(&change);
         // No subscriber is fine: nobody is listening.
         let _ = self.inner.changes.send(change);
     }

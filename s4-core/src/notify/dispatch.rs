@@ -15,7 +15,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::delivery::{payload, uuid_v4, Deliverer, Delivery};
@@ -69,22 +69,16 @@ impl Dispatcher {
         }
     }
 
-    pub(crate) async fn run(
-        mut self,
-        mut changes: broadcast::Receiver<ObjectChange>,
-        fs: Arc<tokio::sync::Mutex<mpsc::Receiver<FsChange>>>,
-    ) {
+    pub(crate) async fn run(mut self, fs: Arc<tokio::sync::Mutex<mpsc::Receiver<FsChange>>>) {
         let mut fs = fs.lock_owned().await;
+        let shared = Arc::clone(&self.shared);
         loop {
+            for change in shared.intake.drain() {
+                self.on_own(change);
+            }
             let deadline = self.order.front().map(|(d, _)| *d);
             tokio::select! {
-                received = changes.recv() => match received {
-                    Ok(change) => self.on_own(change),
-                    Err(broadcast::error::RecvError::Lagged(n)) => {
-                        tracing::warn!(missed = n, "notification dispatcher fell behind; change events lost");
-                    }
-                    Err(broadcast::error::RecvError::Closed) => return,
-                },
+                () = shared.intake.wait() => {}
                 Some(change) = fs.recv() => self.on_disk(change),
                 () = sleep_until(deadline), if deadline.is_some() => self.flush_due().await,
             }

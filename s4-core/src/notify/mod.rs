@@ -5,9 +5,16 @@
 //!   list, replace, remove, test an endpoint, proxy settings. No HTTP needed.
 //! * `store.rs`: the JSON configuration file, cached, written temp-then-rename.
 //! * `matching.rs`: event names, wildcards, prefix/suffix filters.
-//! * `dispatch.rs`: one task consuming [`crate::S4::subscribe_changes`] (every
-//!   write and delete s4-core makes, on every backend) and the watcher's reports,
-//!   coalescing them per key and turning them into events.
+//! * `dispatch.rs`: one task consuming every write and delete s4-core makes, on
+//!   every backend (handed over where [`crate::S4`] publishes its changes), and the
+//!   watcher's reports, coalescing them per key and turning them into events.
+//!
+//! Why not [`crate::S4::subscribe_changes`]: that broadcast channel holds 4096
+//! changes and a consumer that falls behind loses the oldest, which one folder
+//! delete of more keys than that can cause. Changes to configured buckets go
+//! instead into a dedicated intake queue ([`INTAKE_CAPACITY`]), filled
+//! synchronously where s4-core publishes, so only a dispatcher stalled for that
+//! many changes loses any (logged). The broadcast channel is unchanged.
 //! * `watcher.rs`: on the local backend, a file-system watcher on configured
 //!   buckets' directories, for changes made by other programs.
 //! * `delivery.rs`: per-endpoint bounded queues, retries with backoff, HMAC
@@ -30,7 +37,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 pub use delivery::{
@@ -50,6 +57,9 @@ pub const REDACTED: &str = "***REDACTED***";
 
 /// Changes to one key within this window are merged into one event.
 pub const COALESCE_WINDOW: Duration = Duration::from_millis(200);
+
+/// Most changes waiting for the dispatcher before the oldest is dropped (logged).
+pub const INTAKE_CAPACITY: usize = 1_000_000;
 
 /// Environment variable overriding the store location.
 pub const STORE_PATH_VAR: &str = "NOTIFICATION_STORE_PATH";
@@ -151,9 +161,33 @@ impl NotifyOptions {
     }
 }
 
+/// Changes to configured buckets, waiting for the dispatcher.
+#[derive(Debug, Default)]
+pub(crate) struct Intake {
+    // A std lock: held only to push or drain.
+    queue: Mutex<std::collections::VecDeque<ObjectChange>>,
+    ready: tokio::sync::Notify,
+}
+
+impl Intake {
+    /// Everything queued so far.
+    pub(crate) fn drain(&self) -> Vec<ObjectChange> {
+        self.queue
+            .lock()
+            .map(|mut q| q.drain(..).collect())
+            .unwrap_or_default()
+    }
+
+    /// Waits until something may have been queued.
+    pub(crate) async fn wait(&self) {
+        self.ready.notified().await;
+    }
+}
+
 /// State shared with the dispatcher task.
 #[derive(Debug)]
 pub(crate) struct Shared {
+    intake: Intake,
     store: store::Store,
     options: NotifyOptions,
     client: delivery::ClientSlot,
@@ -174,7 +208,6 @@ struct Running {
 #[derive(Debug)]
 pub struct Notifications {
     shared: Arc<Shared>,
-    changes: broadcast::Sender<ObjectChange>,
     running: Mutex<Running>,
 }
 
@@ -192,11 +225,7 @@ impl Drop for Notifications {
 pub type TestOutcome = std::result::Result<u16, Unreachable>;
 
 impl Notifications {
-    pub(crate) fn new(
-        options: NotifyOptions,
-        data_dir: Option<PathBuf>,
-        changes: broadcast::Sender<ObjectChange>,
-    ) -> Self {
+    pub(crate) fn new(options: NotifyOptions, data_dir: Option<PathBuf>) -> Self {
         let client = match options.client.clone() {
             Some(client) => client,
             None => HttpClientOptions::new().build().unwrap_or_else(|e| {
@@ -210,13 +239,13 @@ impl Notifications {
             .map(|root| Arc::new(Mutex::new(watcher::BucketWatcher::new(root, fs_tx))));
         Notifications {
             shared: Arc::new(Shared {
+                intake: Intake::default(),
                 store: store::Store::new(options.store_path.clone()),
                 options,
                 client: Arc::new(RwLock::new(client)),
                 data_dir,
                 watcher,
             }),
-            changes,
             running: Mutex::new(Running {
                 fs_events: Arc::new(tokio::sync::Mutex::new(fs_rx)),
                 task: None,
@@ -251,7 +280,7 @@ impl Notifications {
         }
         let fs = Arc::clone(&running.fs_events);
         let dispatcher = dispatch::Dispatcher::new(Arc::clone(&self.shared));
-        running.task = Some(tokio::spawn(dispatcher.run(self.changes.subscribe(), fs)));
+        running.task = Some(tokio::spawn(dispatcher.run(fs)));
     }
 
     /// A bucket was created: configurations written before it existed start
@@ -267,6 +296,29 @@ impl Notifications {
         {
             self.sync_watches().await;
         }
+    }
+
+    /// Hands a successful write or delete to the dispatcher (called by
+    /// [`crate::S4`] for every change it publishes). Never waits.
+    pub(crate) fn observe(&self, change: &ObjectChange) {
+        if !self
+            .shared
+            .store
+            .cached()
+            .buckets
+            .contains_key(&change.bucket)
+        {
+            return;
+        }
+        if let Ok(mut queue) = self.shared.intake.queue.lock() {
+            if queue.len() >= INTAKE_CAPACITY {
+                if let Some(dropped) = queue.pop_front() {
+                    tracing::warn!(bucket = %dropped.bucket, key = %dropped.key, "notification intake full: dropped the oldest change");
+                }
+            }
+            queue.push_back(change.clone());
+        }
+        self.shared.intake.ready.notify_one();
     }
 
     /// Stops delivering and watching (pending and queued events are dropped).
@@ -526,8 +578,7 @@ mod tests {
     }
 
     fn service() -> Notifications {
-        let (tx, _) = broadcast::channel(4);
-        Notifications::new(NotifyOptions::default(), None, tx)
+        Notifications::new(NotifyOptions::default(), None)
     }
 
     #[test]
@@ -583,6 +634,83 @@ mod tests {
         );
         n.remove(&b, "fixed").await.expect("remove");
         assert!(n.list(&b).await.is_empty());
+    }
+
+    /// Counts delivered events by name.
+    #[derive(Debug, Default)]
+    struct Counting {
+        removed: std::sync::atomic::AtomicUsize,
+        created: std::sync::atomic::AtomicUsize,
+        changed: tokio::sync::Notify,
+    }
+
+    #[async_trait::async_trait]
+    impl WebhookClient for Counting {
+        async fn post(&self, request: WebhookRequest) -> TestOutcome {
+            let counter = if request.body.windows(14).any(|w| w == b"ObjectRemoved:") {
+                &self.removed
+            } else {
+                &self.created
+            };
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            self.changed.notify_one();
+            Ok(200)
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn large_folder_delete_reports_every_key() {
+        use std::sync::atomic::Ordering::SeqCst;
+        const KEYS: usize = 6000; // more than the change channel holds
+        let counting = Arc::new(Counting::default());
+        let s4 = crate::S4::builder()
+            .notifications(
+                NotifyOptions::default()
+                    .with_client(counting.clone())
+                    .with_coalesce_window(Duration::from_millis(20)),
+            )
+            .build();
+        let b = BucketName::try_from("bucket-big").expect("name");
+        s4.create_bucket(&b).await.expect("bucket");
+        s4.notifications()
+            .replace(&b, vec![entry("", None)])
+            .await
+            .expect("configure");
+        let mut all = entry("", None);
+        all.events = EVENT_PATTERNS.iter().map(|e| e.to_string()).collect();
+        s4.notifications()
+            .replace(&b, vec![all])
+            .await
+            .expect("configure");
+        for i in 0..KEYS {
+            let key = crate::ObjectKey::try_from(format!("dir/{i:05}").as_str()).expect("key");
+            let body = futures::stream::iter([Ok(Bytes::from_static(b"x"))]);
+            s4.put_object(&b, &key, body, Default::default())
+                .await
+                .expect("put");
+        }
+        let wait_for = |counter: &'static str| {
+            let counting = Arc::clone(&counting);
+            async move {
+                let value = |c: &Counting| match counter {
+                    "created" => c.created.load(SeqCst),
+                    _ => c.removed.load(SeqCst),
+                };
+                let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+                while value(&counting) < KEYS {
+                    let wait = counting.changed.notified();
+                    if tokio::time::timeout_at(deadline, wait).await.is_err() {
+                        break;
+                    }
+                }
+                value(&counting)
+            }
+        };
+        // Every creation first (a delete within the window would merge with it).
+        assert_eq!(wait_for("created").await, KEYS);
+        let outcome = s4.delete_object(&b, "dir").await.expect("delete");
+        assert_eq!(outcome.deleted.len(), KEYS);
+        assert_eq!(wait_for("removed").await, KEYS);
     }
 
     #[tokio::test]

@@ -561,6 +561,11 @@ async fn out_of_band_changes_in_local_bucket_reported_once() {
     // S4's own writes are reported once, not again by the watcher.
     s.upload(&bucket, "own.txt", b"own").await;
     assert_eq!(all.next_event().await, created("own.txt", 3));
+    // ... but another program's overwrite of the same size right after is.
+    tokio::fs::write(bucket_dir.join("own.txt"), b"ext")
+        .await
+        .expect("overwrite");
+    assert_eq!(all.next_event().await, created("own.txt", 3));
     s.delete_key(&bucket, "own.txt").await;
     assert_eq!(all.next_event().await, removed("own.txt"));
     s.upload(&bucket, "own-folder/a/b.txt", b"ab").await;

@@ -13,7 +13,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -50,7 +50,9 @@ pub(crate) struct Dispatcher {
     /// Deadlines in arrival order (the window is constant, so they are sorted);
     /// an entry is stale when the key's pending deadline moved on.
     order: VecDeque<(Instant, Key)>,
-    recent_own: HashMap<Key, (State, Instant)>,
+    /// S4's own recent reports: state, the file's modification time (local
+    /// backend), when.
+    recent_own: HashMap<Key, (State, Option<SystemTime>, Instant)>,
     recent_order: VecDeque<(Instant, Key)>,
     deliverer: Deliverer,
 }
@@ -140,40 +142,51 @@ impl Dispatcher {
     }
 
     async fn settle(&mut self, key: Key, pending: Pending) {
-        let state = if pending.seen_on_disk {
-            match self.disk_state(&key).await {
-                Some(state) => state,
-                None => return,
-            }
+        let on_disk = if pending.seen_on_disk || self.shared.data_dir.is_some() {
+            self.disk_state(&key).await
         } else {
-            match pending.own {
-                Some(state) => state,
-                None => return,
-            }
+            None
         };
+        let state = match (pending.seen_on_disk, on_disk, pending.own) {
+            (true, Some((state, _)), _) => state,
+            (true, None, _) => return, // A directory, or not inspectable.
+            (false, _, Some(state)) => state,
+            (false, _, None) => return,
+        };
+        // The modification time tells S4's own write from a later one of the
+        // same size by another program.
+        let modified = on_disk.and_then(|(s, m)| (s == state).then_some(m).flatten());
         if pending.own.is_some() {
-            self.recent_own.insert(key.clone(), (state, Instant::now()));
-            self.recent_order.push_back((Instant::now(), key.clone()));
-        } else if let Some((own_state, at)) = self.recent_own.get(&key) {
-            if *own_state == state && at.elapsed() < OWN_ECHO_WINDOW {
-                return; // The watcher's echo of S4's own write.
+            let now = Instant::now();
+            self.recent_own.insert(key.clone(), (state, modified, now));
+            self.recent_order.push_back((now, key.clone()));
+        } else {
+            if let Some((own_state, own_modified, at)) = self.recent_own.get(&key) {
+                if *own_state == state
+                    && *own_modified == modified
+                    && at.elapsed() < OWN_ECHO_WINDOW
+                {
+                    return; // The watcher's echo of S4's own write.
+                }
             }
+            // Another program changed the key: S4's report no longer describes it.
+            self.recent_own.remove(&key);
         }
         self.emit(&key.0, &key.1, state);
     }
 
-    /// The file's current state; `None` when the path is not a file (a directory)
-    /// or cannot be inspected.
-    async fn disk_state(&self, key: &Key) -> Option<State> {
+    /// The file's current state and modification time; `None` when the path is
+    /// not a file (a directory) or cannot be inspected.
+    async fn disk_state(&self, key: &Key) -> Option<(State, Option<SystemTime>)> {
         let root = self.shared.data_dir.as_ref()?;
         let mut path = root.join(&key.0);
         for segment in key.1.split('/') {
             path.push(segment);
         }
         match tokio::fs::symlink_metadata(&path).await {
-            Ok(meta) if meta.is_file() => Some(State::Present(meta.len())),
+            Ok(meta) if meta.is_file() => Some((State::Present(meta.len()), meta.modified().ok())),
             Ok(_) => None,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some(State::Absent),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some((State::Absent, None)),
             Err(e) => {
                 tracing::warn!(bucket = %key.0, key = %key.1, error = %e, "cannot inspect changed file; no event");
                 None
@@ -187,7 +200,7 @@ impl Dispatcher {
                 break;
             }
             if let Some((at, key)) = self.recent_order.pop_front() {
-                if self.recent_own.get(&key).is_some_and(|(_, t)| *t <= at) {
+                if self.recent_own.get(&key).is_some_and(|(_, _, t)| *t <= at) {
                     self.recent_own.remove(&key);
                 }
             }

@@ -32,6 +32,7 @@ mod watcher;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering::SeqCst;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -164,6 +165,8 @@ impl NotifyOptions {
 /// Changes to configured buckets, waiting for the dispatcher.
 #[derive(Debug, Default)]
 pub(crate) struct Intake {
+    /// Whether a dispatcher runs (nothing is queued for none).
+    active: std::sync::atomic::AtomicBool,
     // A std lock: held only to push or drain.
     queue: Mutex<std::collections::VecDeque<ObjectChange>>,
     ready: tokio::sync::Notify,
@@ -279,6 +282,7 @@ impl Notifications {
             return;
         }
         let fs = Arc::clone(&running.fs_events);
+        self.shared.intake.active.store(true, SeqCst);
         let dispatcher = dispatch::Dispatcher::new(Arc::clone(&self.shared));
         running.task = Some(tokio::spawn(dispatcher.run(fs)));
     }
@@ -301,12 +305,13 @@ impl Notifications {
     /// Hands a successful write or delete to the dispatcher (called by
     /// [`crate::S4`] for every change it publishes). Never waits.
     pub(crate) fn observe(&self, change: &ObjectChange) {
-        if !self
-            .shared
-            .store
-            .cached()
-            .buckets
-            .contains_key(&change.bucket)
+        if !self.shared.intake.active.load(SeqCst)
+            || !self
+                .shared
+                .store
+                .cached()
+                .buckets
+                .contains_key(&change.bucket)
         {
             return;
         }
@@ -329,6 +334,8 @@ impl Notifications {
                 task.abort();
             }
         }
+        self.shared.intake.active.store(false, SeqCst);
+        self.shared.intake.drain();
         if let Some(watcher) = self.shared.watcher.clone() {
             let _ = tokio::task::spawn_blocking(move || {
                 if let Ok(mut watcher) = watcher.lock() {

@@ -19,12 +19,16 @@ use crate::storage::{Backend, BucketListing, CreatedBucket, Page, PageRequest, R
 pub struct BackendSlot {
     // A std lock: held only to clone the `Arc`, never across an await point.
     current: RwLock<Arc<dyn Backend>>,
+    /// The data directory of the first backend (a borrow cannot outlive a swap,
+    /// so it is kept here; swaps go to S3 engines, which have none to watch).
+    data_dir: Option<std::path::PathBuf>,
 }
 
 impl BackendSlot {
     /// A slot holding `backend`.
     pub fn new(backend: Arc<dyn Backend>) -> Self {
         BackendSlot {
+            data_dir: backend.data_dir().map(std::path::Path::to_path_buf),
             current: RwLock::new(backend),
         }
     }
@@ -93,6 +97,10 @@ impl Backend for BackendSlot {
 
     fn holds_any_key(&self) -> bool {
         self.current().holds_any_key()
+    }
+
+    fn data_dir(&self) -> Option<&std::path::Path> {
+        self.data_dir.as_deref()
     }
 
     async fn confine(&self, bucket: &BucketName, key: &ObjectKey) -> Result<()> {

@@ -42,14 +42,22 @@ impl S4 {
     /// `BucketAlreadyOwnedByYou` / `BucketAlreadyExists` ([`crate::ErrorKind::AlreadyExists`]),
     /// backend failures.
     pub async fn create_bucket(&self, bucket: &BucketName) -> Result<CreatedBucket> {
-        self.backend().create_bucket(bucket).await
+        let created = self.backend().create_bucket(bucket).await?;
+        // Configurations may predate the bucket: watch its new directory.
+        self.notifications().bucket_created(bucket).await;
+        Ok(created)
     }
 
-    /// Deletes an empty bucket.
+    /// Deletes an empty bucket; on success its notification configurations go too
+    /// (a failure to update that store is logged: the bucket is gone either way).
     ///
     /// # Errors
     /// `NoSuchBucket`, `BucketNotEmpty` ([`crate::ErrorKind::Conflict`]), backend failures.
     pub async fn delete_bucket(&self, bucket: &BucketName) -> Result<()> {
-        self.backend().delete_bucket(bucket).await
+        self.backend().delete_bucket(bucket).await?;
+        if let Err(e) = self.notifications().remove_bucket(bucket).await {
+            tracing::error!(bucket = %bucket, error = %e, "bucket deleted but its notification configurations could not be removed");
+        }
+        Ok(())
     }
 }

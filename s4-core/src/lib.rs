@@ -34,6 +34,7 @@
 //! * [`names`] and [`codec`]: validated bucket names and keys; the Base64 path codec.
 //! * [`events`]: every successful write/delete is published as an [`events::ObjectChange`].
 //! * [`uploads`]: progress records and abort handles of in-flight uploads.
+//! * [`notify`]: bucket notifications: webhook configurations and event delivery.
 //! * [`auth`], [`ratelimit`]: credentials, JWTs, SSE tickets, rate limits.
 //! * [`transfer`]: transfer jobs between buckets and local directories, with
 //!   progress, conflicts, cancel and cleanup ([`S4::transfers`]).
@@ -63,6 +64,7 @@ pub mod events;
 pub mod hf;
 pub mod location;
 pub mod names;
+pub mod notify;
 mod object;
 pub mod outbound;
 pub mod preview;
@@ -113,6 +115,7 @@ struct Inner {
     changes: broadcast::Sender<ObjectChange>,
     uploads: uploads::UploadTracker,
     transfers: transfer::TransferState,
+    notifications: notify::Notifications,
 }
 
 /// Builder of an [`S4`] handle.
@@ -121,6 +124,7 @@ pub struct S4Builder {
     backend: Option<Arc<dyn Backend>>,
     locations: Option<location::Locations>,
     max_concurrent_transfers: Option<usize>,
+    notify: Option<notify::NotifyOptions>,
 }
 
 impl S4Builder {
@@ -150,6 +154,12 @@ impl S4Builder {
         self
     }
 
+    /// Configures bucket notifications (default: an in-memory store).
+    pub fn notifications(mut self, options: notify::NotifyOptions) -> Self {
+        self.notify = Some(options);
+        self
+    }
+
     /// Builds the handle; without a backend, an in-memory one is used; without
     /// locations, local storage is disabled.
     pub fn build(self) -> S4 {
@@ -159,6 +169,10 @@ impl S4Builder {
         let (changes, _) = broadcast::channel(events::CHANGE_CHANNEL_CAPACITY);
         let slot = Arc::new(backend_slot::BackendSlot::new(backend));
         let backend: Arc<dyn Backend> = Arc::clone(&slot) as Arc<dyn Backend>;
+        let notifications = notify::Notifications::new(
+            self.notify.unwrap_or_default(),
+            backend.data_dir().map(std::path::Path::to_path_buf),
+        );
         S4 {
             inner: Arc::new(Inner {
                 backend,
@@ -170,6 +184,7 @@ impl S4Builder {
                     self.max_concurrent_transfers
                         .unwrap_or(transfer::DEFAULT_MAX_CONCURRENT),
                 ),
+                notifications,
             }),
         }
     }
@@ -231,7 +246,13 @@ impl S4 {
         &self.inner.transfers
     }
 
+    /// Bucket notifications (webhook configurations and delivery).
+    pub fn notifications(&self) -> &notify::Notifications {
+        &self.inner.notifications
+    }
+
     pub(crate) fn publish(&self, change: ObjectChange) {
+        self.inner.notifications.observe(&change);
         // No subscriber is fine: nobody is listening.
         let _ = self.inner.changes.send(change);
     }

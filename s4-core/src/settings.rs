@@ -103,6 +103,10 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ),
     ("MAX_FILE_SIZE_GB", "Upload size limit in GiB (default 20)"),
     (
+        "NOTIFICATION_STORE_PATH",
+        "Webhook configuration file (default <S4_DATA_DIR>/.s4/notifications.json)",
+    ),
+    (
         "NB_PREFIX",
         "URL prefix of the whole app, e.g. /notebook/ns/name",
     ),

@@ -72,6 +72,10 @@ pub enum RouteId {
     PutMaxFilesPerPage,
     GetDisclaimer,
     PutDisclaimer,
+    GetNotifications,
+    PutNotifications,
+    DeleteNotification,
+    TestNotificationEndpoint,
 }
 
 /// One route: method, path pattern (matchit syntax, relative to `/api`), handler
@@ -248,6 +252,20 @@ pub static ROUTES: &[Route] = &[
     route!(PUT, "/settings/disclaimer", PutDisclaimer, Protected),
     route!(GET, "/disclaimer", GetDisclaimer, Protected),
     route!(PUT, "/disclaimer", PutDisclaimer, Protected),
+    route!(GET, "/notifications/{bucket}", GetNotifications, Protected),
+    route!(PUT, "/notifications/{bucket}", PutNotifications, Protected),
+    route!(
+        DELETE,
+        "/notifications/{bucket}/{id}",
+        DeleteNotification,
+        Protected
+    ),
+    route!(
+        POST,
+        "/notifications/test-endpoint",
+        TestNotificationEndpoint,
+        Protected
+    ),
 ];
 
 /// Path parameters of a matched route, percent-decoded once.

@@ -719,6 +719,31 @@ impl Backend for GatedBackend {
     async fn list_page(&self, bucket: &BucketName, request: &PageRequest) -> s4_core::Result<Page> {
         self.inner.list_page(bucket, request).await
     }
+    fn holds_any_key(&self) -> bool {
+        self.inner.holds_any_key()
+    }
+    async fn confine(&self, bucket: &BucketName, key: &s4_core::ObjectKey) -> s4_core::Result<()> {
+        self.inner.confine(bucket, key).await
+    }
+    async fn get_raw(
+        &self,
+        bucket: &BucketName,
+        key: &s4_core::ObjectKey,
+        range: Option<std::ops::Range<u64>>,
+        head: bool,
+    ) -> s4_core::Result<s4_core::storage::RawObject> {
+        self.inner.get_raw(bucket, key, range, head).await
+    }
+    async fn delete_raw(
+        &self,
+        bucket: &BucketName,
+        key: &s4_core::ObjectKey,
+    ) -> s4_core::Result<()> {
+        self.inner.delete_raw(bucket, key).await
+    }
+    fn data_dir(&self) -> Option<&std::path::Path> {
+        self.inner.data_dir()
+    }
 }
 
 async fn gated_server(open: bool) -> (TestServer, Arc<Gate>) {

@@ -625,6 +625,10 @@ impl Backend for LocalBackend {
         Ok(self.cached_store(bucket, &dir)? as Arc<dyn ObjectStore>)
     }
 
+    fn data_dir(&self) -> Option<&FsPath> {
+        Some(&self.root)
+    }
+
     async fn discard_write_traces(&self, bucket: &BucketName, key: &str) {
         let Ok(root) = self.bucket_dir(bucket) else {
             return;

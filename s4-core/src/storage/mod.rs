@@ -149,6 +149,12 @@ pub trait Backend: Send + Sync + fmt::Debug + 'static {
         let _ = (bucket, key);
     }
 
+    /// The directory holding one sub-directory per bucket, for file-system
+    /// backends (watched for out-of-band changes by notifications).
+    fn data_dir(&self) -> Option<&std::path::Path> {
+        None
+    }
+
     /// Lists one page of a bucket.
     async fn list_page(&self, bucket: &BucketName, request: &PageRequest) -> Result<Page>;
 

@@ -134,7 +134,14 @@ async fn run(
         .shared_backend(backend)
         .locations(locations)
         .max_concurrent_transfers(settings.max_concurrent_transfers)
+        .notifications(s4_core::notify::NotifyOptions::default().with_store_path(
+            s4_core::notify::NotifyOptions::default_store_path(&settings.data_dir, &|name| {
+                std::env::var(name).ok()
+            }),
+        ))
         .build();
+    // Configurations of a previous run: watch and deliver from the start.
+    s4.notifications().start().await?;
     let config = HttpConfig::from_lookup(&settings, &|name| std::env::var(name).ok());
     let app = App::with_settings(s4, config, store);
     let addr = std::net::SocketAddr::new(settings.ip, settings.port);

@@ -3,6 +3,7 @@
 pub mod auth;
 pub mod buckets;
 pub mod local;
+pub mod notifications;
 pub mod objects;
 pub mod service;
 pub mod settings;
@@ -70,6 +71,10 @@ pub async fn dispatch(app: &App, request: Request<Incoming>, ctx: Ctx) -> Handle
         | RouteId::PutMaxFilesPerPage
         | RouteId::GetDisclaimer
         | RouteId::PutDisclaimer => settings::dispatch(app, request, &ctx).await,
+        RouteId::GetNotifications => notifications::get(app, &ctx).await,
+        RouteId::PutNotifications => notifications::put(app, request, &ctx).await,
+        RouteId::DeleteNotification => notifications::delete(app, &ctx).await,
+        RouteId::TestNotificationEndpoint => notifications::test_endpoint(app, request).await,
     }
 }
 

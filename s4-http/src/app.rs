@@ -135,7 +135,7 @@ impl App {
 
     /// Builds the application over `s4` with a (persisted) runtime settings store.
     pub fn with_settings(s4: S4, config: HttpConfig, settings: ConfigStore) -> Self {
-        App {
+        let app = App {
             inner: Arc::new(AppInner {
                 s4,
                 auth: AuthService::new(config.auth.clone()),
@@ -145,6 +145,38 @@ impl App {
                 last_activity: AtomicI64::new(0),
                 settings,
             }),
+        };
+        app.apply_runtime_settings();
+        app
+    }
+
+    /// Hands the runtime settings to the core services that follow them: the
+    /// transfer concurrency limit and the webhook client's proxies. Called at
+    /// start and after every change of those settings.
+    pub fn apply_runtime_settings(&self) {
+        let settings = &self.inner.settings;
+        self.inner
+            .s4
+            .transfers()
+            .set_max_concurrent(settings.max_concurrent_transfers());
+        let proxy = settings.proxy();
+        let no_proxy = ["NO_PROXY", "no_proxy"]
+            .iter()
+            .find_map(|name| std::env::var(name).ok())
+            .map(|v| {
+                v.split(',')
+                    .map(|s| s.trim().to_string())
+                    .filter(|s| !s.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let config = s4_core::notify::ProxyConfig {
+            http_proxy: Some(proxy.http_proxy).filter(|p| !p.is_empty()),
+            https_proxy: Some(proxy.https_proxy).filter(|p| !p.is_empty()),
+            no_proxy,
+        };
+        if let Err(e) = self.inner.s4.notifications().set_proxy(Some(config)) {
+            tracing::warn!(error = %e, "webhook proxy settings not applied");
         }
     }
 

@@ -121,6 +121,7 @@ pub async fn dispatch(app: &App, request: Request<Incoming>, ctx: &Ctx) -> Handl
                     https_proxy: string_field(body, "httpsProxy", false)?,
                 };
                 store.update_proxy(app.s4(), proxy).await?;
+                app.apply_runtime_settings();
                 Ok(())
             })
             .await
@@ -153,6 +154,7 @@ pub async fn dispatch(app: &App, request: Request<Incoming>, ctx: &Ctx) -> Handl
                     .and_then(|n| usize::try_from(n).ok())
                     .ok_or_else(|| validation("maxConcurrentTransfers must be an integer >= 1"))?;
                 store.update_max_concurrent_transfers(n).await?;
+                app.apply_runtime_settings();
                 Ok(())
             })
             .await

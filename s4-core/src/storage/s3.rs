@@ -9,19 +9,20 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use object_store::aws::{AmazonS3, AmazonS3Builder, AwsAuthorizer, AwsCredential};
-use object_store::{ClientOptions, ObjectStore, RetryConfig};
+use object_store::{ClientOptions, ObjectStore};
 use serde::Deserialize;
 
 use super::{decode_token, encode_token, Backend, BucketInfo, BucketListing, CreatedBucket};
 use super::{ObjectSummary, Page, PageRequest};
 use crate::error::{from_s3_response, Error, Result};
 use crate::names::BucketName;
+
+use super::s3_client::S3Timeouts;
 
 /// Connection settings of an S3-compatible endpoint.
 #[derive(Clone, PartialEq, Eq)]
@@ -54,19 +55,26 @@ pub struct S3Backend {
     endpoint: reqwest::Url,
     credential: AwsCredential,
     client: reqwest::Client,
+    timeouts: S3Timeouts,
     // A std lock: never held across an await point.
     stores: RwLock<HashMap<String, Arc<AmazonS3>>>,
 }
 
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(300);
-
 impl S3Backend {
-    /// Creates a backend for `config`. Does not contact the endpoint.
+    /// Creates a backend for `config` with the default [`S3Timeouts`]. Does not
+    /// contact the endpoint.
     ///
     /// # Errors
     /// [`crate::ErrorKind::InvalidInput`] when the endpoint is not an http(s) URL.
     pub fn new(config: S3Config) -> Result<Self> {
+        Self::with_timeouts(config, S3Timeouts::default())
+    }
+
+    /// [`Self::new`] with explicit timeouts and retries.
+    ///
+    /// # Errors
+    /// As [`Self::new`].
+    pub fn with_timeouts(config: S3Config, timeouts: S3Timeouts) -> Result<Self> {
         let endpoint = reqwest::Url::parse(config.endpoint.trim_end_matches('/')).map_err(|e| {
             Error::invalid(format!("invalid S3 endpoint {:?}: {e}", config.endpoint))
         })?;
@@ -76,12 +84,7 @@ impl S3Backend {
                 config.endpoint
             )));
         }
-        let client = reqwest::Client::builder()
-            .connect_timeout(CONNECT_TIMEOUT)
-            .timeout(REQUEST_TIMEOUT)
-            .pool_max_idle_per_host(16)
-            .build()
-            .map_err(|e| Error::internal("cannot build HTTP client").with_source(e))?;
+        let client = timeouts.reqwest_client(16)?;
         let credential = AwsCredential {
             key_id: config.access_key_id.clone(),
             secret_key: config.secret_access_key.clone(),
@@ -92,6 +95,7 @@ impl S3Backend {
             endpoint,
             credential,
             client,
+            timeouts,
             stores: RwLock::new(HashMap::new()),
         })
     }
@@ -109,15 +113,19 @@ impl S3Backend {
         }
         let options = ClientOptions::new()
             .with_allow_http(true)
-            .with_connect_timeout(CONNECT_TIMEOUT)
-            .with_timeout(REQUEST_TIMEOUT)
+            .with_connect_timeout(self.timeouts.connect)
             .with_pool_max_idle_per_host(64);
         let mut builder = AmazonS3Builder::new();
         if self.endpoint.scheme() == "http" {
             // Plain-HTTP engines get the quick-ACK client (see `quickack`).
             builder = builder.with_http_connector(super::quickack::QuickAckConnector {
-                connect_timeout: CONNECT_TIMEOUT,
-                request_timeout: REQUEST_TIMEOUT,
+                connect_timeout: self.timeouts.connect,
+                request_timeout: self.timeouts.response,
+                max_idle_per_host: 64,
+            });
+        } else {
+            builder = builder.with_http_connector(super::s3_client::TimedReqwestConnector {
+                timeouts: self.timeouts,
                 max_idle_per_host: 64,
             });
         }
@@ -129,11 +137,7 @@ impl S3Backend {
             .with_region(&self.config.region)
             .with_virtual_hosted_style_request(false)
             .with_client_options(options)
-            .with_retry(RetryConfig {
-                max_retries: 4,
-                retry_timeout: REQUEST_TIMEOUT,
-                ..RetryConfig::default()
-            })
+            .with_retry(self.timeouts.retry_config())
             .build()
             .map_err(Error::from)?;
         let store = Arc::new(store);
@@ -166,13 +170,21 @@ impl S3Backend {
         AwsAuthorizer::new(&self.credential, "s3", &self.config.region)
             .try_authorize(&mut signed, None)
             .map_err(|e| Error::internal("cannot sign S3 request").with_source(e))?;
-        let mut request = self.client.request(method, url).body(body);
-        for (name, value) in signed.headers() {
-            request = request.header(name, value);
-        }
-        let response = request.send().await.map_err(transport_error)?;
+        let idempotent = method != http::Method::POST;
+        let body_len = body.len() as u64;
+        let response = super::s3_client::with_retries(&self.timeouts, body_len, idempotent, || {
+            let mut request = self
+                .client
+                .request(method.clone(), url.clone())
+                .body(body.clone());
+            for (name, value) in signed.headers() {
+                request = request.header(name, value);
+            }
+            request.send()
+        })
+        .await?;
         let status = response.status().as_u16();
-        let body = response.bytes().await.map_err(transport_error)?;
+        let body = super::s3_client::read_body(&self.timeouts, response).await?;
         if (200..300).contains(&status) {
             Ok(body)
         } else {
@@ -181,22 +193,11 @@ impl S3Backend {
     }
 }
 
+/// A failed request: [`crate::ErrorKind::Timeout`], `Unavailable` or
+/// `ConnectionLost` (see `s3_client`).
+#[allow(dead_code)]
 fn transport_error(e: reqwest::Error) -> Error {
-    let message = if e.is_timeout() {
-        "Request to the storage backend timed out".to_string()
-    } else if e.is_connect() {
-        "Cannot connect to the storage backend".to_string()
-    } else {
-        format!("Storage backend request failed: {e}")
-    };
-    let code = if e.is_timeout() {
-        "TimeoutError"
-    } else {
-        "Error"
-    };
-    Error::new(crate::ErrorKind::Backend, message)
-        .with_code(code)
-        .with_source(e)
+    super::s3_client::classify_reqwest(&e).with_source(e)
 }
 
 fn parse_xml<'de, T: Deserialize<'de>>(body: &'de [u8]) -> Result<T> {

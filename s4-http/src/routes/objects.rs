@@ -9,7 +9,6 @@ use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE, IF_NONE_MATCH};
 use http::{Request, StatusCode};
-use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use s4_core::codec::decode_b64_text;
 use s4_core::preview::{build_preview, needs_bytes, preview_kind, Preview, PREVIEW_LIMIT};
@@ -271,7 +270,7 @@ pub async fn first_file_field(
     let Some(boundary) = boundary else {
         return Ok(None);
     };
-    let stream = request.into_body().into_data_stream();
+    let stream = crate::body::data_stream(request);
     let mut multipart = multer::Multipart::new(stream, boundary);
     loop {
         match multipart.next_field().await {

@@ -314,15 +314,21 @@ impl ConnState {
                 "no complete request head within the header-read timeout",
             ));
         }
+        let idle = (
+            self.at(self.last_activity.load(Ordering::Relaxed)) + options.idle_timeout,
+            "idle timeout",
+        );
+        // Bytes after an idle period (a new request head, or HTTP/2 control frames)
+        // start the header-read clock; silence still ends the connection when idle.
         match self.head_started.load(Ordering::Acquire) {
-            0 => Some((
-                self.at(self.last_activity.load(Ordering::Relaxed)) + options.idle_timeout,
-                "idle timeout",
-            )),
-            started => Some((
-                self.at(started - 1) + options.header_read_timeout,
-                "no complete request head within the header-read timeout",
-            )),
+            0 => Some(idle),
+            started => {
+                let head = (
+                    self.at(started - 1) + options.header_read_timeout,
+                    "no complete request head within the header-read timeout",
+                );
+                Some(if head.0 < idle.0 { head } else { idle })
+            }
         }
     }
 }

@@ -172,10 +172,7 @@ async fn server_for(endpoint: SocketAddr, response: Duration) -> Server {
     let dir = tempfile::tempdir().expect("dir");
     std::fs::write(dir.path().join("hello.txt"), b"hi").expect("write");
     let locations = Locations::new(LocationsConfig::default().with_paths([dir.path()])).await;
-    let s4 = S4::builder()
-        .backend(backend)
-        .locations(locations)
-        .build();
+    let s4 = S4::builder().backend(backend).locations(locations).build();
     let app = App::new(s4, HttpConfig::default());
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
@@ -193,7 +190,9 @@ async fn server_for(endpoint: SocketAddr, response: Duration) -> Server {
 
 impl Server {
     async fn call(&self, method: reqwest::Method, path: &str) -> (u16, serde_json::Value) {
-        let mut request = self.client.request(method.clone(), format!("{}{path}", self.base));
+        let mut request = self
+            .client
+            .request(method.clone(), format!("{}{path}", self.base));
         if method == reqwest::Method::POST && path.starts_with("/objects/upload/") {
             let form = reqwest::multipart::Form::new().part(
                 "file",

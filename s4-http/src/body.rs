@@ -60,6 +60,7 @@ pub fn data_stream(
             Some(Err(e)) => Some((Err(BoxError::from(e)), None)),
         }
     })
+    .fuse()
 }
 
 /// Largest JSON request body accepted (1 MiB).

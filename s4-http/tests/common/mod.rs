@@ -201,6 +201,11 @@ impl TestServer {
         s4_core::testing::remove_bucket(&self.s4, &b).await;
     }
 
+    /// The data directory of a `Local` server.
+    pub fn data_dir(&self) -> Option<&std::path::Path> {
+        self._dir.as_ref().map(|d| d.path())
+    }
+
     /// Opens a raw TCP connection to the server.
     pub async fn raw(&self) -> tokio::net::TcpStream {
         tokio::net::TcpStream::connect(self.addr)

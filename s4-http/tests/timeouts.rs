@@ -429,3 +429,40 @@ async fn shutdown_ends_sse_streams_and_aborts_at_the_drain_deadline() {
         "download completed after abort"
     );
 }
+
+#[test]
+fn help_documents_the_timeouts_and_their_defaults() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_s4"))
+        .arg("--help")
+        .output()
+        .expect("run s4 --help");
+    assert!(output.status.success());
+    let help = String::from_utf8_lossy(&output.stdout);
+    for (flag, var, default) in [
+        ("--header-read-timeout", "S4_HEADER_READ_TIMEOUT", "30"),
+        ("--idle-timeout", "S4_IDLE_TIMEOUT", "60"),
+        ("--body-read-timeout", "S4_BODY_READ_TIMEOUT", "60"),
+    ] {
+        let at = help
+            .find(flag)
+            .unwrap_or_else(|| panic!("--help lacks {flag}"));
+        let entry = &help[at..];
+        let end = entry[flag.len()..]
+            .find("\n  -")
+            .map_or(entry.len(), |e| e + flag.len());
+        let entry = &entry[..end];
+        assert!(entry.contains(var), "{flag}: {entry}");
+        assert!(
+            entry.contains(&format!("default: {default}")),
+            "{flag}: {entry}"
+        );
+    }
+    for var in [
+        "S4_FSYNC",
+        "S4_S3_CONNECT_TIMEOUT",
+        "S4_S3_TIMEOUT",
+        "S4_S3_RETRIES",
+    ] {
+        assert!(help.contains(var), "--help lacks {var}");
+    }
+}

@@ -112,15 +112,21 @@ impl S3Timeouts {
         }
     }
 
-    /// The reqwest client of signed requests and of `https://` endpoints: connect
-    /// timeout, and a per-read timeout that cuts stalled bodies.
+    /// The reqwest client of signed requests: connect timeout, and a read timeout
+    /// (until the headers, then between body reads) that cuts stalled requests.
     pub(crate) fn reqwest_client(&self, max_idle_per_host: usize) -> Result<reqwest::Client> {
-        reqwest::Client::builder()
-            .connect_timeout(self.connect)
+        self.reqwest_builder(max_idle_per_host)
             .read_timeout(self.response)
-            .pool_max_idle_per_host(max_idle_per_host)
             .build()
             .map_err(|e| Error::internal("cannot build HTTP client").with_source(e))
+    }
+
+    /// The connect timeout only: the response timeouts of `object_store` requests
+    /// (whose upload time depends on the body size) are [`TimedService`]'s.
+    fn reqwest_builder(&self, max_idle_per_host: usize) -> reqwest::ClientBuilder {
+        reqwest::Client::builder()
+            .connect_timeout(self.connect)
+            .pool_max_idle_per_host(max_idle_per_host)
     }
 }
 
@@ -350,7 +356,8 @@ impl object_store::client::HttpConnector for TimedReqwestConnector {
     fn connect(&self, _options: &ClientOptions) -> object_store::Result<HttpClient> {
         let client = self
             .timeouts
-            .reqwest_client(self.max_idle_per_host)
+            .reqwest_builder(self.max_idle_per_host)
+            .build()
             .map_err(|e| object_store::Error::Generic {
                 store: "S3",
                 source: Box::new(e),

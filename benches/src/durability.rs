@@ -42,7 +42,7 @@ pub fn declare(r: &mut Results, size: u64) {
     }
 }
 
-async fn location(dir: &Path, fsync: bool) -> Result<Locations> {
+async fn location(dir: &Path, fsync: bool, size: u64) -> Result<Locations> {
     let dir = dir.to_path_buf();
     let root = dir.clone();
     tokio::task::spawn_blocking(move || {
@@ -52,7 +52,7 @@ async fn location(dir: &Path, fsync: bool) -> Result<Locations> {
     .await??;
     let config = LocationsConfig::default()
         .with_paths([dir])
-        .with_max_file_size(u64::MAX / 2)
+        .with_max_file_size(size.max(SMALL_SIZE))
         .with_fsync(fsync);
     Ok(Locations::new(config).await)
 }
@@ -71,7 +71,7 @@ pub async fn measure(work_dir: &Path, size: u64, r: &mut Results) -> Result<()> 
     let big = Payload::new(size, 5000);
     let small = Payload::new(SMALL_SIZE, 5001);
     for (fsync, tag) in [(true, "fsync"), (false, "nofsync")] {
-        let locations = location(&dir, fsync).await?;
+        let locations = location(&dir, fsync, size).await?;
         let started = Instant::now();
         upload(&locations, "big.bin", &big).await?;
         let up = mb_per_s(size, started.elapsed());

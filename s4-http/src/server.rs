@@ -70,6 +70,20 @@ pub struct ServeOptions {
     pub body_read_timeout: Duration,
 }
 
+impl ServeOptions {
+    /// The defaults without connection timeouts ([`Duration::MAX`] disables a
+    /// timeout): for tests that pause tokio's clock, where every timer fires as soon
+    /// as the runtime waits on I/O.
+    pub fn without_timeouts() -> Self {
+        ServeOptions {
+            header_read_timeout: Duration::MAX,
+            idle_timeout: Duration::MAX,
+            body_read_timeout: Duration::MAX,
+            ..ServeOptions::default()
+        }
+    }
+}
+
 impl Default for ServeOptions {
     fn default() -> Self {
         ServeOptions {
@@ -114,11 +128,13 @@ pub async fn serve_with(
         .max_buf_size(64 * 1024)
         .timer(TokioTimer::new())
         .header_read_timeout(None);
+    let pings = (options.idle_timeout < Duration::from_secs(86_400 * 365))
+        .then_some(Duration::from_secs(20));
     builder
         .http2()
         .max_concurrent_streams(256)
         .timer(TokioTimer::new())
-        .keep_alive_interval(Some(Duration::from_secs(20)))
+        .keep_alive_interval(pings)
         .keep_alive_timeout(Duration::from_secs(20));
     let builder = Arc::new(builder);
     let stop = CancellationToken::new();
@@ -285,8 +301,11 @@ impl ConnState {
         u64::try_from(self.origin.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 
-    fn at(&self, ms: u64) -> Instant {
-        self.origin + Duration::from_millis(ms)
+    /// `origin + ms + timeout`; `None` when that overflows (timeout disabled).
+    fn after(&self, ms: u64, timeout: Duration) -> Option<Instant> {
+        self.origin
+            .checked_add(Duration::from_millis(ms))?
+            .checked_add(timeout)
     }
 
     fn touch(&self, read: bool) {
@@ -303,32 +322,35 @@ impl ConnState {
         }
     }
 
-    /// When the connection is to be closed; `None` while a request is in flight.
+    /// When the connection is to be closed; `None` while a request is in flight (or
+    /// when the timeouts are disabled).
     fn deadline(&self, options: &ServeOptions) -> Option<(Instant, &'static str)> {
+        const HEAD: &str = "no complete request head within the header-read timeout";
         if self.in_flight.load(Ordering::Acquire) > 0 {
             return None;
         }
         if self.requests.load(Ordering::Acquire) == 0 {
-            return Some((
-                self.origin + options.header_read_timeout,
-                "no complete request head within the header-read timeout",
-            ));
+            return self
+                .after(0, options.header_read_timeout)
+                .map(|at| (at, HEAD));
         }
-        let idle = (
-            self.at(self.last_activity.load(Ordering::Relaxed)) + options.idle_timeout,
-            "idle timeout",
-        );
+        let idle = self
+            .after(
+                self.last_activity.load(Ordering::Relaxed),
+                options.idle_timeout,
+            )
+            .map(|at| (at, "idle timeout"));
         // Bytes after an idle period (a new request head, or HTTP/2 control frames)
         // start the header-read clock; silence still ends the connection when idle.
-        match self.head_started.load(Ordering::Acquire) {
-            0 => Some(idle),
-            started => {
-                let head = (
-                    self.at(started - 1) + options.header_read_timeout,
-                    "no complete request head within the header-read timeout",
-                );
-                Some(if head.0 < idle.0 { head } else { idle })
-            }
+        let head = match self.head_started.load(Ordering::Acquire) {
+            0 => None,
+            started => self
+                .after(started - 1, options.header_read_timeout)
+                .map(|at| (at, HEAD)),
+        };
+        match (head, idle) {
+            (Some(h), Some(i)) => Some(if h.0 < i.0 { h } else { i }),
+            (h, i) => h.or(i),
         }
     }
 }

@@ -115,9 +115,8 @@ fn has_open_file_under(pid: u32, dir: &Path) -> bool {
         return false;
     };
     fds.flatten().any(|fd| {
-        std::fs::read_link(fd.path()).is_ok_and(|target| {
-            target.starts_with(dir) && target != dir && !target.is_dir()
-        })
+        std::fs::read_link(fd.path())
+            .is_ok_and(|target| target.starts_with(dir) && target != dir && !target.is_dir())
     })
 }
 
@@ -154,17 +153,17 @@ async fn kill_9_mid_upload_leaves_nothing() {
         }
     })
     .await;
-    assert!(writing.is_ok(), "the daemon never started writing the upload");
+    assert!(
+        writing.is_ok(),
+        "the daemon never started writing the upload"
+    );
     daemon.child.kill().expect("SIGKILL");
     daemon.child.wait().expect("reaped");
     drop(stream);
 
     // Nothing in the location; no temporary file anywhere under the data directory.
     assert_eq!(tree(&volume), Vec::<PathBuf>::new());
-    let stray: Vec<_> = tree(&data)
-        .into_iter()
-        .filter(|p| !p.is_dir())
-        .collect();
+    let stray: Vec<_> = tree(&data).into_iter().filter(|p| !p.is_dir()).collect();
     assert!(stray.is_empty(), "{stray:?}");
 
     // Restart on the same directories: listings are clean and the upload works.

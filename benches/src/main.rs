@@ -25,6 +25,7 @@
 
 mod client;
 mod data;
+mod durability;
 mod limits;
 mod process;
 mod report;
@@ -81,8 +82,13 @@ struct Flags {
     /// Objects in the listing bucket on the S3 engine (default: as --list-objects).
     #[arg(long)]
     s3_list_objects: Option<usize>,
-    /// Groups to run, comma-separated: limits, core, http, transfer (opt-in).
-    #[arg(long, default_value = "limits,core,http", value_delimiter = ',')]
+    /// Groups to run, comma-separated: limits, core, http, durability (local-location
+    /// uploads with and without fsync), transfer (opt-in).
+    #[arg(
+        long,
+        default_value = "limits,core,http,durability",
+        value_delimiter = ','
+    )]
     only: Vec<String>,
     /// Backends to run, comma-separated: local, s3 (s3 needs S4_TEST_S3_ENDPOINT).
     #[arg(long, default_value = "local,s3", value_delimiter = ',')]
@@ -122,6 +128,7 @@ struct Plan {
     core: bool,
     http: bool,
     transfer: bool,
+    durability: bool,
     local: bool,
     s3: Option<S3Config>,
     work_dir: PathBuf,
@@ -178,6 +185,7 @@ fn plan(flags: Flags) -> Result<Plan> {
         core: flags.only.iter().any(|g| g == "core"),
         http: flags.only.iter().any(|g| g == "http"),
         transfer: flags.only.iter().any(|g| g == "transfer"),
+        durability: flags.only.iter().any(|g| g == "durability"),
         local: flags.backends.iter().any(|b| b == "local"),
         s3,
         data_dir: work_dir.join("data"),
@@ -352,6 +360,9 @@ async fn run(flags: Flags) -> Result<()> {
     }
     let mut results = Results::default();
     declare(&mut results, &plan);
+    if plan.durability {
+        durability::declare(&mut results, plan.size);
+    }
     results.note(
         "limit.disk.read_cold",
         if plan.cold {
@@ -413,6 +424,9 @@ async fn run(flags: Flags) -> Result<()> {
             if plan.s3.is_some() {
                 measure_http(&plan, &mut results, "s3", &s3_list_bucket).await?;
             }
+        }
+        if plan.durability {
+            durability::measure(&plan.work_dir, plan.size, &mut results).await?;
         }
     }
 

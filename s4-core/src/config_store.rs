@@ -736,9 +736,10 @@ impl ConfigStore {
     /// As [`S4::open_backend`].
     pub async fn open_backend(&self, settings: &BackendSettings) -> Result<Arc<dyn Backend>> {
         match settings {
-            BackendSettings::S3(config) => Ok(Arc::new(S3Backend::with_outbound(
+            BackendSettings::S3(config) => Ok(Arc::new(S3Backend::with_options(
                 config.clone(),
                 &self.outbound(),
+                crate::storage::S3Timeouts::from_env(),
             )?)),
             other => S4::open_backend(other).await,
         }

@@ -59,6 +59,13 @@ pub enum ErrorKind {
     Backend,
     /// An unexpected internal failure (a bug or an environment problem).
     Internal,
+    /// The storage backend did not answer in time (connect, response headers, or a
+    /// stalled response body).
+    Timeout,
+    /// The storage backend cannot be reached (connection refused or impossible).
+    Unavailable,
+    /// The storage backend reset or closed the connection mid-request.
+    ConnectionLost,
 }
 
 impl ErrorKind {
@@ -81,6 +88,9 @@ impl ErrorKind {
             ErrorKind::Cancelled => "cancelled",
             ErrorKind::Backend => "backend error",
             ErrorKind::Internal => "internal error",
+            ErrorKind::Timeout => "backend timeout",
+            ErrorKind::Unavailable => "backend unavailable",
+            ErrorKind::ConnectionLost => "backend connection lost",
         }
     }
 }
@@ -348,6 +358,10 @@ impl From<object_store::Error> for Error {
         // but renders them into the error chain's text, so read them from there.
         if let Some((status, body)) = backend_response(&err) {
             return from_s3_response(status, &body).with_source(err);
+        }
+        // Transport failures of the S3 clients: timeout, refused, reset.
+        if let Some(failure) = crate::storage::s3_client::transport_failure(&err) {
+            return failure.with_source(err);
         }
         // I/O errors of the local file system store.
         let io_kind = {

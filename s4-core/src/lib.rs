@@ -206,7 +206,10 @@ impl S4 {
                 Arc::new(storage::LocalBackend::open(data_dir).await?)
             }
             BackendSettings::Memory => Arc::new(storage::MemoryBackend::new()),
-            BackendSettings::S3(config) => Arc::new(storage::S3Backend::new(config.clone())?),
+            BackendSettings::S3(config) => Arc::new(storage::S3Backend::with_timeouts(
+                config.clone(),
+                storage::S3Timeouts::from_env(),
+            )?),
         })
     }
 

@@ -198,6 +198,22 @@ pub const ENV_VARS: &[(&str, &str)] = &[
         "Initial limit of files copied at once (default 2)",
     ),
     ("MAX_FILES_PER_PAGE", "Initial UI page size (default 100)"),
+    (
+        "S4_FSYNC",
+        "false: do not fsync uploads before answering (throw-away data; default true)",
+    ),
+    (
+        "S4_S3_CONNECT_TIMEOUT",
+        "S3 backend connect timeout in seconds (default 3)",
+    ),
+    (
+        "S4_S3_TIMEOUT",
+        "S3 backend response timeout in seconds: headers due, longest body stall (default 10)",
+    ),
+    (
+        "S4_S3_RETRIES",
+        "S3 backend retries of refused or reset requests (default 2)",
+    ),
 ];
 
 /// Reads a variable through `lookup`, treating empty as unset.

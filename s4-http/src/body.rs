@@ -18,6 +18,51 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 /// The response body of every route: full JSON, empty, or a byte stream.
 pub type Body = UnsyncBoxBody<Bytes, BoxError>;
 
+/// The longest pause allowed between two pieces of a request body, set by the server
+/// as a request extension (see [`crate::ServeOptions::body_read_timeout`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BodyReadTimeout(pub std::time::Duration);
+
+/// The request body stalled for longer than its [`BodyReadTimeout`].
+#[derive(Debug)]
+pub struct BodyStalled(pub std::time::Duration);
+
+impl std::fmt::Display for BodyStalled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "request body stalled for more than {:?}", self.0)
+    }
+}
+
+impl std::error::Error for BodyStalled {}
+
+/// The request body as a stream of data chunks that fails with [`BodyStalled`] when
+/// the client sends nothing for longer than the request's [`BodyReadTimeout`] while
+/// the stream is being read (the upload then fails like a client disconnect). Without
+/// the extension (a request not from [`crate::serve`]) there is no limit.
+pub fn data_stream(
+    request: http::Request<Incoming>,
+) -> impl Stream<Item = Result<Bytes, BoxError>> + Send + 'static {
+    use futures::StreamExt;
+    let timeout = request.extensions().get::<BodyReadTimeout>().map(|t| t.0);
+    let stream = request.into_body().into_data_stream();
+    futures::stream::unfold(Some(stream), move |state| async move {
+        let mut stream = state?;
+        let next = match timeout {
+            Some(limit) => match tokio::time::timeout(limit, stream.next()).await {
+                Ok(next) => next,
+                Err(_) => return Some((Err(BoxError::from(BodyStalled(limit))), None)),
+            },
+            None => stream.next().await,
+        };
+        match next {
+            None => None,
+            Some(Ok(bytes)) => Some((Ok(bytes), Some(stream))),
+            Some(Err(e)) => Some((Err(BoxError::from(e)), None)),
+        }
+    })
+    .fuse()
+}
+
 /// Largest JSON request body accepted (1 MiB).
 pub const JSON_LIMIT: usize = 1 << 20;
 
@@ -84,10 +129,21 @@ pub async fn read_json<T: DeserializeOwned>(
 pub async fn read_json_value(
     request: http::Request<Incoming>,
 ) -> Result<serde_json::Value, ApiError> {
+    let timeout = request
+        .extensions()
+        .get::<BodyReadTimeout>()
+        .map_or(std::time::Duration::MAX, |t| t.0);
     let (parts, body) = request.into_parts();
-    let bytes = Limited::new(body, JSON_LIMIT)
-        .collect()
+    let collected = tokio::time::timeout(timeout, Limited::new(body, JSON_LIMIT).collect())
         .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "Request Timeout",
+                "The request body was not received in time",
+            )
+        })?;
+    let bytes = collected
         .map_err(|e| {
             if e.downcast_ref::<http_body_util::LengthLimitError>()
                 .is_some()

@@ -31,6 +31,9 @@ pub fn status_of(kind: ErrorKind) -> StatusCode {
         ErrorKind::Cancelled => client_closed(),
         ErrorKind::Backend => StatusCode::INTERNAL_SERVER_ERROR,
         ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        ErrorKind::Timeout => StatusCode::GATEWAY_TIMEOUT,
+        ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorKind::ConnectionLost => StatusCode::BAD_GATEWAY,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
@@ -72,6 +75,9 @@ pub fn default_name(kind: ErrorKind) -> &'static str {
         ErrorKind::Unsupported => "Not Implemented",
         ErrorKind::Cancelled => "AbortError",
         ErrorKind::Backend | ErrorKind::Internal => "Error",
+        ErrorKind::Timeout => "GatewayTimeout",
+        ErrorKind::Unavailable => "ServiceUnavailable",
+        ErrorKind::ConnectionLost => "BadGateway",
         _ => "Error",
     }
 }
@@ -295,6 +301,9 @@ mod tests {
             (ErrorKind::Cancelled, 499),
             (ErrorKind::Backend, 500),
             (ErrorKind::Internal, 500),
+            (ErrorKind::Timeout, 504),
+            (ErrorKind::Unavailable, 503),
+            (ErrorKind::ConnectionLost, 502),
         ];
         for (kind, status) in table {
             assert_eq!(status_of(kind).as_u16(), status, "{kind:?}");
@@ -310,6 +319,21 @@ mod tests {
         assert_eq!(api.status, StatusCode::NOT_FOUND);
         assert_eq!(api.name, "NoSuchKey");
         assert_eq!(api.message, "The specified key does not exist.");
+    }
+
+    /// Backend transport failures: 504 `GatewayTimeout`, 503 `ServiceUnavailable`,
+    /// 502 `BadGateway`, with or without a code on the core error.
+    #[test]
+    fn backend_transport_failures() {
+        for (kind, status, name) in [
+            (ErrorKind::Timeout, 504, "GatewayTimeout"),
+            (ErrorKind::Unavailable, 503, "ServiceUnavailable"),
+            (ErrorKind::ConnectionLost, 502, "BadGateway"),
+        ] {
+            assert_eq!(default_name(kind), name);
+            let api = ApiError::from(Error::new(kind, "backend"));
+            assert_eq!((api.status.as_u16(), api.name.as_str()), (status, name));
+        }
     }
 
     #[test]

@@ -32,6 +32,7 @@ pub mod app;
 pub mod body;
 pub mod download;
 pub mod error;
+pub mod multipart;
 pub mod router;
 pub mod routes;
 pub mod server;

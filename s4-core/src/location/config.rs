@@ -178,6 +178,9 @@ pub struct LocationsConfig {
     /// Size limit in bytes of uploads, downloads and raw views (`MAX_FILE_SIZE_GB` ×
     /// 2^30; the embedder passes it in, default 20 GiB).
     pub max_file_size: u64,
+    /// Fsync an uploaded file and its directory entry before the upload succeeds
+    /// (`S4_FSYNC`, default `true`; `false` for throw-away data).
+    pub fsync: bool,
 }
 
 impl Default for LocationsConfig {
@@ -187,6 +190,7 @@ impl Default for LocationsConfig {
             paths: Vec::new(),
             policy: FileTypePolicy::default(),
             max_file_size: DEFAULT_MAX_FILE_SIZE,
+            fsync: true,
         }
     }
 }
@@ -209,6 +213,7 @@ impl LocationsConfig {
             paths,
             policy: FileTypePolicy::from_lookup(lookup),
             max_file_size: DEFAULT_MAX_FILE_SIZE,
+            fsync: fsync_from_lookup(lookup),
         }
     }
 
@@ -233,10 +238,44 @@ impl LocationsConfig {
         self
     }
 
+    /// Turns fsync before acknowledging an upload on or off.
+    pub fn with_fsync(mut self, fsync: bool) -> Self {
+        self.fsync = fsync;
+        self
+    }
+
     /// Replaces the file-type policy.
     pub fn with_policy(mut self, policy: FileTypePolicy) -> Self {
         self.policy = policy;
         self
+    }
+}
+
+/// `S4_FSYNC`: `false`, `0`, `no` or `off` (any case) turn durable writes off;
+/// anything else, or unset, keeps them on.
+pub(crate) fn fsync_from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> bool {
+    !lookup("S4_FSYNC").is_some_and(|v| {
+        matches!(
+            v.trim().to_ascii_lowercase().as_str(),
+            "false" | "0" | "no" | "off"
+        )
+    })
+}
+
+#[cfg(test)]
+mod fsync_tests {
+    use super::*;
+
+    #[test]
+    fn s4_fsync_defaults_to_on() {
+        assert!(fsync_from_lookup(&|_| None));
+        assert!(fsync_from_lookup(&|_| Some("true".into())));
+        assert!(!fsync_from_lookup(&|_| Some(" FALSE ".into())));
+        assert!(!fsync_from_lookup(&|_| Some("0".into())));
+        assert!(LocationsConfig::default().fsync);
+        assert!(
+            !LocationsConfig::from_lookup(&|n| (n == "S4_FSYNC").then(|| "false".into())).fsync
+        );
     }
 }
 

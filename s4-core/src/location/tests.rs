@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -1157,30 +1157,36 @@ async fn cancelled_upload_leaves_nothing() {
 #[tokio::test]
 async fn dropped_upload_future_leaves_no_temp_file() {
     let f = Fixture::new().await;
+    let written = Arc::new(AtomicU64::new(0));
+    let seen = Arc::clone(&written);
+    let options =
+        WriteOptions::default().with_progress(Arc::new(move |n| seen.store(n, Ordering::SeqCst)));
     let endless = body(&[b"some bytes"]).chain(futures::stream::pending());
-    let upload = f.locations.write_file(
-        "local-0",
-        "dropped/file.txt",
-        endless,
-        WriteOptions::default(),
-    );
+    let upload = f
+        .locations
+        .write_file("local-0", "dropped/file.txt", endless, options);
     let mut upload = Box::pin(upload);
-    // Drive the upload until its temporary file exists, then drop it midway.
-    let mut seen = false;
+    // Drive the upload until its temporary file holds bytes, then drop it midway.
+    let mut started = false;
     for _ in 0..500 {
         tokio::select! {
             result = &mut upload => panic!("upload cannot finish: {result:?}"),
             _ = tokio::time::sleep(Duration::from_millis(5)) => {}
         }
-        if !f.temp_files().is_empty() {
-            seen = true;
+        if written.load(Ordering::SeqCst) > 0 {
+            started = true;
             break;
         }
     }
-    assert!(seen, "the temporary file never appeared");
+    assert!(started, "the upload never started writing");
     drop(upload);
     assert!(f.temp_files().is_empty(), "temporary file left behind");
     assert!(!f.root.join("dropped/file.txt").exists());
+    // Nothing at all in the destination directory, dot-files included.
+    let left: Vec<_> = std::fs::read_dir(f.root.join("dropped"))
+        .expect("read_dir")
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
 }
 
 // ---------------------------------------------------------------- mkdir, delete, quota

@@ -1,6 +1,17 @@
 //! Local uploads (API §17.3 steps 2, 3 and 5–8): destination preparation, the checks,
-//! and streaming into a hidden temporary file that is linked into place only once
-//! complete, without ever replacing an existing file.
+//! and streaming into a temporary file that is linked into place only once complete,
+//! without ever replacing an existing file.
+//!
+//! On Linux the temporary file has no name at all (`O_TMPFILE`): an aborted upload, a
+//! dropped request and even a crash (kill -9, power loss) leave nothing in the tree,
+//! and linking it into place (`linkat`, which fails if the name exists) makes exactly
+//! one of several concurrent writers win. Where `O_TMPFILE` is not supported (other
+//! systems, some network file systems) a hidden `.s4-upload-<hex>.tmp` file in the
+//! destination directory is used instead; it is removed on every failure and never
+//! listed, but a crash can leave it behind.
+//!
+//! With `S4_FSYNC` on (the default) the file's data and its directory entry are
+//! fsynced before the upload succeeds: a success means the bytes are on disk.
 
 use std::fmt;
 use std::io;
@@ -136,6 +147,71 @@ struct TempFile {
     dir: Arc<Dir>,
     name: String,
     armed: bool,
+}
+
+/// The temporary file of an upload: nameless (`O_TMPFILE`, nothing to clean up) or a
+/// hidden named file removed unless disarmed.
+enum Temp {
+    Anonymous,
+    Named(TempFile),
+}
+
+impl Temp {
+    fn remove(self) {
+        if let Temp::Named(temp) = self {
+            temp.remove();
+        }
+    }
+}
+
+/// Opens a nameless file in `dir` (`O_TMPFILE`), if the system and file system
+/// support it and `/proc/self/fd` is there to link it later.
+#[cfg(target_os = "linux")]
+fn open_anonymous(dir: &Dir) -> Option<std::fs::File> {
+    use rustix::fs::{openat, Mode, OFlags};
+    if !std::path::Path::new("/proc/self/fd").is_dir() {
+        return None;
+    }
+    let flags = OFlags::WRONLY | OFlags::TMPFILE | OFlags::CLOEXEC;
+    match openat(dir, ".", flags, Mode::from_bits_truncate(0o666)) {
+        Ok(fd) => Some(std::fs::File::from(fd)),
+        Err(err) => {
+            tracing::debug!(error = %err, "O_TMPFILE unavailable; using a named temporary file");
+            None
+        }
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn open_anonymous(_dir: &Dir) -> Option<std::fs::File> {
+    None
+}
+
+/// Gives the nameless `file` the name `name` in `dir`; fails with `AlreadyExists` when
+/// the name exists (never replaces anything, never follows a symlink there).
+#[cfg(target_os = "linux")]
+fn link_anonymous(file: &std::fs::File, dir: &Dir, name: &str) -> io::Result<()> {
+    use rustix::fs::{linkat, AtFlags, CWD};
+    use std::os::fd::AsRawFd;
+    let source = format!("/proc/self/fd/{}", file.as_raw_fd());
+    linkat(CWD, source.as_str(), dir, name, AtFlags::SYMLINK_FOLLOW).map_err(io::Error::from)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn link_anonymous(_file: &std::fs::File, _dir: &Dir, _name: &str) -> io::Result<()> {
+    Err(io::Error::from(io::ErrorKind::Unsupported))
+}
+
+/// Fsyncs the directory `dir` (its entries: a new name in it).
+fn sync_dir(dir: &Dir) -> io::Result<()> {
+    use rustix::fs::{openat, Mode, OFlags};
+    let fd = openat(
+        dir,
+        ".",
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    rustix::fs::fsync(&fd).map_err(io::Error::from)
 }
 
 impl TempFile {
@@ -286,8 +362,7 @@ impl UploadTarget {
         let file = out.into_inner().into_std().await;
         let finish = Arc::clone(&this);
         blocking(move || {
-            drop(file);
-            finish.link_into_place(temp)?;
+            finish.link_into_place(file, temp)?;
             finish.locations.root(finish.index)?.record_upload(total);
             Ok(total)
         })
@@ -315,9 +390,13 @@ impl State {
         check_quota(usage, declared)
     }
 
-    /// Creates the temporary file (exclusive create, so never an existing file or a
-    /// symlink planted under that name).
-    fn create_temp(&self) -> Result<(std::fs::File, TempFile)> {
+    /// Creates the temporary file: nameless where supported, else a hidden named file
+    /// (exclusive create, so never an existing file or a symlink planted under that
+    /// name).
+    fn create_temp(&self) -> Result<(std::fs::File, Temp)> {
+        if let Some(file) = open_anonymous(&self.parent) {
+            return Ok((file, Temp::Anonymous));
+        }
         let mut options = OpenOptions::new();
         options.write(true).create_new(true);
         let mut attempts = 0;
@@ -330,7 +409,7 @@ impl State {
                         name,
                         armed: true,
                     };
-                    return Ok((file.into_std(), temp));
+                    return Ok((file.into_std(), Temp::Named(temp)));
                 }
                 Err(err) if err.kind() == io::ErrorKind::AlreadyExists && attempts < 8 => {
                     attempts += 1;
@@ -340,12 +419,41 @@ impl State {
         }
     }
 
-    /// Gives the complete temporary file its final name without replacing anything:
-    /// a hard link (which fails if the name exists) then removal of the temporary name.
-    /// File systems without hard links fall back to checking the name is free and
+    /// Gives the complete temporary file its final name without replacing anything,
+    /// fsyncing the data first and the directory entry after (when `S4_FSYNC` is on).
+    ///
+    /// A nameless file is linked (`linkat`, fails if the name exists). A named one is
+    /// hard-linked (which fails if the name exists) and its temporary name removed;
+    /// file systems without hard links fall back to checking the name is free and
     /// renaming (a narrow window in which a file created by someone else in between
     /// could be replaced).
-    fn link_into_place(&self, temp: TempFile) -> Result<()> {
+    fn link_into_place(&self, file: std::fs::File, temp: Temp) -> Result<()> {
+        let fsync = self.locations.inner.config.fsync;
+        if fsync {
+            if let Err(err) = file.sync_all() {
+                temp.remove();
+                return Err(self.io_error(err));
+            }
+        }
+        let linked = match temp {
+            Temp::Anonymous => match link_anonymous(&file, &self.parent, &self.name) {
+                Ok(()) => Ok(()),
+                Err(err) if err.kind() == io::ErrorKind::AlreadyExists => Err(already_exists()),
+                Err(err) => Err(self.io_error(err)),
+            },
+            Temp::Named(temp) => {
+                drop(file);
+                self.link_named(temp)
+            }
+        };
+        linked?;
+        if fsync {
+            sync_dir(&self.parent).map_err(|e| self.io_error(e))?;
+        }
+        Ok(())
+    }
+
+    fn link_named(&self, temp: TempFile) -> Result<()> {
         match self.parent.hard_link(&temp.name, &self.parent, &self.name) {
             Ok(()) => {
                 temp.remove();

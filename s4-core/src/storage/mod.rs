@@ -20,6 +20,7 @@ pub mod local;
 pub mod memory;
 mod quickack;
 pub mod s3;
+pub mod s3_client;
 
 use std::fmt;
 use std::sync::Arc;
@@ -41,6 +42,7 @@ pub use local::LocalBackend;
 pub use memory::MemoryBackend;
 pub use quickack::QuickAckConnector;
 pub use s3::{S3Backend, S3Config};
+pub use s3_client::S3Timeouts;
 
 /// A bucket as listed by a backend.
 #[derive(Debug, Clone, PartialEq, Eq)]

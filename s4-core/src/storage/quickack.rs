@@ -29,6 +29,8 @@ use object_store::client::{
 };
 use object_store::ClientOptions;
 
+use super::s3_client::{S3Timeouts, TimedService};
+
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// A TCP connector whose connections re-arm quick-ACK after every read.
@@ -123,24 +125,20 @@ impl Connection for QuickAckIo {
 #[derive(Debug)]
 struct QuickAckService {
     client: Client<QuickAckTcp, HttpRequestBody>,
-    /// Time allowed until the response headers arrive.
-    timeout: Duration,
 }
 
 #[async_trait::async_trait]
 impl HttpService for QuickAckService {
     async fn call(&self, request: HttpRequest) -> Result<HttpResponse, HttpError> {
-        let response = tokio::time::timeout(self.timeout, self.client.request(request))
-            .await
-            .map_err(|elapsed| HttpError::new(HttpErrorKind::Timeout, elapsed))?
-            .map_err(|e| {
-                let kind = if e.is_connect() {
-                    HttpErrorKind::Connect
-                } else {
-                    HttpErrorKind::Request
-                };
-                HttpError::new(kind, e)
-            })?;
+        // Timeouts: see `s3_client::TimedService`, which wraps this service.
+        let response = self.client.request(request).await.map_err(|e| {
+            let kind = if e.is_connect() {
+                HttpErrorKind::Connect
+            } else {
+                HttpErrorKind::Request
+            };
+            HttpError::new(kind, e)
+        })?;
         Ok(response.map(|body| {
             HttpResponseBody::new(body.map_err(|e| HttpError::new(HttpErrorKind::Decode, e)))
         }))
@@ -156,7 +154,8 @@ impl HttpService for QuickAckService {
 pub struct QuickAckConnector {
     /// TCP connect timeout.
     pub connect_timeout: Duration,
-    /// Time allowed until response headers arrive.
+    /// Time allowed until response headers arrive (plus the upload time of the
+    /// request body at 1 MiB/s), and the longest pause within a response body.
     pub request_timeout: Duration,
     /// Idle keep-alive connections kept per host.
     pub max_idle_per_host: usize,
@@ -182,9 +181,13 @@ impl object_store::client::HttpConnector for QuickAckConnector {
             .pool_max_idle_per_host(self.max_idle_per_host)
             .pool_idle_timeout(Duration::from_secs(60))
             .build(QuickAckTcp { inner: tcp });
-        Ok(HttpClient::new(QuickAckService {
-            client,
-            timeout: self.request_timeout,
+        Ok(HttpClient::new(TimedService {
+            inner: QuickAckService { client },
+            timeouts: S3Timeouts {
+                connect: self.connect_timeout,
+                response: self.request_timeout,
+                ..S3Timeouts::default()
+            },
         }))
     }
 }

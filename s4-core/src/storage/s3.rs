@@ -9,13 +9,12 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use object_store::aws::{AmazonS3, AmazonS3Builder, AwsAuthorizer, AwsCredential};
-use object_store::{ClientOptions, ObjectStore, RetryConfig};
+use object_store::{ClientOptions, ObjectStore};
 use serde::Deserialize;
 
 mod raw;
@@ -24,6 +23,8 @@ use super::{decode_token, encode_token, Backend, BucketInfo, BucketListing, Crea
 use super::{ObjectSummary, Page, PageRequest, RawObject};
 use crate::error::{from_s3_response, Error, Result};
 use crate::names::{BucketName, ObjectKey};
+
+use super::s3_client::S3Timeouts;
 
 /// Connection settings of an S3-compatible endpoint.
 #[derive(Clone, PartialEq, Eq)]
@@ -56,6 +57,7 @@ pub struct S3Backend {
     endpoint: reqwest::Url,
     credential: AwsCredential,
     client: reqwest::Client,
+    timeouts: S3Timeouts,
     // A std lock: never held across an await point.
     stores: RwLock<HashMap<String, Arc<AmazonS3>>>,
     /// Proxy of the object-store clients (API §20), when the endpoint is proxied.
@@ -64,16 +66,18 @@ pub struct S3Backend {
     ca_pems: Vec<Vec<u8>>,
 }
 
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(300);
-
 impl S3Backend {
-    /// Creates a backend for `config`. Does not contact the endpoint.
+    /// Creates a backend for `config` with the default [`S3Timeouts`]. Does not
+    /// contact the endpoint.
     ///
     /// # Errors
     /// [`crate::ErrorKind::InvalidInput`] when the endpoint is not an http(s) URL.
     pub fn new(config: S3Config) -> Result<Self> {
-        Self::with_outbound(config, &crate::outbound::Outbound::default())
+        Self::with_options(
+            config,
+            &crate::outbound::Outbound::default(),
+            S3Timeouts::default(),
+        )
     }
 
     /// Creates a backend for `config` whose every request follows `outbound`
@@ -83,6 +87,26 @@ impl S3Backend {
     /// # Errors
     /// [`crate::ErrorKind::InvalidInput`] when the endpoint or a proxy URL is invalid.
     pub fn with_outbound(config: S3Config, outbound: &crate::outbound::Outbound) -> Result<Self> {
+        Self::with_options(config, outbound, S3Timeouts::default())
+    }
+
+    /// [`Self::new`] with explicit timeouts and retries.
+    ///
+    /// # Errors
+    /// As [`Self::new`].
+    pub fn with_timeouts(config: S3Config, timeouts: S3Timeouts) -> Result<Self> {
+        Self::with_options(config, &crate::outbound::Outbound::default(), timeouts)
+    }
+
+    /// [`Self::with_outbound`] with explicit timeouts and retries.
+    ///
+    /// # Errors
+    /// As [`Self::with_outbound`].
+    pub fn with_options(
+        config: S3Config,
+        outbound: &crate::outbound::Outbound,
+        timeouts: S3Timeouts,
+    ) -> Result<Self> {
         let endpoint = reqwest::Url::parse(config.endpoint.trim_end_matches('/')).map_err(|e| {
             Error::invalid(format!("invalid S3 endpoint {:?}: {e}", config.endpoint))
         })?;
@@ -95,8 +119,8 @@ impl S3Backend {
         let proxy_url = outbound.proxy_for(&endpoint);
         let client = outbound
             .client_builder()?
-            .connect_timeout(CONNECT_TIMEOUT)
-            .timeout(REQUEST_TIMEOUT)
+            .connect_timeout(timeouts.connect)
+            .read_timeout(timeouts.response)
             .pool_max_idle_per_host(16)
             .build()
             .map_err(|e| Error::internal("cannot build HTTP client").with_source(e))?;
@@ -110,6 +134,7 @@ impl S3Backend {
             endpoint,
             credential,
             client,
+            timeouts,
             stores: RwLock::new(HashMap::new()),
             proxy_url,
             ca_pems: outbound.ca_pems().to_vec(),
@@ -124,8 +149,7 @@ impl S3Backend {
     fn client_options(&self) -> ClientOptions {
         let mut options = ClientOptions::new()
             .with_allow_http(true)
-            .with_connect_timeout(CONNECT_TIMEOUT)
-            .with_timeout(REQUEST_TIMEOUT)
+            .with_connect_timeout(self.timeouts.connect)
             .with_pool_max_idle_per_host(64);
         if let Some(proxy) = &self.proxy_url {
             options = options.with_proxy_url(proxy);
@@ -145,8 +169,8 @@ impl S3Backend {
 
     fn quickack_connector(&self) -> super::quickack::QuickAckConnector {
         super::quickack::QuickAckConnector {
-            connect_timeout: CONNECT_TIMEOUT,
-            request_timeout: REQUEST_TIMEOUT,
+            connect_timeout: self.timeouts.connect,
+            request_timeout: self.timeouts.response,
             max_idle_per_host: 64,
         }
     }
@@ -163,6 +187,11 @@ impl S3Backend {
         if self.uses_quickack() {
             // Plain-HTTP engines get the quick-ACK client (see `quickack`).
             builder = builder.with_http_connector(self.quickack_connector());
+        } else if self.proxy_url.is_none() && self.ca_pems.is_empty() {
+            builder = builder.with_http_connector(super::s3_client::TimedReqwestConnector {
+                timeouts: self.timeouts,
+                max_idle_per_host: 64,
+            });
         }
         let store = builder
             .with_endpoint(self.endpoint.as_str().trim_end_matches('/'))
@@ -172,11 +201,7 @@ impl S3Backend {
             .with_region(&self.config.region)
             .with_virtual_hosted_style_request(false)
             .with_client_options(options)
-            .with_retry(RetryConfig {
-                max_retries: 4,
-                retry_timeout: REQUEST_TIMEOUT,
-                ..RetryConfig::default()
-            })
+            .with_retry(self.timeouts.retry_config())
             .build()
             .map_err(Error::from)?;
         let store = Arc::new(store);
@@ -209,13 +234,21 @@ impl S3Backend {
         AwsAuthorizer::new(&self.credential, "s3", &self.config.region)
             .try_authorize(&mut signed, None)
             .map_err(|e| Error::internal("cannot sign S3 request").with_source(e))?;
-        let mut request = self.client.request(method, url).body(body);
-        for (name, value) in signed.headers() {
-            request = request.header(name, value);
-        }
-        let response = request.send().await.map_err(transport_error)?;
+        let idempotent = method != http::Method::POST;
+        let body_len = body.len() as u64;
+        let response = super::s3_client::with_retries(&self.timeouts, body_len, idempotent, || {
+            let mut request = self
+                .client
+                .request(method.clone(), url.clone())
+                .body(body.clone());
+            for (name, value) in signed.headers() {
+                request = request.header(name, value);
+            }
+            request.send()
+        })
+        .await?;
         let status = response.status().as_u16();
-        let body = response.bytes().await.map_err(transport_error)?;
+        let body = super::s3_client::read_body(&self.timeouts, response).await?;
         if (200..300).contains(&status) {
             Ok(body)
         } else {
@@ -224,22 +257,11 @@ impl S3Backend {
     }
 }
 
+/// A failed request: [`crate::ErrorKind::Timeout`], `Unavailable` or
+/// `ConnectionLost` (see `s3_client`).
+#[allow(dead_code)]
 fn transport_error(e: reqwest::Error) -> Error {
-    let message = if e.is_timeout() {
-        "Request to the storage backend timed out".to_string()
-    } else if e.is_connect() {
-        "Cannot connect to the storage backend".to_string()
-    } else {
-        "Storage backend request failed".to_string()
-    };
-    let code = if e.is_timeout() {
-        "TimeoutError"
-    } else {
-        "Error"
-    };
-    Error::new(crate::ErrorKind::Backend, message)
-        .with_code(code)
-        .with_source(e)
+    super::s3_client::classify_reqwest(&e).with_source(e)
 }
 
 fn parse_xml<'de, T: Deserialize<'de>>(body: &'de [u8]) -> Result<T> {

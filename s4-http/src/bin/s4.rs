@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use s4_core::settings::ENV_VARS;
 use s4_core::{Settings, S4};
-use s4_http::{serve, App, HttpConfig};
+use s4_http::{serve_with, App, HttpConfig};
 
 fn env_help() -> String {
     let mut out = String::from("Environment variables (also read from .env files):\n");
@@ -31,6 +31,45 @@ struct Flags {
     /// Data directory (overrides S4_DATA_DIR).
     #[arg(long)]
     data_dir: Option<String>,
+    /// Seconds a client has to send a complete request head (from connecting, or from
+    /// its first byte after an idle period) before the connection is closed.
+    #[arg(
+        long,
+        env = "S4_HEADER_READ_TIMEOUT",
+        default_value_t = 30,
+        value_name = "SECS"
+    )]
+    header_read_timeout: u64,
+    /// Seconds an idle connection (HTTP/1.1 keep-alive or h2c, no request in flight)
+    /// stays open.
+    #[arg(
+        long,
+        env = "S4_IDLE_TIMEOUT",
+        default_value_t = 60,
+        value_name = "SECS"
+    )]
+    idle_timeout: u64,
+    /// Seconds a request body may stall (nothing received) before the request is
+    /// aborted like a client disconnect; slow but progressing uploads are not cut.
+    #[arg(
+        long,
+        env = "S4_BODY_READ_TIMEOUT",
+        default_value_t = 60,
+        value_name = "SECS"
+    )]
+    body_read_timeout: u64,
+}
+
+impl Flags {
+    fn serve_options(&self) -> s4_http::ServeOptions {
+        let secs = |s: u64| std::time::Duration::from_secs(s.max(1));
+        s4_http::ServeOptions {
+            header_read_timeout: secs(self.header_read_timeout),
+            idle_timeout: secs(self.idle_timeout),
+            body_read_timeout: secs(self.body_read_timeout),
+            ..s4_http::ServeOptions::default()
+        }
+    }
 }
 
 fn load_dotenv() {
@@ -96,7 +135,8 @@ fn main() -> ExitCode {
         },
         ..s4_core::config_store::StoreOptions::from_lookup(&settings.data_dir, &lookup)
     };
-    match runtime.block_on(run(settings, store_options, backend_explicit)) {
+    let options = flags.serve_options();
+    match runtime.block_on(run(settings, store_options, backend_explicit, options)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("s4: {e}");
@@ -109,6 +149,7 @@ async fn run(
     mut settings: Settings,
     store_options: s4_core::config_store::StoreOptions,
     backend_explicit: bool,
+    options: s4_http::ServeOptions,
 ) -> Result<(), Box<dyn std::error::Error>> {
     // Runtime settings (API §16): a corrupt settings file stops the start, naming it.
     let store = s4_core::config_store::ConfigStore::open(store_options).await?;
@@ -149,7 +190,13 @@ async fn run(
         .await
         .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     tracing::info!(address = %listener.local_addr()?, "s4 listening; API under {}/api", settings.nb_prefix);
-    serve(listener, app, shutdown_signal()).await?;
+    tracing::info!(
+        header_read_timeout = ?options.header_read_timeout,
+        idle_timeout = ?options.idle_timeout,
+        body_read_timeout = ?options.body_read_timeout,
+        "connection timeouts"
+    );
+    serve_with(listener, app, shutdown_signal(), options).await?;
     Ok(())
 }
 

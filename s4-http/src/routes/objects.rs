@@ -6,10 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures::{StreamExt, TryStreamExt};
-use http::header::{CONTENT_LENGTH, CONTENT_TYPE, IF_NONE_MATCH};
+use futures::StreamExt;
+use http::header::{CONTENT_LENGTH, IF_NONE_MATCH};
 use http::{Request, StatusCode};
-use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use s4_core::codec::decode_b64_text;
 use s4_core::preview::{build_preview, needs_bytes, preview_kind, Preview, PREVIEW_LIMIT};
@@ -259,60 +258,8 @@ fn upload_error(app: &App, e: Error) -> ApiError {
     }
 }
 
-/// Finds the first multipart part carrying a file name (§9.1).
-pub async fn first_file_field(
-    request: Request<Incoming>,
-) -> Result<Option<(multer::Field<'static>, Option<String>)>, ApiError> {
-    let boundary = request
-        .headers()
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|ct| multer::parse_boundary(ct).ok());
-    let Some(boundary) = boundary else {
-        return Ok(None);
-    };
-    let stream = request.into_body().into_data_stream();
-    let mut multipart = multer::Multipart::new(stream, boundary);
-    loop {
-        match multipart.next_field().await {
-            Ok(Some(field)) if field.file_name().is_some() => {
-                let content_type = field.content_type().map(|m| m.essence_str().to_string());
-                // A multer field shares ownership of the parser state (and so of the
-                // request body): it stays readable after `multipart` is dropped.
-                return Ok(Some((field, content_type)));
-            }
-            Ok(Some(_)) => continue,
-            Ok(None) => return Ok(None),
-            Err(e) => {
-                return Err(ApiError::bad_request(format!(
-                    "Invalid multipart body: {e}"
-                )))
-            }
-        }
-    }
-}
-
-/// Turns a multipart field into a byte stream of core results.
-pub fn field_stream(
-    field: multer::Field<'static>,
-) -> impl futures::Stream<Item = s4_core::Result<Bytes>> + Send + 'static {
-    field.map_err(|e| match e {
-        multer::Error::StreamReadFailed(source) => {
-            Error::invalid("Upload interrupted: the request body could not be read")
-                .with_source(SourceText(source.to_string()))
-        }
-        other => Error::invalid(format!("Invalid multipart body: {other}")),
-    })
-}
-
-#[derive(Debug)]
-struct SourceText(String);
-impl std::fmt::Display for SourceText {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-impl std::error::Error for SourceText {}
+/// Multipart upload bodies: see [`crate::multipart`].
+pub use crate::multipart::{field_stream, first_file_field};
 
 /// `POST /api/objects/upload/:bucketName/:encodedKey` (§12.2).
 pub async fn upload(app: &App, request: Request<Incoming>, ctx: &Ctx) -> HandlerResult {

@@ -10,9 +10,26 @@ use std::sync::Arc;
 use base64::Engine as _;
 use s4_core::storage::{LocalBackend, MemoryBackend, S3Backend};
 use s4_core::{Backend, S4};
-use s4_http::{serve, App, HttpConfig};
+use s4_http::{App, HttpConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::oneshot;
+
+/// Serves `app` without connection timeouts: some tests pause tokio's clock,
+/// under which every timer fires as soon as the runtime waits on I/O. The
+/// timeouts have their own tests (`timeouts.rs`).
+async fn serve(
+    listener: tokio::net::TcpListener,
+    app: App,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    s4_http::serve_with(
+        listener,
+        app,
+        shutdown,
+        s4_http::ServeOptions::without_timeouts(),
+    )
+    .await
+}
 
 /// Which backend a test server uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -136,10 +153,18 @@ async fn start_full(
         .expect("bind");
     let addr = listener.local_addr().expect("local addr");
     let (tx, rx) = oneshot::channel::<()>();
+    // No connection timeouts here: some tests pause tokio's clock, under which every
+    // timer fires as soon as the runtime waits on I/O. The timeouts have their own
+    // tests (`timeouts.rs`).
     tokio::spawn(async move {
-        let _ = serve(listener, app, async {
-            let _ = rx.await;
-        })
+        let _ = s4_http::serve_with(
+            listener,
+            app,
+            async {
+                let _ = rx.await;
+            },
+            s4_http::ServeOptions::without_timeouts(),
+        )
         .await;
     });
     Some(TestServer {

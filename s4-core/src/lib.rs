@@ -59,6 +59,7 @@ pub mod ratelimit;
 mod search;
 pub mod settings;
 pub mod storage;
+pub mod tagging;
 pub mod uploads;
 
 #[cfg(any(test, feature = "testing"))]

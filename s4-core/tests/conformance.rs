@@ -52,4 +52,7 @@ conformance!(
     dropped_put_leaves_nothing,
     search,
     change_events,
+    object_metadata,
+    multipart_etag,
+    object_tags,
 );

@@ -23,6 +23,8 @@ use super::{ObjectSummary, Page, PageRequest};
 use crate::error::{from_s3_response, Error, Result};
 use crate::names::BucketName;
 
+mod tags;
+
 /// Connection settings of an S3-compatible endpoint.
 #[derive(Clone, PartialEq, Eq)]
 pub struct S3Config {
@@ -342,6 +344,31 @@ impl Backend for S3Backend {
 
     async fn store(&self, bucket: &BucketName) -> Result<Arc<dyn ObjectStore>> {
         Ok(self.bucket_store(bucket)? as Arc<dyn ObjectStore>)
+    }
+
+    async fn get_object_tags(
+        &self,
+        bucket: &BucketName,
+        key: &crate::names::ObjectKey,
+    ) -> Result<Vec<super::Tag>> {
+        self.get_tags(bucket, key).await
+    }
+
+    async fn put_object_tags(
+        &self,
+        bucket: &BucketName,
+        key: &crate::names::ObjectKey,
+        tags: &[super::Tag],
+    ) -> Result<()> {
+        self.put_tags(bucket, key, tags).await
+    }
+
+    async fn delete_object_tags(
+        &self,
+        bucket: &BucketName,
+        key: &crate::names::ObjectKey,
+    ) -> Result<()> {
+        self.delete_tags(bucket, key).await
     }
 
     async fn list_page(&self, bucket: &BucketName, request: &PageRequest) -> Result<Page> {

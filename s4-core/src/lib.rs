@@ -51,6 +51,7 @@ mod bucket;
 pub mod codec;
 pub mod error;
 pub mod events;
+pub mod github;
 pub mod location;
 pub mod names;
 mod object;
@@ -161,6 +162,25 @@ impl S4 {
             BackendSettings::Memory => Arc::new(storage::MemoryBackend::new()),
             BackendSettings::S3(config) => Arc::new(storage::S3Backend::new(config.clone())?),
         })
+    }
+
+    /// Opens the backend `settings` select, with its options (`S4_FSYNC`).
+    ///
+    /// # Errors
+    /// When the backend cannot be opened (e.g. the data directory is not writable).
+    pub async fn open_backend_from(settings: &Settings) -> Result<Arc<dyn Backend>> {
+        match &settings.backend {
+            BackendSettings::Local { data_dir } => Ok(Arc::new(
+                storage::LocalBackend::open_with(
+                    data_dir,
+                    storage::LocalOptions {
+                        fsync: settings.fsync,
+                    },
+                )
+                .await?,
+            )),
+            other => Self::open_backend(other).await,
+        }
     }
 
     /// The storage backend.

@@ -63,6 +63,9 @@ pub struct Settings {
     pub log_health_checks: bool,
     /// Audit lines enabled (`AUDIT_LOG_ENABLED`, default true).
     pub audit_log: bool,
+    /// `fsync` written files and directory entries before acknowledging a write
+    /// (`S4_FSYNC`, default `true`; `false` turns it off).
+    pub fsync: bool,
 }
 
 /// Every environment variable S4 reads, with its meaning, for `--help` and docs.
@@ -114,6 +117,10 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     (
         "AUDIT_LOG_ENABLED",
         "false: disable audit log lines (default true)",
+    ),
+    (
+        "S4_FSYNC",
+        "false: do not fsync written files and their directory entries (default true)",
     ),
     (
         "UI_USERNAME",
@@ -289,6 +296,7 @@ impl Settings {
             log_health_checks: flag("LOG_HEALTH_CHECKS", false),
             audit_log: !get("AUDIT_LOG_ENABLED")
                 .is_some_and(|v| v.trim().eq_ignore_ascii_case("false")),
+            fsync: !get("S4_FSYNC").is_some_and(|v| v.trim().eq_ignore_ascii_case("false")),
         })
     }
 
@@ -313,6 +321,7 @@ fn unreachable_defaults() -> Settings {
         log_level: "info".into(),
         log_health_checks: false,
         audit_log: true,
+        fsync: true,
     }
 }
 
@@ -337,6 +346,13 @@ mod tests {
         assert_eq!(s.backend.name(), "local");
         assert_eq!(s.max_file_size, 20 << 30);
         assert_eq!(s.nb_prefix, "");
+    }
+
+    #[test]
+    fn fsync_switch() {
+        assert!(settings(&[]).expect("valid").fsync);
+        assert!(settings(&[("S4_FSYNC", "true")]).expect("valid").fsync);
+        assert!(!settings(&[("S4_FSYNC", "FALSE")]).expect("valid").fsync);
     }
 
     #[test]

@@ -51,6 +51,10 @@ pub enum RouteId {
     LocalView,
     LocalMkdir,
     LocalDebug,
+    GetObjectTags,
+    PutObjectTags,
+    DeleteObjectTags,
+    GithubRepoInfo,
 }
 
 /// One route: method, path pattern (matchit syntax, relative to `/api`), handler
@@ -172,6 +176,15 @@ pub static ROUTES: &[Route] = &[
         Protected
     ),
     route!(GET, "/local/debug", LocalDebug, Protected),
+    route!(GET, "/objects/tags/{bucket}/{key}", GetObjectTags, Protected),
+    route!(PUT, "/objects/tags/{bucket}/{key}", PutObjectTags, Protected),
+    route!(
+        DELETE,
+        "/objects/tags/{bucket}/{key}",
+        DeleteObjectTags,
+        Protected
+    ),
+    route!(GET, "/github/repo-info", GithubRepoInfo, Public),
 ];
 
 /// Path parameters of a matched route, percent-decoded once.

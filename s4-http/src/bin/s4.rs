@@ -96,7 +96,7 @@ fn main() -> ExitCode {
 }
 
 async fn run(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
-    let backend = S4::open_backend(&settings.backend).await?;
+    let backend = S4::open_backend_from(&settings).await?;
     match &settings.backend {
         s4_core::BackendSettings::Local { data_dir } => {
             tracing::info!(backend = "local", data_dir = %data_dir.display(), "storage backend")

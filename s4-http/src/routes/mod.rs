@@ -2,10 +2,13 @@
 
 pub mod auth;
 pub mod buckets;
+pub mod github;
 pub mod local;
 pub mod objects;
 pub mod service;
 pub mod sse;
+pub mod tags;
+pub mod upload_progress;
 
 use http::{Request, Response};
 use hyper::body::Incoming;
@@ -47,6 +50,10 @@ pub async fn dispatch(app: &App, request: Request<Incoming>, ctx: Ctx) -> Handle
         RouteId::LocalView => local::view(app, &ctx).await,
         RouteId::LocalMkdir => local::create_dir(app, &ctx).await,
         RouteId::LocalDebug => local::debug(app, &ctx).await,
+        RouteId::GetObjectTags => tags::get(app, &ctx).await,
+        RouteId::PutObjectTags => tags::put(app, request, &ctx).await,
+        RouteId::DeleteObjectTags => tags::delete(app, &ctx).await,
+        RouteId::GithubRepoInfo => github::repo_info(app).await,
     }
 }
 

@@ -121,6 +121,11 @@ pub fn b64_std_segment(text: &str) -> String {
 }
 
 impl TestServer {
+    /// The data directory of a local-backend server.
+    pub fn data_dir(&self) -> Option<&std::path::Path> {
+        self._dir.as_ref().map(|d| d.path())
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }

@@ -75,10 +75,7 @@ async fn fetch(endpoint: &str) -> Result<RepoInfo> {
 /// # Errors
 /// [`ErrorKind::Backend`] when the fetch fails and nothing is cached.
 pub async fn repo_info(endpoint: &str) -> Result<RepoInfo> {
-    let cached = cache()
-        .lock()
-        .ok()
-        .and_then(|c| c.get(endpoint).copied());
+    let cached = cache().lock().ok().and_then(|c| c.get(endpoint).copied());
     if let Some((at, info)) = cached {
         if at.elapsed() < CACHE_TTL {
             return Ok(info);

@@ -729,10 +729,15 @@ fn delete_failure(e: &object_store::Error, fallback: Option<&String>) -> (String
 fn validate_metadata(name: &str, value: &str) -> Result<()> {
     let token = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
     if name.is_empty() || !name.chars().all(token) {
-        return Err(Error::invalid(format!("Invalid metadata name {name:?}")).with_code("InvalidArgument"));
+        return Err(
+            Error::invalid(format!("Invalid metadata name {name:?}")).with_code("InvalidArgument")
+        );
     }
     if !value.chars().all(|c| c == ' ' || c.is_ascii_graphic()) || name.len() + value.len() > 2048 {
-        return Err(Error::invalid(format!("Invalid metadata value for {name:?}")).with_code("InvalidArgument"));
+        return Err(
+            Error::invalid(format!("Invalid metadata value for {name:?}"))
+                .with_code("InvalidArgument"),
+        );
     }
     Ok(())
 }

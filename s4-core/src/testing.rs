@@ -753,8 +753,16 @@ async fn consistent_etag(s4: &S4, bucket: &BucketName, k: &str) -> String {
         .expect("get");
     let listed = listed_etag(s4, bucket, k).await;
     let etag = head.etag.clone().expect("HEAD reports an ETag");
-    assert_eq!(get.info.etag.as_deref(), Some(etag.as_str()), "GET vs HEAD ETag");
-    assert_eq!(listed.as_deref(), Some(etag.as_str()), "listing vs HEAD ETag");
+    assert_eq!(
+        get.info.etag.as_deref(),
+        Some(etag.as_str()),
+        "GET vs HEAD ETag"
+    );
+    assert_eq!(
+        listed.as_deref(),
+        Some(etag.as_str()),
+        "listing vs HEAD ETag"
+    );
     etag
 }
 
@@ -789,15 +797,25 @@ pub async fn object_metadata(s4: &S4) {
         ]
     );
     let etag = consistent_etag(s4, &bucket, "docs/readme.txt").await;
-    assert_eq!(etag, "\"5d41402abc4b2a76b9719d911017c592\"", "MD5 of the bytes");
+    assert_eq!(
+        etag, "\"5d41402abc4b2a76b9719d911017c592\"",
+        "MD5 of the bytes"
+    );
     let got = s4
-        .get_object(&bucket, &key("docs/readme.txt"), GetObjectOptions::default())
+        .get_object(
+            &bucket,
+            &key("docs/readme.txt"),
+            GetObjectOptions::default(),
+        )
         .await
         .expect("get");
     assert_eq!(got.info.content_type.as_deref(), Some("text/plain"));
 
     // No type (or the generic one): guessed from the extension.
-    for (k, given) in [("a/config.json", None), ("a/page.html", Some("application/octet-stream"))] {
+    for (k, given) in [
+        ("a/config.json", None),
+        ("a/page.html", Some("application/octet-stream")),
+    ] {
         let mut options = PutObjectOptions::default();
         if let Some(ct) = given {
             options = options.with_content_type(ct);
@@ -806,7 +824,10 @@ pub async fn object_metadata(s4: &S4) {
             .await
             .expect("put");
     }
-    for (k, expected) in [("a/config.json", "application/json"), ("a/page.html", "text/html")] {
+    for (k, expected) in [
+        ("a/config.json", "application/json"),
+        ("a/page.html", "text/html"),
+    ] {
         let info = s4.head_object(&bucket, &key(k)).await.expect("head");
         assert_eq!(info.content_type.as_deref(), Some(expected), "{k}");
     }
@@ -827,7 +848,10 @@ pub async fn object_metadata(s4: &S4) {
     assert_eq!(info.content_type.as_deref(), Some("text/markdown"));
     assert!(info.metadata.is_empty(), "{:?}", info.metadata);
     let etag = consistent_etag(s4, &bucket, "docs/readme.txt").await;
-    assert_eq!(etag, crate::storage::objmeta::single_etag(&crate::storage::objmeta::md5_of([&b"bye"[..]])));
+    assert_eq!(
+        etag,
+        crate::storage::objmeta::single_etag(&crate::storage::objmeta::md5_of([&b"bye"[..]]))
+    );
 
     // Delete removes object and metadata; a new object under the key starts clean.
     s4.delete_object(&bucket, "docs/readme.txt")
@@ -844,7 +868,11 @@ pub async fn object_metadata(s4: &S4) {
         .await
         .expect("head");
     assert!(info.metadata.is_empty());
-    assert_eq!(info.content_type.as_deref(), Some("text/plain"), "guessed again");
+    assert_eq!(
+        info.content_type.as_deref(),
+        Some("text/plain"),
+        "guessed again"
+    );
 
     // Metadata that cannot travel as an HTTP header is refused before any write.
     assert_kind(
@@ -899,19 +927,36 @@ pub async fn object_tags(s4: &S4) {
         ("project".to_string(), "llm".to_string()),
         ("empty".to_string(), String::new()),
     ];
-    s4.put_object_tags(&bucket, &k, &set).await.expect("put tags");
+    s4.put_object_tags(&bucket, &k, &set)
+        .await
+        .expect("put tags");
     assert_eq!(s4.get_object_tags(&bucket, &k).await.expect("get"), set);
     let etag = consistent_etag(s4, &bucket, "t/obj.txt").await;
-    assert_eq!(etag, crate::storage::objmeta::single_etag(&crate::storage::objmeta::md5_of([&b"tagged"[..]])), "tags do not change the ETag");
+    assert_eq!(
+        etag,
+        crate::storage::objmeta::single_etag(&crate::storage::objmeta::md5_of([&b"tagged"[..]])),
+        "tags do not change the ETag"
+    );
     let one = vec![("only".to_string(), "one".to_string())];
-    s4.put_object_tags(&bucket, &k, &one).await.expect("replace");
+    s4.put_object_tags(&bucket, &k, &one)
+        .await
+        .expect("replace");
     assert_eq!(s4.get_object_tags(&bucket, &k).await.expect("get"), one);
-    s4.delete_object_tags(&bucket, &k).await.expect("delete tags");
-    assert!(s4.get_object_tags(&bucket, &k).await.expect("get").is_empty());
+    s4.delete_object_tags(&bucket, &k)
+        .await
+        .expect("delete tags");
+    assert!(s4
+        .get_object_tags(&bucket, &k)
+        .await
+        .expect("get")
+        .is_empty());
     s4.put_object_tags(&bucket, &k, &one).await.expect("put");
     put(s4, &bucket, "t/obj.txt", Bytes::from_static(b"new")).await;
     assert!(
-        s4.get_object_tags(&bucket, &k).await.expect("get").is_empty(),
+        s4.get_object_tags(&bucket, &k)
+            .await
+            .expect("get")
+            .is_empty(),
         "an overwrite starts without tags"
     );
     let eleven: Vec<(String, String)> = (0..11).map(|i| (format!("k{i}"), "v".into())).collect();

@@ -176,8 +176,18 @@ pub static ROUTES: &[Route] = &[
         Protected
     ),
     route!(GET, "/local/debug", LocalDebug, Protected),
-    route!(GET, "/objects/tags/{bucket}/{key}", GetObjectTags, Protected),
-    route!(PUT, "/objects/tags/{bucket}/{key}", PutObjectTags, Protected),
+    route!(
+        GET,
+        "/objects/tags/{bucket}/{key}",
+        GetObjectTags,
+        Protected
+    ),
+    route!(
+        PUT,
+        "/objects/tags/{bucket}/{key}",
+        PutObjectTags,
+        Protected
+    ),
     route!(
         DELETE,
         "/objects/tags/{bucket}/{key}",

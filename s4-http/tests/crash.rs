@@ -46,8 +46,14 @@ fn start_daemon(data_dir: &Path) -> Daemon {
         .expect("spawn s4");
     let (tx, rx) = mpsc::channel::<String>();
     for stream in [
-        child.stdout.take().map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
-        child.stderr.take().map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+        child
+            .stdout
+            .take()
+            .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+        child
+            .stderr
+            .take()
+            .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
     ]
     .into_iter()
     .flatten()
@@ -66,7 +72,9 @@ fn start_daemon(data_dir: &Path) -> Daemon {
         if !line.contains("listening") {
             continue;
         }
-        let at = line.find("127.0.0.1:").expect("address in the listening line");
+        let at = line
+            .find("127.0.0.1:")
+            .expect("address in the listening line");
         let port: String = line[at + 10..]
             .chars()
             .take_while(char::is_ascii_digit)
@@ -175,7 +183,10 @@ async fn kill_9_during_overwrite_keeps_old_or_new_whole() {
     let staging = data_dir.join(".s4/tmp");
     let deadline = Instant::now() + Duration::from_secs(30);
     while entries(&staging).is_empty() {
-        assert!(Instant::now() < deadline, "the overwrite never staged a file");
+        assert!(
+            Instant::now() < deadline,
+            "the overwrite never staged a file"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     drop(daemon); // SIGKILL, then reap.
@@ -184,7 +195,10 @@ async fn kill_9_during_overwrite_keeps_old_or_new_whole() {
     assert_eq!(bytes, b"old contents");
     assert_eq!(ct.as_deref(), Some("text/plain"));
     assert_eq!(etag.as_deref(), old["etag"].as_str());
-    assert!(entries(&staging).is_empty(), "start-up swept the staging file");
+    assert!(
+        entries(&staging).is_empty(),
+        "start-up swept the staging file"
+    );
 
     // 2. Killed right after an acknowledged overwrite: the new object, new metadata.
     let daemon = start_daemon(&data_dir);

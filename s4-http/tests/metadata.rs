@@ -116,10 +116,20 @@ async fn content_type_and_metadata(s: TestServer) {
     assert_eq!(view["metadata"]["contentType"], "text/plain");
     assert_eq!(view["preview"]["content"], "hello");
     let (ct, _, body) = download(&s, &bucket, "docs/note.txt").await;
-    assert_eq!((ct.as_str(), body.as_slice()), ("text/plain", &b"hello"[..]));
+    assert_eq!(
+        (ct.as_str(), body.as_slice()),
+        ("text/plain", &b"hello"[..])
+    );
 
     // The generic type is replaced by a guess from the extension.
-    upload_typed(&s, &bucket, "cfg/model.json", b"{}", "application/octet-stream").await;
+    upload_typed(
+        &s,
+        &bucket,
+        "cfg/model.json",
+        b"{}",
+        "application/octet-stream",
+    )
+    .await;
     let (ct, _, _) = download(&s, &bucket, "cfg/model.json").await;
     assert_eq!(ct, "application/json");
 
@@ -134,7 +144,10 @@ async fn content_type_and_metadata(s: TestServer) {
     .await
     .expect("put");
     let (_, meta) = s
-        .get_json(&format!("/objects/metadata/{bucket}/{}", b64("docs/owned.csv")))
+        .get_json(&format!(
+            "/objects/metadata/{bucket}/{}",
+            b64("docs/owned.csv")
+        ))
         .await;
     assert_eq!(meta["metadata"], json!({ "owner": "team-a" }));
     assert_eq!(meta["contentType"], "text/csv");
@@ -142,7 +155,10 @@ async fn content_type_and_metadata(s: TestServer) {
     // Overwrite replaces everything; delete removes it.
     upload_typed(&s, &bucket, "docs/owned.csv", b"x", "text/markdown").await;
     let (_, meta) = s
-        .get_json(&format!("/objects/metadata/{bucket}/{}", b64("docs/owned.csv")))
+        .get_json(&format!(
+            "/objects/metadata/{bucket}/{}",
+            b64("docs/owned.csv")
+        ))
         .await;
     assert_eq!(meta["metadata"], json!({}));
     assert_eq!(meta["contentType"], "text/markdown");
@@ -154,7 +170,10 @@ async fn content_type_and_metadata(s: TestServer) {
         .await;
     assert_eq!(status, 200);
     let (status, _) = s
-        .get_json(&format!("/objects/metadata/{bucket}/{}", b64("docs/owned.csv")))
+        .get_json(&format!(
+            "/objects/metadata/{bucket}/{}",
+            b64("docs/owned.csv")
+        ))
         .await;
     assert_eq!(status, 404);
     s.remove_bucket(&bucket).await;
@@ -178,7 +197,12 @@ fn files_under(dir: &std::path::Path) -> Vec<String> {
             if path.is_dir() {
                 stack.push(path);
             } else {
-                out.push(path.strip_prefix(dir).unwrap_or(&path).display().to_string());
+                out.push(
+                    path.strip_prefix(dir)
+                        .unwrap_or(&path)
+                        .display()
+                        .to_string(),
+                );
             }
         }
     }
@@ -188,7 +212,14 @@ fn files_under(dir: &std::path::Path) -> Vec<String> {
 
 async fn etags_agree_on_every_route(s: TestServer) {
     let bucket = s.bucket("etags").await;
-    upload_typed(&s, &bucket, "small.bin", b"hello", "application/octet-stream").await;
+    upload_typed(
+        &s,
+        &bucket,
+        "small.bin",
+        b"hello",
+        "application/octet-stream",
+    )
+    .await;
     assert_eq!(
         etag_everywhere(&s, &bucket, "small.bin").await,
         "\"5d41402abc4b2a76b9719d911017c592\"",
@@ -201,7 +232,10 @@ async fn etags_agree_on_every_route(s: TestServer) {
     // A conditional download with that ETag is a 304.
     let response = s
         .client
-        .get(s.url(&format!("/objects/download/{bucket}/{}", b64("dir/big.bin"))))
+        .get(s.url(&format!(
+            "/objects/download/{bucket}/{}",
+            b64("dir/big.bin")
+        )))
         .header("if-none-match", &etag)
         .send()
         .await
@@ -301,7 +335,12 @@ async fn local_upload_progress_ends_with_completed() {
         tokio::spawn(async move {
             let part = reqwest::multipart::Part::bytes(data).file_name("f.csv");
             let form = reqwest::multipart::Form::new().part("file", part);
-            client.post(url).multipart(form).send().await.expect("upload")
+            client
+                .post(url)
+                .multipart(form)
+                .send()
+                .await
+                .expect("upload")
         })
     };
     let events = tokio::time::timeout(
@@ -318,7 +357,9 @@ async fn local_upload_progress_ends_with_completed() {
 }
 
 /// A fake GitHub API on 127.0.0.1:0 answering every request with `body`; counts requests.
-async fn fake_github(body: &'static str) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+async fn fake_github(
+    body: &'static str,
+) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await

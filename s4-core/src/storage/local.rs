@@ -394,7 +394,6 @@ impl Backend for LocalBackend {
         "local"
     }
 
-
     fn allows_key_folder_overlap(&self) -> bool {
         false
     }
@@ -497,12 +496,10 @@ impl Backend for LocalBackend {
         let path = store.path_to_filesystem(&location)?;
         let tags = tags.to_vec();
         let fsync = self.config.fsync;
-        tokio::task::spawn_blocking(move || {
-            local_store::write_tags(&path, &location, &tags, fsync)
-        })
-        .await
-        .map_err(|e| Error::internal("tag task failed").with_source(e))?
-        .map_err(Error::from)
+        tokio::task::spawn_blocking(move || local_store::write_tags(&path, &location, &tags, fsync))
+            .await
+            .map_err(|e| Error::internal("tag task failed").with_source(e))?
+            .map_err(Error::from)
     }
 
     async fn discard_write_traces(&self, bucket: &BucketName, key: &str) {

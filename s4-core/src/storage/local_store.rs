@@ -154,7 +154,9 @@ impl Drop for Staged {
 }
 
 fn to_utc(meta: &std::fs::Metadata) -> DateTime<Utc> {
-    meta.modified().map(DateTime::<Utc>::from).unwrap_or_default()
+    meta.modified()
+        .map(DateTime::<Utc>::from)
+        .unwrap_or_default()
 }
 
 /// The ETag of a file written before metadata was kept (`object_store`'s form).
@@ -178,9 +180,7 @@ fn not_found(location: &Path, source: std::io::Error) -> object_store::Error {
 
 fn resolve_range(range: &GetRange, size: u64) -> Option<std::ops::Range<u64>> {
     match range {
-        GetRange::Bounded(r) if r.start < r.end && r.start < size => {
-            Some(r.start..r.end.min(size))
-        }
+        GetRange::Bounded(r) if r.start < r.end && r.start < size => Some(r.start..r.end.min(size)),
         GetRange::Offset(start) if *start < size => Some(*start..size),
         GetRange::Suffix(n) => Some(size.saturating_sub(*n)..size),
         _ => None,
@@ -193,9 +193,7 @@ pub(crate) fn open_object(
     location: &Path,
 ) -> OsResult<(File, std::fs::Metadata, StoredMeta)> {
     let file = File::open(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory => {
-            not_found(location, e)
-        }
+        std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory => not_found(location, e),
         _ => os_err(e),
     })?;
     let meta = file.metadata().map_err(os_err)?;
@@ -287,12 +285,12 @@ impl ObjectStore for LocalObjects {
             options.check_preconditions(&object)?;
             let range = match &options.range {
                 None => 0..object.size,
-                Some(r) => resolve_range(r, object.size).ok_or_else(|| {
-                    object_store::Error::Generic {
+                Some(r) => {
+                    resolve_range(r, object.size).ok_or_else(|| object_store::Error::Generic {
                         store: STORE,
                         source: format!("range not satisfiable for {location}").into(),
-                    }
-                })?,
+                    })?
+                }
             };
             Ok(GetResult {
                 payload: GetResultPayload::File(file, path),
@@ -503,8 +501,7 @@ pub(crate) fn write_tags(
     if tags.is_empty() {
         objmeta::remove_fd(&file, objmeta::TAGS_XATTR).map_err(os_err)?;
     } else {
-        objmeta::set_fd(&file, objmeta::TAGS_XATTR, &objmeta::encode_tags(tags))
-            .map_err(os_err)?;
+        objmeta::set_fd(&file, objmeta::TAGS_XATTR, &objmeta::encode_tags(tags)).map_err(os_err)?;
     }
     if fsync {
         file.sync_all().map_err(os_err)?;

@@ -3,7 +3,7 @@
 //! the bytes), under internal names that reads strip again.
 
 use std::fmt;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -13,8 +13,8 @@ use object_store::memory::InMemory;
 use object_store::path::Path;
 use object_store::{
     Attribute, AttributeValue, Attributes, CopyOptions, GetOptions, GetResult, GetResultPayload,
-    ListResult, MultipartUpload, ObjectMeta, ObjectStore, PutMode, PutMultipartOptions,
-    ObjectStoreExt, PutOptions, PutPayload, PutResult, UpdateVersion, UploadPart,
+    ListResult, MultipartUpload, ObjectMeta, ObjectStore, ObjectStoreExt, PutMode,
+    PutMultipartOptions, PutOptions, PutPayload, PutResult, UpdateVersion, UploadPart,
 };
 
 use super::objmeta;
@@ -154,7 +154,7 @@ impl ObjectStore for MemoryObjects {
             inner: Arc::clone(&self.inner),
             location: location.clone(),
             attributes: opts.attributes,
-            parts: Arc::new(Mutex::new(Vec::new())),
+            parts: Vec::new(),
         }))
     }
 
@@ -229,41 +229,22 @@ struct MemoryMultipart {
     inner: Arc<InMemory>,
     location: Path,
     attributes: Attributes,
-    parts: Arc<Mutex<Vec<Option<(PutPayload, [u8; 16])>>>>,
-}
-
-fn poisoned() -> object_store::Error {
-    object_store::Error::Generic {
-        store: "InMemory",
-        source: "upload state lock poisoned".into(),
-    }
+    parts: Vec<(PutPayload, [u8; 16])>,
 }
 
 #[async_trait]
 impl MultipartUpload for MemoryMultipart {
     fn put_part(&mut self, data: PutPayload) -> UploadPart {
         let digest = objmeta::md5_of(data.iter().map(|b| &b[..]));
-        let result = match self.parts.lock() {
-            Ok(mut parts) => {
-                parts.push(Some((data, digest)));
-                Ok(())
-            }
-            Err(_) => Err(poisoned()),
-        };
-        futures::future::ready(result).boxed()
+        self.parts.push((data, digest));
+        futures::future::ready(Ok(())).boxed()
     }
 
     async fn complete(&mut self) -> OsResult<PutResult> {
-        let parts: Vec<(PutPayload, [u8; 16])> = {
-            let mut parts = self.parts.lock().map_err(|_| poisoned())?;
-            parts.drain(..).flatten().collect()
-        };
+        let parts = std::mem::take(&mut self.parts);
         let digests: Vec<[u8; 16]> = parts.iter().map(|(_, d)| *d).collect();
         let etag = objmeta::multipart_etag(&digests);
-        let payload: PutPayload = parts
-            .iter()
-            .flat_map(|(p, _)| p.iter().cloned())
-            .collect();
+        let payload: PutPayload = parts.iter().flat_map(|(p, _)| p.iter().cloned()).collect();
         let opts = PutOptions {
             attributes: with_etag(std::mem::take(&mut self.attributes), &etag),
             ..PutOptions::default()
@@ -274,9 +255,7 @@ impl MultipartUpload for MemoryMultipart {
     }
 
     async fn abort(&mut self) -> OsResult<()> {
-        if let Ok(mut parts) = self.parts.lock() {
-            parts.clear();
-        }
+        self.parts.clear();
         Ok(())
     }
 }

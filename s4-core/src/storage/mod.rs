@@ -156,7 +156,12 @@ pub trait Backend: Send + Sync + fmt::Debug + 'static {
     }
 
     /// Replaces the tag set of an object; an empty set removes every tag.
-    async fn put_object_tags(&self, bucket: &BucketName, key: &ObjectKey, tags: &[Tag]) -> Result<()> {
+    async fn put_object_tags(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        tags: &[Tag],
+    ) -> Result<()> {
         let _ = (bucket, key, tags);
         Err(tagging_unsupported(self.name()))
     }

@@ -148,14 +148,35 @@ mod tests {
             (json!(null), "body must be object"),
             (json!({}), "body must have required property 'tags'"),
             (json!({ "tags": "x" }), "body/tags must be array"),
-            (json!({ "tags": eleven }), "body/tags must NOT have more than 10 items"),
+            (
+                json!({ "tags": eleven }),
+                "body/tags must NOT have more than 10 items",
+            ),
             (json!({ "tags": [1] }), "body/tags/0 must be object"),
-            (json!({ "tags": [{ "Value": "v" }] }), "body/tags/0 must have required property 'Key'"),
-            (json!({ "tags": [{ "Key": "k" }] }), "body/tags/0 must have required property 'Value'"),
-            (json!({ "tags": [{ "Key": 1, "Value": "v" }] }), "body/tags/0/Key must be string"),
-            (json!({ "tags": [{ "Key": "", "Value": "v" }] }), "body/tags/0/Key must NOT have fewer than 1 characters"),
-            (json!({ "tags": [{ "Key": long(129), "Value": "v" }] }), "body/tags/0/Key must NOT have more than 128 characters"),
-            (json!({ "tags": [{ "Key": "k", "Value": long(257) }] }), "body/tags/0/Value must NOT have more than 256 characters"),
+            (
+                json!({ "tags": [{ "Value": "v" }] }),
+                "body/tags/0 must have required property 'Key'",
+            ),
+            (
+                json!({ "tags": [{ "Key": "k" }] }),
+                "body/tags/0 must have required property 'Value'",
+            ),
+            (
+                json!({ "tags": [{ "Key": 1, "Value": "v" }] }),
+                "body/tags/0/Key must be string",
+            ),
+            (
+                json!({ "tags": [{ "Key": "", "Value": "v" }] }),
+                "body/tags/0/Key must NOT have fewer than 1 characters",
+            ),
+            (
+                json!({ "tags": [{ "Key": long(129), "Value": "v" }] }),
+                "body/tags/0/Key must NOT have more than 128 characters",
+            ),
+            (
+                json!({ "tags": [{ "Key": "k", "Value": long(257) }] }),
+                "body/tags/0/Value must NOT have more than 256 characters",
+            ),
         ];
         for (body, message) in bad {
             let e = parse_body(&body).expect_err("invalid");

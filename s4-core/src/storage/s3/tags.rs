@@ -106,9 +106,8 @@ impl S3Backend {
         key: &ObjectKey,
         tags: &[Tag],
     ) -> Result<()> {
-        let mut xml = String::from(
-            "<Tagging xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><TagSet>",
-        );
+        let mut xml =
+            String::from("<Tagging xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><TagSet>");
         for (k, v) in tags {
             xml.push_str(&format!(
                 "<Tag><Key>{}</Key><Value>{}</Value></Tag>",

@@ -508,3 +508,59 @@ pub(crate) fn write_tags(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::storage::LocalBackend;
+    use crate::{BucketName, ListOptions, ObjectKey, S4};
+
+    /// A file written before metadata was kept (or by another program) reads back
+    /// with a type guessed from its extension and the old ETag form, the same in
+    /// listings and reads.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn legacy_files_keep_working() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let s4 = S4::builder()
+            .backend(LocalBackend::open(dir.path()).await.expect("open"))
+            .build();
+        let bucket = BucketName::try_from("legacy").expect("bucket");
+        s4.create_bucket(&bucket).await.expect("create");
+        std::fs::create_dir_all(dir.path().join("legacy/a")).expect("mkdir");
+        std::fs::write(dir.path().join("legacy/a/old.json"), b"{}").expect("write");
+        let key = ObjectKey::try_from("a/old.json").expect("key");
+        let info = s4.head_object(&bucket, &key).await.expect("head");
+        assert_eq!(info.content_type.as_deref(), Some("application/json"));
+        let etag = info.etag.expect("etag");
+        assert!(etag.contains('-'), "old form: {etag}");
+        let page = s4
+            .list_objects(&bucket, &ListOptions::default().with_prefix("a/"))
+            .await
+            .expect("list");
+        assert_eq!(page.objects[0].etag.as_deref(), Some(etag.as_str()));
+        let page = s4
+            .list_objects(
+                &bucket,
+                &ListOptions::default()
+                    .with_prefix("a/")
+                    .with_delimited(false),
+            )
+            .await
+            .expect("list");
+        assert_eq!(page.objects[0].etag.as_deref(), Some(etag.as_str()));
+    }
+
+    /// Start-up empties the staging directory; `.s4` is never a bucket.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn staging_is_swept_and_hidden() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let tmp = dir.path().join(".s4/tmp");
+        std::fs::create_dir_all(&tmp).expect("mkdir");
+        std::fs::write(tmp.join("0123.part"), b"partial").expect("write");
+        let s4 = S4::builder()
+            .backend(LocalBackend::open(dir.path()).await.expect("open"))
+            .build();
+        assert_eq!(std::fs::read_dir(&tmp).expect("read").count(), 0);
+        let buckets = s4.list_buckets().await.expect("buckets");
+        assert!(buckets.buckets.is_empty(), "{buckets:?}");
+    }
+}

@@ -161,6 +161,14 @@ pub(crate) fn remove_fd<Fd: AsFd>(fd: Fd, name: &str) -> std::io::Result<()> {
 
 /// Reads an attribute of an open file (blocking); `None` when absent.
 pub(crate) fn get_fd<Fd: AsFd>(fd: Fd, name: &str) -> std::io::Result<Option<Vec<u8>>> {
+    // Records are small: a stack buffer first, the largest size only if needed.
+    let mut small = [0u8; 1024];
+    match rustix::fs::fgetxattr(fd.as_fd(), name, &mut small[..]) {
+        Ok(n) => return Ok(Some(small[..n].to_vec())),
+        Err(e) if e == rustix::io::Errno::NODATA || unsupported(e) => return Ok(None),
+        Err(e) if e == rustix::io::Errno::RANGE => {}
+        Err(e) => return Err(e.into()),
+    }
     let mut buf = vec![0u8; MAX_XATTR];
     match rustix::fs::fgetxattr(fd, name, &mut buf[..]) {
         Ok(n) => {
@@ -174,7 +182,7 @@ pub(crate) fn get_fd<Fd: AsFd>(fd: Fd, name: &str) -> std::io::Result<Option<Vec
 
 /// Reads an attribute by path (blocking); `None` when absent or unreadable.
 pub(crate) fn get_path(path: &FsPath, name: &str) -> Option<Vec<u8>> {
-    let mut buf = [0u8; 4096];
+    let mut buf = [0u8; 1024];
     match rustix::fs::getxattr(path, name, &mut buf[..]) {
         Ok(n) => Some(buf[..n].to_vec()),
         Err(e) if e == rustix::io::Errno::RANGE => {
@@ -274,5 +282,13 @@ mod tests {
         assert_eq!(decode_tags(&tags), vec![("a".to_string(), "b".to_string())]);
         remove_fd(&file, TAGS_XATTR).expect("remove");
         assert_eq!(get_fd(&file, TAGS_XATTR).expect("get"), None);
+        // A record larger than the first read buffer.
+        let big = StoredMeta {
+            metadata: vec![("k".into(), "v".repeat(2000))],
+            ..StoredMeta::default()
+        };
+        write_meta_fd(&file, &big).expect("set");
+        assert_eq!(read_meta_fd(&file).expect("get"), Some(big.clone()));
+        assert!(get_path(&path, META_XATTR).is_some_and(|raw| raw.len() > 2000));
     }
 }

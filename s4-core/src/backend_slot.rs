@@ -99,6 +99,27 @@ impl Backend for BackendSlot {
         self.current().holds_any_key()
     }
 
+    async fn get_object_tags(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+    ) -> Result<Vec<crate::storage::Tag>> {
+        self.current().get_object_tags(bucket, key).await
+    }
+
+    async fn put_object_tags(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        tags: &[crate::storage::Tag],
+    ) -> Result<()> {
+        self.current().put_object_tags(bucket, key, tags).await
+    }
+
+    async fn delete_object_tags(&self, bucket: &BucketName, key: &ObjectKey) -> Result<()> {
+        self.current().delete_object_tags(bucket, key).await
+    }
+
     fn data_dir(&self) -> Option<&std::path::Path> {
         self.data_dir.as_deref()
     }

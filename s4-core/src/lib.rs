@@ -61,6 +61,7 @@ pub mod codec;
 pub mod config_store;
 pub mod error;
 pub mod events;
+pub mod github;
 pub mod hf;
 pub mod location;
 pub mod names;
@@ -72,6 +73,7 @@ pub mod ratelimit;
 mod search;
 pub mod settings;
 pub mod storage;
+pub mod tagging;
 pub mod transfer;
 pub mod uploads;
 
@@ -211,6 +213,25 @@ impl S4 {
                 storage::S3Timeouts::from_env(),
             )?),
         })
+    }
+
+    /// Opens the backend `settings` select, with its options (`S4_FSYNC`).
+    ///
+    /// # Errors
+    /// When the backend cannot be opened (e.g. the data directory is not writable).
+    pub async fn open_backend_from(settings: &Settings) -> Result<Arc<dyn Backend>> {
+        match &settings.backend {
+            BackendSettings::Local { data_dir } => Ok(Arc::new(
+                storage::LocalBackend::open_with(
+                    data_dir,
+                    storage::LocalOptions {
+                        fsync: settings.fsync,
+                    },
+                )
+                .await?,
+            )),
+            other => Self::open_backend(other).await,
+        }
     }
 
     /// The storage backend.

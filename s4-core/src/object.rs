@@ -135,8 +135,11 @@ pub type ProgressFn = Arc<dyn Fn(u64) + Send + Sync>;
 pub struct PutObjectOptions {
     /// Fail with [`ErrorKind::TooLarge`] as soon as more bytes than this arrive.
     pub max_size: Option<u64>,
-    /// Content type to store (where the backend keeps one).
+    /// Content type to store (where the backend keeps one). Without one (or with
+    /// `application/octet-stream`) the type is guessed from the key's extension.
     pub content_type: Option<String>,
+    /// User metadata to store (`x-amz-meta-<name>` on S3), `(name, value)`.
+    pub metadata: Vec<(String, String)>,
     /// Called as bytes are consumed (at most once per received chunk).
     pub progress: Option<ProgressFn>,
     /// Cancels the put ([`ErrorKind::Cancelled`]); nothing is left behind.
@@ -151,6 +154,7 @@ impl std::fmt::Debug for PutObjectOptions {
         f.debug_struct("PutObjectOptions")
             .field("max_size", &self.max_size)
             .field("content_type", &self.content_type)
+            .field("metadata", &self.metadata)
             .finish_non_exhaustive()
     }
 }
@@ -164,6 +168,12 @@ impl PutObjectOptions {
     /// Sets the stored content type.
     pub fn with_content_type(mut self, content_type: impl Into<String>) -> Self {
         self.content_type = Some(content_type.into());
+        self
+    }
+    /// Adds one user metadata entry (`name` is stored lower-case, as S3 does).
+    pub fn with_metadata(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.metadata
+            .push((name.into().to_ascii_lowercase(), value.into()));
         self
     }
     /// Sets the progress callback.
@@ -535,8 +545,20 @@ impl S4 {
     {
         let mut attributes = Attributes::new();
         if self.backend().supports_attributes() {
-            if let Some(ct) = &options.content_type {
-                attributes.insert(Attribute::ContentType, AttributeValue::from(ct.clone()));
+            let content_type = options
+                .content_type
+                .clone()
+                .filter(|ct| !ct.is_empty() && ct != "application/octet-stream")
+                .or_else(|| crate::storage::guess_content_type(key.as_str()));
+            if let Some(ct) = content_type {
+                attributes.insert(Attribute::ContentType, AttributeValue::from(ct));
+            }
+            for (name, value) in &options.metadata {
+                validate_metadata(name, value)?;
+                attributes.insert(
+                    Attribute::Metadata(name.clone().into()),
+                    AttributeValue::from(value.clone()),
+                );
             }
         }
         let cancel = options.cancel.clone().unwrap_or_default();
@@ -819,6 +841,24 @@ fn delete_failure(e: &object_store::Error, fallback: Option<&String>) -> (String
         _ => (fallback.cloned().unwrap_or_default(), "InternalError"),
     };
     (key, code.to_string(), e.to_string())
+}
+
+/// User metadata travels as HTTP headers on S3: names are header tokens, values
+/// visible ASCII; 2 KiB in all, as S3 allows.
+fn validate_metadata(name: &str, value: &str) -> Result<()> {
+    let token = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
+    if name.is_empty() || !name.chars().all(token) {
+        return Err(
+            Error::invalid(format!("Invalid metadata name {name:?}")).with_code("InvalidArgument")
+        );
+    }
+    if !value.chars().all(|c| c == ' ' || c.is_ascii_graphic()) || name.len() + value.len() > 2048 {
+        return Err(
+            Error::invalid(format!("Invalid metadata value for {name:?}"))
+                .with_code("InvalidArgument"),
+        );
+    }
+    Ok(())
 }
 
 /// Whether an `If-None-Match` header value matches `etag` (weak comparison).

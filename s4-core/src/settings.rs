@@ -66,6 +66,9 @@ pub struct Settings {
     /// Initial limit on files copied at the same time by transfer jobs
     /// (`MAX_CONCURRENT_TRANSFERS`, integer ≥ 1, default 2; anything else → 2).
     pub max_concurrent_transfers: usize,
+    /// `fsync` written files and directory entries before acknowledging a write
+    /// (`S4_FSYNC`, default `true`; `false` turns it off).
+    pub fsync: bool,
 }
 
 /// Every environment variable S4 reads, with its meaning, for `--help` and docs.
@@ -121,6 +124,10 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     (
         "AUDIT_LOG_ENABLED",
         "false: disable audit log lines (default true)",
+    ),
+    (
+        "S4_FSYNC",
+        "false: do not fsync written files and their directory entries (default true)",
     ),
     (
         "UI_USERNAME",
@@ -332,6 +339,7 @@ impl Settings {
                 .and_then(|v| v.trim().parse::<usize>().ok())
                 .filter(|v| *v >= 1)
                 .unwrap_or(crate::transfer::DEFAULT_MAX_CONCURRENT),
+            fsync: !get("S4_FSYNC").is_some_and(|v| v.trim().eq_ignore_ascii_case("false")),
         })
     }
 
@@ -357,6 +365,7 @@ fn unreachable_defaults() -> Settings {
         log_health_checks: false,
         audit_log: true,
         max_concurrent_transfers: crate::transfer::DEFAULT_MAX_CONCURRENT,
+        fsync: true,
     }
 }
 
@@ -381,6 +390,13 @@ mod tests {
         assert_eq!(s.backend.name(), "local");
         assert_eq!(s.max_file_size, 20 << 30);
         assert_eq!(s.nb_prefix, "");
+    }
+
+    #[test]
+    fn fsync_switch() {
+        assert!(settings(&[]).expect("valid").fsync);
+        assert!(settings(&[("S4_FSYNC", "true")]).expect("valid").fsync);
+        assert!(!settings(&[("S4_FSYNC", "FALSE")]).expect("valid").fsync);
     }
 
     #[test]

@@ -55,4 +55,7 @@ conformance!(
     transfer_pairs,
     transfer_conflicts,
     transfer_cancel_cleanup,
+    object_metadata,
+    multipart_etag,
+    object_tags,
 );

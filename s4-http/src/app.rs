@@ -47,6 +47,8 @@ pub struct HttpConfig {
     pub cors: Cors,
     /// `APP_ENV=development`: development origins in the CSP.
     pub development_csp: bool,
+    /// GitHub API address of the project repository (`S4_GITHUB_REPO_API`).
+    pub github_repo_api: String,
 }
 
 impl HttpConfig {
@@ -62,6 +64,9 @@ impl HttpConfig {
             auth: AuthConfig::from_lookup(lookup),
             cors: Cors::from_value(lookup("ALLOWED_ORIGINS").as_deref()),
             development_csp: lookup("APP_ENV").is_some_and(|v| v.trim() == "development"),
+            github_repo_api: lookup("S4_GITHUB_REPO_API")
+                .filter(|v| !v.trim().is_empty())
+                .unwrap_or_else(|| s4_core::github::DEFAULT_REPO_API.to_string()),
         }
     }
 }
@@ -217,6 +222,7 @@ impl App {
     pub async fn handle(&self, request: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
         let started = Instant::now();
         let method = request.method().clone();
+        let path: String = request.uri().path().chars().take(512).collect();
         let origin = request.headers().get(http::header::ORIGIN).cloned();
         let (mut response, route) = if access::is_preflight(&method) {
             (self.inner.config.cors.preflight(), None)
@@ -244,6 +250,7 @@ impl App {
             tracing::info!(
                 method = %method,
                 route = route.map(|r| r.path).unwrap_or("-"),
+                path = route.is_none().then_some(path.as_str()),
                 status = response.status().as_u16(),
                 duration_ms = started.elapsed().as_secs_f64() * 1000.0,
                 bytes = bytes.map(|b| b as i64).unwrap_or(-1),

@@ -281,6 +281,17 @@ mod tests {
         assert_eq!(body["message"], "Reduce your rate");
     }
 
+    /// An operation a backend (or its engine) does not implement: 501 `NotImplemented`.
+    #[test]
+    fn not_implemented() {
+        let e = ApiError::from(
+            Error::new(ErrorKind::Unsupported, "Object tagging is not implemented")
+                .with_code("NotImplemented"),
+        );
+        assert_eq!(e.status, StatusCode::NOT_IMPLEMENTED);
+        assert_eq!(e.name, "NotImplemented");
+    }
+
     /// Pins the status of every kind.
     #[test]
     fn kind_table() {

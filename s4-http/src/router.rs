@@ -76,6 +76,10 @@ pub enum RouteId {
     PutNotifications,
     DeleteNotification,
     TestNotificationEndpoint,
+    GetObjectTags,
+    PutObjectTags,
+    DeleteObjectTags,
+    GithubRepoInfo,
 }
 
 /// One route: method, path pattern (matchit syntax, relative to `/api`), handler
@@ -266,6 +270,25 @@ pub static ROUTES: &[Route] = &[
         TestNotificationEndpoint,
         Protected
     ),
+    route!(
+        GET,
+        "/objects/tags/{bucket}/{key}",
+        GetObjectTags,
+        Protected
+    ),
+    route!(
+        PUT,
+        "/objects/tags/{bucket}/{key}",
+        PutObjectTags,
+        Protected
+    ),
+    route!(
+        DELETE,
+        "/objects/tags/{bucket}/{key}",
+        DeleteObjectTags,
+        Protected
+    ),
+    route!(GET, "/github/repo-info", GithubRepoInfo, Public),
 ];
 
 /// Path parameters of a matched route, percent-decoded once.

@@ -239,11 +239,14 @@ async fn object_roundtrip_tricky_keys(s: TestServer) {
                     .and_then(|v| v.to_str().ok()),
                 Some(data.len().to_string().as_str())
             );
+            // §9.4 (amended): the stored type, here guessed from the extension.
+            let expected = s4_core::storage::guess_content_type(key)
+                .unwrap_or_else(|| "application/octet-stream".to_string());
             assert_eq!(
                 r.headers()
                     .get("content-type")
                     .and_then(|v| v.to_str().ok()),
-                Some("application/octet-stream")
+                Some(expected.as_str())
             );
             assert_eq!(r.bytes().await.expect("body").to_vec(), data, "{key}");
         }

@@ -741,6 +741,31 @@ impl Backend for GatedBackend {
     ) -> s4_core::Result<()> {
         self.inner.delete_raw(bucket, key).await
     }
+    async fn get_object_tags(
+        &self,
+        bucket: &BucketName,
+        key: &s4_core::ObjectKey,
+    ) -> s4_core::Result<Vec<s4_core::storage::Tag>> {
+        self.inner.get_object_tags(bucket, key).await
+    }
+
+    async fn put_object_tags(
+        &self,
+        bucket: &BucketName,
+        key: &s4_core::ObjectKey,
+        tags: &[s4_core::storage::Tag],
+    ) -> s4_core::Result<()> {
+        self.inner.put_object_tags(bucket, key, tags).await
+    }
+
+    async fn delete_object_tags(
+        &self,
+        bucket: &BucketName,
+        key: &s4_core::ObjectKey,
+    ) -> s4_core::Result<()> {
+        self.inner.delete_object_tags(bucket, key).await
+    }
+
     fn data_dir(&self) -> Option<&std::path::Path> {
         self.inner.data_dir()
     }

@@ -32,13 +32,28 @@ use chrono::{DateTime, Utc};
 use object_store::local::LocalFileSystem;
 use object_store::ObjectStore;
 
+use super::local_store::{self, LocalObjects, StoreConfig};
 use super::memory::bucket_not_empty;
 use super::{
     decode_token, no_such_bucket, page_sorted, split_prefix, Backend, BucketInfo, BucketListing,
-    CreatedBucket, ObjectSummary, Page, PageRequest,
+    CreatedBucket, ObjectSummary, Page, PageRequest, Tag,
 };
 use crate::error::{Error, ErrorKind, Result};
 use crate::names::{BucketName, ObjectKey};
+
+/// Options of [`LocalBackend::open_with`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalOptions {
+    /// `fsync` every written file and its directory entry before a write is
+    /// acknowledged (`S4_FSYNC`, default `true`).
+    pub fsync: bool,
+}
+
+impl Default for LocalOptions {
+    fn default() -> Self {
+        LocalOptions { fsync: true }
+    }
+}
 
 /// Buckets as directories under a data directory.
 #[derive(Debug)]
@@ -47,6 +62,7 @@ pub struct LocalBackend {
     // A std lock: never held across an await point.
     stores: RwLock<HashMap<String, Arc<LocalFileSystem>>>,
     listings: Arc<ListingCache>,
+    config: Arc<StoreConfig>,
 }
 
 impl LocalBackend {
@@ -55,6 +71,15 @@ impl LocalBackend {
     /// # Errors
     /// When the directory cannot be created or resolved.
     pub async fn open(root: impl Into<PathBuf>) -> Result<Self> {
+        Self::open_with(root, LocalOptions::default()).await
+    }
+
+    /// Opens (creating if needed) the data directory `root` with `options`, and
+    /// removes staging files a crashed process left in `<root>/.s4/tmp`.
+    ///
+    /// # Errors
+    /// When the directory cannot be created or resolved.
+    pub async fn open_with(root: impl Into<PathBuf>, options: LocalOptions) -> Result<Self> {
         let root = root.into();
         tokio::fs::create_dir_all(&root).await.map_err(|e| {
             Error::from_io(
@@ -68,10 +93,25 @@ impl LocalBackend {
                 format!("cannot resolve data directory {}", root.display()),
             )
         })?;
+        let tmp = root.join(".s4").join("tmp");
+        let swept = {
+            let tmp = tmp.clone();
+            tokio::task::spawn_blocking(move || local_store::sweep_staging(&tmp))
+                .await
+                .map_err(|e| Error::internal("staging sweep failed").with_source(e))?
+                .map_err(|e| Error::from_io(e, "cannot prepare the staging directory"))?
+        };
+        if swept > 0 {
+            tracing::info!(files = swept, "removed staging files of interrupted writes");
+        }
         Ok(Self {
             root,
             stores: RwLock::new(HashMap::new()),
             listings: Arc::default(),
+            config: Arc::new(StoreConfig {
+                tmp,
+                fsync: options.fsync,
+            }),
         })
     }
 
@@ -356,7 +396,7 @@ fn list_dir_page(
         }
         out.objects.push(ObjectSummary {
             last_modified: to_utc(meta.modified()),
-            etag: Some(local_etag(&meta)),
+            etag: Some(super::objmeta::etag_at(&path).unwrap_or_else(|| local_etag(&meta))),
             size: meta.len(),
             storage_class: "STANDARD".to_string(),
             key: name,
@@ -496,7 +536,8 @@ fn walk_page(
             more = true;
             break;
         }
-        let Ok(meta) = std::fs::symlink_metadata(frame.path.join(&name)) else {
+        let path = frame.path.join(&name);
+        let Ok(meta) = std::fs::symlink_metadata(&path) else {
             continue; // Deleted since readdir.
         };
         if !meta.is_file() {
@@ -504,7 +545,8 @@ fn walk_page(
         }
         objects.push(ObjectSummary {
             last_modified: to_utc(meta.modified()),
-            etag: Some(local_etag(&meta)),
+            // As reads report it: one getxattr per object on the page.
+            etag: Some(super::objmeta::etag_at(&path).unwrap_or_else(|| local_etag(&meta))),
             size: meta.len(),
             storage_class: "STANDARD".to_string(),
             key,
@@ -541,10 +583,6 @@ fn partition_point(len: usize, before: impl Fn(usize) -> bool) -> usize {
 impl Backend for LocalBackend {
     fn name(&self) -> &'static str {
         "local"
-    }
-
-    fn supports_attributes(&self) -> bool {
-        false
     }
 
     fn allows_key_folder_overlap(&self) -> bool {
@@ -622,7 +660,39 @@ impl Backend for LocalBackend {
 
     async fn store(&self, bucket: &BucketName) -> Result<Arc<dyn ObjectStore>> {
         let dir = self.bucket_exists(bucket).await?;
-        Ok(self.cached_store(bucket, &dir)? as Arc<dyn ObjectStore>)
+        let inner = self.cached_store(bucket, &dir)?;
+        Ok(Arc::new(LocalObjects::new(inner, Arc::clone(&self.config))) as Arc<dyn ObjectStore>)
+    }
+
+    async fn get_object_tags(&self, bucket: &BucketName, key: &ObjectKey) -> Result<Vec<Tag>> {
+        self.confine(bucket, key).await?;
+        let dir = self.bucket_exists(bucket).await?;
+        let store = self.cached_store(bucket, &dir)?;
+        let location = key.portable_path()?;
+        let path = store.path_to_filesystem(&location)?;
+        tokio::task::spawn_blocking(move || local_store::read_tags(&path, &location))
+            .await
+            .map_err(|e| Error::internal("tag task failed").with_source(e))?
+            .map_err(Error::from)
+    }
+
+    async fn put_object_tags(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        tags: &[Tag],
+    ) -> Result<()> {
+        self.confine(bucket, key).await?;
+        let dir = self.bucket_exists(bucket).await?;
+        let store = self.cached_store(bucket, &dir)?;
+        let location = key.portable_path()?;
+        let path = store.path_to_filesystem(&location)?;
+        let tags = tags.to_vec();
+        let fsync = self.config.fsync;
+        tokio::task::spawn_blocking(move || local_store::write_tags(&path, &location, &tags, fsync))
+            .await
+            .map_err(|e| Error::internal("tag task failed").with_source(e))?
+            .map_err(Error::from)
     }
 
     fn data_dir(&self) -> Option<&FsPath> {

@@ -11,12 +11,13 @@ use futures::TryStreamExt;
 use object_store::memory::InMemory;
 use object_store::{ObjectMeta, ObjectStore};
 
+use super::memory_store::MemoryObjects;
 use super::{
     decode_token, no_such_bucket, page_sorted, Backend, BucketInfo, BucketListing, CreatedBucket,
-    ObjectSummary, Page, PageRequest,
+    ObjectSummary, Page, PageRequest, Tag,
 };
 use crate::error::{Error, ErrorKind, Result};
-use crate::names::BucketName;
+use crate::names::{BucketName, ObjectKey};
 
 /// A bucket's store and creation time.
 type MemoryBucket = (Arc<InMemory>, DateTime<Utc>);
@@ -109,11 +110,26 @@ impl Backend for MemoryBackend {
     }
 
     async fn store(&self, bucket: &BucketName) -> Result<Arc<dyn ObjectStore>> {
-        Ok(self.get(bucket)? as Arc<dyn ObjectStore>)
+        Ok(Arc::new(MemoryObjects::new(self.get(bucket)?)) as Arc<dyn ObjectStore>)
+    }
+
+    async fn get_object_tags(&self, bucket: &BucketName, key: &ObjectKey) -> Result<Vec<Tag>> {
+        let store = MemoryObjects::new(self.get(bucket)?);
+        Ok(store.tags(&key.portable_path()?).await?)
+    }
+
+    async fn put_object_tags(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        tags: &[Tag],
+    ) -> Result<()> {
+        let store = MemoryObjects::new(self.get(bucket)?);
+        Ok(store.set_tags(&key.portable_path()?, tags).await?)
     }
 
     async fn list_page(&self, bucket: &BucketName, request: &PageRequest) -> Result<Page> {
-        let store = self.get(bucket)?;
+        let store = MemoryObjects::new(self.get(bucket)?);
         let start_after = request.token.as_deref().map(decode_token).transpose()?;
         // The in-memory store is ordered; list everything and group here. Memory
         // buckets are small by nature, so a linear scan is the simple, right tool.

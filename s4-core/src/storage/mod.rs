@@ -17,7 +17,10 @@
 //! same way on every backend.
 
 pub mod local;
+mod local_store;
 pub mod memory;
+mod memory_store;
+pub(crate) mod objmeta;
 mod quickack;
 pub mod s3;
 pub mod s3_client;
@@ -38,7 +41,7 @@ use crate::error::Result;
 use crate::names::{BucketName, ObjectKey, Prefix};
 use crate::object::ObjectInfo;
 
-pub use local::LocalBackend;
+pub use local::{LocalBackend, LocalOptions};
 pub use memory::MemoryBackend;
 pub use quickack::QuickAckConnector;
 pub use s3::{S3Backend, S3Config};
@@ -160,6 +163,28 @@ pub trait Backend: Send + Sync + fmt::Debug + 'static {
     /// Lists one page of a bucket.
     async fn list_page(&self, bucket: &BucketName, request: &PageRequest) -> Result<Page>;
 
+    /// The tag set of an object (API §12.9), in stored order.
+    async fn get_object_tags(&self, bucket: &BucketName, key: &ObjectKey) -> Result<Vec<Tag>> {
+        let _ = (bucket, key);
+        Err(tagging_unsupported(self.name()))
+    }
+
+    /// Replaces the tag set of an object; an empty set removes every tag.
+    async fn put_object_tags(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        tags: &[Tag],
+    ) -> Result<()> {
+        let _ = (bucket, key, tags);
+        Err(tagging_unsupported(self.name()))
+    }
+
+    /// Removes every tag of an object.
+    async fn delete_object_tags(&self, bucket: &BucketName, key: &ObjectKey) -> Result<()> {
+        self.put_object_tags(bucket, key, &[]).await
+    }
+
     /// Whether keys that are not plain relative paths (`x/`, `/a`, `a//b`, `./a`,
     /// see [`ObjectKey::is_portable`]) can exist here: an S3 engine holds whatever
     /// other tools wrote. Backends that answer `false` (file system, memory) get only
@@ -220,6 +245,23 @@ impl fmt::Debug for RawObject {
             .field("range", &self.range)
             .finish_non_exhaustive()
     }
+}
+
+/// The content type of a key guessed from its extension (`mime_guess`).
+pub fn guess_content_type(key: &str) -> Option<String> {
+    objmeta::guess_type(key)
+}
+
+/// One object tag: `(key, value)`.
+pub type Tag = (String, String);
+
+/// The error of a backend (or engine) that does not implement object tagging.
+pub(crate) fn tagging_unsupported(backend: &str) -> crate::Error {
+    crate::Error::new(
+        crate::ErrorKind::Unsupported,
+        format!("Object tagging is not implemented by the {backend} backend"),
+    )
+    .with_code("NotImplemented")
 }
 
 /// The `NoSuchBucket` error every backend uses.

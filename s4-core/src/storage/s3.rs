@@ -26,6 +26,8 @@ use crate::names::{BucketName, ObjectKey};
 
 use super::s3_client::S3Timeouts;
 
+mod tags;
+
 /// Connection settings of an S3-compatible endpoint.
 #[derive(Clone, PartialEq, Eq)]
 pub struct S3Config {
@@ -425,6 +427,31 @@ impl Backend for S3Backend {
 
     async fn delete_raw(&self, bucket: &BucketName, key: &ObjectKey) -> Result<()> {
         self.raw_delete(bucket, key).await
+    }
+
+    async fn get_object_tags(
+        &self,
+        bucket: &BucketName,
+        key: &crate::names::ObjectKey,
+    ) -> Result<Vec<super::Tag>> {
+        self.get_tags(bucket, key).await
+    }
+
+    async fn put_object_tags(
+        &self,
+        bucket: &BucketName,
+        key: &crate::names::ObjectKey,
+        tags: &[super::Tag],
+    ) -> Result<()> {
+        self.put_tags(bucket, key, tags).await
+    }
+
+    async fn delete_object_tags(
+        &self,
+        bucket: &BucketName,
+        key: &crate::names::ObjectKey,
+    ) -> Result<()> {
+        self.delete_tags(bucket, key).await
     }
 
     async fn list_page(&self, bucket: &BucketName, request: &PageRequest) -> Result<Page> {

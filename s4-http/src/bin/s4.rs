@@ -154,7 +154,12 @@ async fn run(
     // Runtime settings (API §16): a corrupt settings file stops the start, naming it.
     let store = s4_core::config_store::ConfigStore::open(store_options).await?;
     settings.backend = store.startup_backend(&settings.backend, backend_explicit);
-    let backend = store.open_backend(&settings.backend).await?;
+    // S3 engines follow the runtime outbound settings; the local backend its
+    // durability switch (S4_FSYNC).
+    let backend = match &settings.backend {
+        s4_core::BackendSettings::S3(_) => store.open_backend(&settings.backend).await?,
+        _ => S4::open_backend_from(&settings).await?,
+    };
     match &settings.backend {
         s4_core::BackendSettings::Local { data_dir } => {
             tracing::info!(backend = "local", data_dir = %data_dir.display(), "storage backend")

@@ -4,7 +4,7 @@
 use http::{Request, StatusCode};
 use hyper::body::Incoming;
 use s4_core::codec::decode_b64_text;
-use s4_core::location::{EntryKind, WriteOptions};
+use s4_core::location::EntryKind;
 use s4_core::preview::{build_preview, needs_bytes, preview_kind, Preview, PREVIEW_LIMIT};
 use s4_core::ratelimit::RateLimit;
 use s4_core::{Error, ErrorKind};
@@ -112,15 +112,14 @@ pub async fn upload(app: &App, request: Request<Incoming>, ctx: &Ctx) -> Handler
     let Some((field, _)) = first_file_field(request).await? else {
         return Err(ApiError::bad_request("No file provided"));
     };
+    // Progress on the upload-progress route, keyed by the decoded path (§12.3).
+    let (handle, options) = crate::routes::upload_progress::track(app, &path);
     let result = destination
         .clone()
-        .write(
-            field_stream(field),
-            WriteOptions::default().with_declared_size(declared),
-        )
+        .write(field_stream(field), options.with_declared_size(declared))
         .await;
     audit("POST", &id, &path, result.is_ok());
-    result.map_err(local_error)?;
+    crate::routes::upload_progress::finish(handle, result.map_err(local_error))?;
     Ok(body::ok(
         &json!({ "uploaded": true, "path": destination.path() }),
     ))

@@ -2,13 +2,16 @@
 
 pub mod auth;
 pub mod buckets;
+pub mod github;
 pub mod local;
 pub mod notifications;
 pub mod objects;
 pub mod service;
 pub mod settings;
 pub mod sse;
+pub mod tags;
 pub mod transfer;
+pub mod upload_progress;
 
 use http::{Request, Response};
 use hyper::body::Incoming;
@@ -75,6 +78,10 @@ pub async fn dispatch(app: &App, request: Request<Incoming>, ctx: Ctx) -> Handle
         RouteId::PutNotifications => notifications::put(app, request, &ctx).await,
         RouteId::DeleteNotification => notifications::delete(app, &ctx).await,
         RouteId::TestNotificationEndpoint => notifications::test_endpoint(app, request).await,
+        RouteId::GetObjectTags => tags::get(app, &ctx).await,
+        RouteId::PutObjectTags => tags::put(app, request, &ctx).await,
+        RouteId::DeleteObjectTags => tags::delete(app, &ctx).await,
+        RouteId::GithubRepoInfo => github::repo_info(app).await,
     }
 }
 

@@ -403,7 +403,15 @@ async fn stream_object(
         last_modified: object.info.last_modified,
         attachment: attachment.then(|| key.leaf()),
     };
-    Ok(download::file_response(meta, object.body))
+    let content_type = object.info.content_type.clone();
+    let mut response = download::file_response(meta, object.body);
+    // §9.4: the stored type (attachment + nosniff keep it from rendering).
+    if let Some(value) = content_type.and_then(|ct| http::HeaderValue::from_str(&ct).ok()) {
+        response
+            .headers_mut()
+            .insert(http::header::CONTENT_TYPE, value);
+    }
+    Ok(response)
 }
 
 /// `DELETE /api/objects/:bucketName/:encodedKey` (§12.5).

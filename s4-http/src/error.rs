@@ -154,12 +154,16 @@ impl ApiError {
     /// S3 error answer passed through (§3.3).
     fn has_internal_detail(&self) -> bool {
         match &self.source {
+            // An error given a code on purpose carries a message written for the
+            // client (a contract message); one without a code came from below
+            // (I/O, object_store, transport) and may name paths or URLs.
+            Some(e) if e.code().is_some() => false,
             Some(e) => match e.kind() {
                 ErrorKind::Internal => true,
                 ErrorKind::Backend => e.backend_status().is_none(),
                 _ => false,
             },
-            None => self.status == StatusCode::INTERNAL_SERVER_ERROR,
+            None => false,
         }
     }
 
@@ -184,6 +188,8 @@ impl ApiError {
                 }
             }
             if self.has_internal_detail() {
+                self.extra
+                    .insert("requestId".into(), Value::String(request_id.clone()));
                 let backend = self
                     .source
                     .as_ref()
@@ -194,8 +200,6 @@ impl ApiError {
                     format!("Internal server error (request id {request_id}).")
                 };
             }
-            self.extra
-                .insert("requestId".into(), Value::String(request_id));
         }
         let mut body = Map::new();
         body.insert("error".into(), Value::String(self.name));

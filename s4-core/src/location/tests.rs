@@ -1298,13 +1298,16 @@ async fn quota_accounting() {
     assert_eq!(l.quota_usage("local-0").ok(), Some(QuotaUsage::default()));
 
     let root = &l.inner.roots[0];
-    // 88 GiB used + a 20 GiB limit > 100 GiB.
+    // 88 GiB used + a declared 20 GiB > 100 GiB (§17.9: the declared size).
     *root.usage.lock().expect("usage") = QuotaUsage {
         bytes: 88 << 30,
         files: 0,
     };
+    let declared = |bytes: u64| WriteOptions::default().with_declared_size(bytes);
     let err = assert_kind(
-        write(&f, "q/three.txt", b"x").await,
+        f.locations
+            .write_file("local-0", "q/three.txt", body(&[b"x"]), declared(20 << 30))
+            .await,
         ErrorKind::TooLarge,
         "bytes quota",
     );
@@ -1314,6 +1317,15 @@ async fn quota_accounting() {
             Some(QUOTA_EXCEEDED),
             "Storage quota exceeded. 12.00 GB remaining."
         )
+    );
+    // A small declared upload still fits: the limit is not MAX_FILE_SIZE (once
+    // that is above 100 GiB, every upload used to be refused).
+    assert_eq!(
+        f.locations
+            .write_file("local-0", "q/small.txt", body(&[b"x"]), declared(1 << 30))
+            .await
+            .ok(),
+        Some(1)
     );
     // Quota is step 7: after the existence check (step 6).
     fs::write(f.root.join("there.txt"), b"x").expect("write");

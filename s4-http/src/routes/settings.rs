@@ -87,8 +87,21 @@ pub async fn dispatch(app: &App, request: Request<Incoming>, ctx: &Ctx) -> Handl
         RouteId::TestS3 => {
             let value = body::read_json_value(request).await?;
             let creds = S3Settings::parse(&value, false)?;
-            store.test_s3(creds).await?;
-            Ok(body::ok(&json!({ "message": "Connection successful" })))
+            match store.test_s3(creds).await {
+                Ok(()) => Ok(body::ok(&json!({ "message": "Connection successful" }))),
+                // §16.2: a refusal of the engine passes through; a network failure
+                // (no answer at all) is 500 `Error` with its reason.
+                Err(e)
+                    if e.kind() == s4_core::ErrorKind::Backend && e.backend_status().is_none() =>
+                {
+                    Err(ApiError::new(
+                        http::StatusCode::INTERNAL_SERVER_ERROR,
+                        "Error",
+                        e.message().to_string(),
+                    ))
+                }
+                Err(e) => Err(e.into()),
+            }
         }
         RouteId::GetHfSettings => Ok(body::ok(&json!({
             "settings": { "hfToken": store.settings().redacted().hf_token }

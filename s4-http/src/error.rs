@@ -156,6 +156,8 @@ impl ApiError {
         match &self.source {
             Some(e) => match e.kind() {
                 ErrorKind::Internal => true,
+                // A Hub that did not answer a model-info call: fixed text (§13.1).
+                ErrorKind::Backend if e.code() == Some(s4_core::hf::HUB_API_ERROR) => false,
                 ErrorKind::Backend => e.backend_status().is_none(),
                 _ => false,
             },

@@ -76,6 +76,7 @@ pub enum RouteId {
     PutNotifications,
     DeleteNotification,
     TestNotificationEndpoint,
+    HuggingFaceImport,
 }
 
 /// One route: method, path pattern (matchit syntax, relative to `/api`), handler
@@ -264,6 +265,12 @@ pub static ROUTES: &[Route] = &[
         POST,
         "/notifications/test-endpoint",
         TestNotificationEndpoint,
+        Protected
+    ),
+    route!(
+        POST,
+        "/objects/huggingface-import",
+        HuggingFaceImport,
         Protected
     ),
 ];

@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod buckets;
+pub mod import;
 pub mod local;
 pub mod notifications;
 pub mod objects;
@@ -75,6 +76,7 @@ pub async fn dispatch(app: &App, request: Request<Incoming>, ctx: Ctx) -> Handle
         RouteId::PutNotifications => notifications::put(app, request, &ctx).await,
         RouteId::DeleteNotification => notifications::delete(app, &ctx).await,
         RouteId::TestNotificationEndpoint => notifications::test_endpoint(app, request).await,
+        RouteId::HuggingFaceImport => import::huggingface_import(app, request, &ctx).await,
     }
 }
 

@@ -43,6 +43,11 @@ impl Drop for Server {
 /// A server over `kind` whose `HF_ENDPOINT` is a fresh fake Hub and whose
 /// `local-0` is a temporary directory; `None` for S3 without its environment.
 async fn start(kind: Kind) -> Option<Server> {
+    start_at(kind, None).await
+}
+
+/// As [`start`], with `HF_ENDPOINT` set to `endpoint` instead of the fake Hub.
+async fn start_at(kind: Kind, endpoint: Option<String>) -> Option<Server> {
     let settings_dir = tempfile::tempdir().expect("temp dir");
     let local_dir = tempfile::tempdir().expect("temp dir");
     let mut dirs = Vec::new();
@@ -59,7 +64,7 @@ async fn start(kind: Kind) -> Option<Server> {
         }
     };
     let hub = FakeHub::start().await;
-    let endpoint = hub.url();
+    let endpoint = endpoint.unwrap_or_else(|| hub.url());
     let lookup = move |k: &str| (k == "HF_ENDPOINT").then(|| endpoint.clone());
     let options = StoreOptions {
         ca_bundles: false,
@@ -386,6 +391,21 @@ async fn import_into_a_local_location_with_filters_and_revision() {
         .iter()
         .any(|r| r.path() == "/api/models/org/model/revision/v2"));
 
+    // A Hub without the tree route: the siblings, sizes learned while downloading.
+    let (_, events) = s
+        .run(json!({
+            "modelId": "org/notree", "destinationType": "local",
+            "localLocationId": "local-0", "localPath": "fallback",
+        }))
+        .await;
+    let last = events.last().expect("events");
+    assert_eq!(last["type"], "complete", "{events:#?}");
+    let notree = s.hub.files("org/notree", "main");
+    assert_eq!(last["progress"]["totalBytes"], notree[0].content.len());
+    let on_disk =
+        std::fs::read(s.local_root.join("fallback/org/notree/config.json")).expect("read");
+    assert_eq!(on_disk, notree[0].content);
+
     // A bucket destination honours the patterns too.
     let bucket = s.bucket("hffilt").await;
     let (_, events) = s
@@ -567,4 +587,26 @@ async fn cancel_mid_import_leaves_nothing(kind: Kind) {
     assert_eq!(s.keys(&bucket).await, BTreeSet::new());
     assert_eq!(files_below(&s.local_root), BTreeSet::new());
     s.remove_bucket(&bucket).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreachable_hub_is_a_500_with_the_contract_body() {
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.local_addr().expect("addr")
+    };
+    let s = start_at(Kind::Memory, Some(format!("http://{closed}")))
+        .await
+        .expect("server");
+    let bucket = s.bucket("hfdown").await;
+    let (status, body) = s
+        .import(json!({"modelId": "org/model", "bucketName": bucket}))
+        .await;
+    assert_eq!(status, 500, "{body}");
+    assert_eq!(body["error"], "HuggingFace API error");
+    assert_eq!(
+        body["message"],
+        "Error fetching model info from HuggingFace"
+    );
+    assert_eq!(s.keys(&bucket).await, BTreeSet::new());
 }

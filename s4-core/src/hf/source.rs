@@ -84,14 +84,23 @@ impl HubSource {
 #[async_trait]
 impl TransferSource for HubSource {
     async fn open(&self, file: &ExternalFile) -> Result<BoxStream<'static, Result<Bytes>>> {
+        Ok(self.open_sized(file).await?.0)
+    }
+
+    /// The download's `Content-Length` sizes files of the siblings fallback.
+    async fn open_sized(
+        &self,
+        file: &ExternalFile,
+    ) -> Result<(BoxStream<'static, Result<Bytes>>, Option<u64>)> {
         let hub_file = self
             .files
             .get(&file.path)
             .ok_or_else(|| Error::internal(format!("{} is not part of the import", file.path)))?;
         let download = self.hub.open_file(hub_file).await?;
-        Ok(verify(hub_file, download.body)
+        let body = verify(hub_file, download.body)
             .map(|r| r.map_err(final_error))
-            .boxed())
+            .boxed();
+        Ok((body, download.content_length))
     }
 
     fn job_type(&self) -> JobType {

@@ -50,6 +50,27 @@ pub struct Reply {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// Send only the first bytes of the body, then wait for a signal.
+    pub hold: Option<Hold>,
+}
+
+/// A reply body that stops after `after` bytes: `reached` is notified once they
+/// are sent, and the rest follows only after `release` is notified.
+#[derive(Debug, Clone)]
+pub struct Hold {
+    pub after: usize,
+    pub reached: Arc<tokio::sync::Notify>,
+    pub release: Arc<tokio::sync::Notify>,
+}
+
+impl Hold {
+    pub fn new(after: usize) -> Self {
+        Hold {
+            after,
+            reached: Arc::new(tokio::sync::Notify::new()),
+            release: Arc::new(tokio::sync::Notify::new()),
+        }
+    }
 }
 
 impl Reply {
@@ -58,6 +79,7 @@ impl Reply {
             status,
             headers: Vec::new(),
             body: body.into(),
+            hold: None,
         }
     }
 
@@ -139,7 +161,18 @@ async fn write_reply(stream: &mut TcpStream, reply: &Reply, head_only: bool) {
     ));
     let _ = stream.write_all(head.as_bytes()).await;
     if !head_only {
-        let _ = stream.write_all(&reply.body).await;
+        match &reply.hold {
+            Some(hold) if hold.after < reply.body.len() => {
+                let _ = stream.write_all(&reply.body[..hold.after]).await;
+                let _ = stream.flush().await;
+                hold.reached.notify_one();
+                hold.release.notified().await;
+                let _ = stream.write_all(&reply.body[hold.after..]).await;
+            }
+            _ => {
+                let _ = stream.write_all(&reply.body).await;
+            }
+        }
     }
     let _ = stream.shutdown().await;
 }
@@ -307,11 +340,14 @@ impl FakeFile {
 type Repos = HashMap<(String, String), (Vec<FakeFile>, bool)>;
 
 /// A fake Hub: `org/model` (main and `v2`), `org/gated`, `org/bad-sha`,
-/// `org/notree` (no tree route), `org/limited` (429); anything else 404.
-/// LFS files redirect to [`FakeHub::cdn`], a second host:port.
+/// `org/notree` (no tree route), `org/limited` (429), `org/slow` (its
+/// `big.bin` stops half-way until [`FakeHub::slow`] is released); anything else
+/// 404. LFS files redirect to [`FakeHub::cdn`], a second host:port.
 pub struct FakeHub {
     pub hub: FakeServer,
     pub cdn: FakeServer,
+    /// The hold of `org/slow`'s `big.bin` on the CDN.
+    pub slow: Hold,
     repos: Arc<Repos>,
 }
 
@@ -345,6 +381,17 @@ fn default_repos() -> Repos {
         (vec![FakeFile::new("ok.txt", b"fine", false), bad], false),
     );
     repos.insert(("org/empty".into(), "main".into()), (Vec::new(), false));
+    let slow: Vec<u8> = (0..512_000u32).map(|i| (i % 241) as u8).collect();
+    repos.insert(
+        ("org/slow".into(), "main".into()),
+        (
+            vec![
+                FakeFile::new("small.txt", b"small", false),
+                FakeFile::new("big.bin", &slow, true),
+            ],
+            false,
+        ),
+    );
     repos
 }
 
@@ -479,14 +526,18 @@ fn hub_reply(repos: &Repos, cdn: &str, request: &Recorded) -> Reply {
     not_found()
 }
 
-fn cdn_reply(repos: &Repos, request: &Recorded) -> Reply {
+fn cdn_reply(repos: &Repos, slow: &Hold, request: &Recorded) -> Reply {
     let path = request.path().trim_start_matches("/blobs/");
     let parts: Vec<&str> = path.splitn(4, '/').collect();
     if parts.len() == 4 {
         let model = format!("{}/{}", parts[0], parts[1]);
         if let Some((files, _)) = repos.get(&(model, decode(parts[2]))) {
             if let Some(f) = files.iter().find(|f| f.path == decode(parts[3])) {
-                return Reply::new(200, f.content.clone());
+                let mut reply = Reply::new(200, f.content.clone());
+                if parts[0] == "org" && parts[1] == "slow" && f.path == "big.bin" {
+                    reply.hold = Some(slow.clone());
+                }
+                return reply;
             }
         }
     }
@@ -497,11 +548,18 @@ impl FakeHub {
     pub async fn start() -> Self {
         let repos = Arc::new(default_repos());
         let cdn_repos = Arc::clone(&repos);
-        let cdn = FakeServer::start(move |r| cdn_reply(&cdn_repos, r)).await;
+        let slow = Hold::new(128 * 1024);
+        let cdn_slow = slow.clone();
+        let cdn = FakeServer::start(move |r| cdn_reply(&cdn_repos, &cdn_slow, r)).await;
         let cdn_url = cdn.url();
         let hub_repos = Arc::clone(&repos);
         let hub = FakeServer::start(move |r| hub_reply(&hub_repos, &cdn_url, r)).await;
-        FakeHub { hub, cdn, repos }
+        FakeHub {
+            hub,
+            cdn,
+            slow,
+            repos,
+        }
     }
 
     /// The Hub's base URL (`HF_ENDPOINT`).

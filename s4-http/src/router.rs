@@ -80,6 +80,7 @@ pub enum RouteId {
     PutObjectTags,
     DeleteObjectTags,
     GithubRepoInfo,
+    HuggingFaceImport,
 }
 
 /// One route: method, path pattern (matchit syntax, relative to `/api`), handler
@@ -289,6 +290,12 @@ pub static ROUTES: &[Route] = &[
         Protected
     ),
     route!(GET, "/github/repo-info", GithubRepoInfo, Public),
+    route!(
+        POST,
+        "/objects/huggingface-import",
+        HuggingFaceImport,
+        Protected
+    ),
 ];
 
 /// Path parameters of a matched route, percent-decoded once.

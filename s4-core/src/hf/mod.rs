@@ -30,6 +30,7 @@
 //! ```
 
 mod request;
+mod source;
 #[cfg(test)]
 mod tests;
 mod verify;
@@ -46,6 +47,7 @@ use serde::Deserialize;
 pub use request::{
     valid_model_id, valid_revision, FileDestination, FileFilter, ImportDestination, ImportRequest,
 };
+pub use source::{import_endpoint, start_import, HubSource, HUB_API_ERROR};
 pub use verify::{verify, Verified};
 
 use crate::error::{Error, ErrorKind, Result};
@@ -514,7 +516,8 @@ impl HubClient {
                 if redirects == MAX_REDIRECTS {
                     return Err(download_error(format!(
                         "Too many redirects (max {MAX_REDIRECTS})"
-                    )));
+                    ))
+                    .with_backend_status(status.as_u16()));
                 }
                 let location = response
                     .headers()
@@ -525,6 +528,7 @@ impl HubClient {
                             "Redirect response missing Location header ({})",
                             status.as_u16()
                         ))
+                        .with_backend_status(status.as_u16())
                     })?;
                 url = url.join(location).map_err(|e| {
                     download_error(format!("Invalid redirect location {location:?}: {e}"))
@@ -538,7 +542,8 @@ impl HubClient {
                     "HTTP request failed: {} {}",
                     status.as_u16(),
                     status.canonical_reason().unwrap_or("")
-                )));
+                ))
+                .with_backend_status(status.as_u16()));
             }
             let content_length = response.content_length();
             let path = file.path.clone();

@@ -368,12 +368,17 @@ async fn open_source(
     let plan = &entry.plans[index];
     match (&plan.source, &entry.source_endpoint, &entry.external) {
         (FileSource::External(file), _, Some(source)) => {
-            let body = tokio::select! {
+            let (body, learned) = tokio::select! {
                 biased;
                 _ = entry.cancel.cancelled() => return Err(cancelled_error()),
-                body = source.open(file) => body?,
+                opened = source.open_sized(file) => opened?,
             };
-            Ok((body, file.size))
+            let size = if file.size == 0 {
+                learned.unwrap_or(0)
+            } else {
+                file.size
+            };
+            Ok((body, size))
         }
         (FileSource::Location { full_path }, Some(source), _) => match &source.place {
             Place::Bucket(bucket) => {

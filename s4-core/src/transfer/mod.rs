@@ -310,6 +310,15 @@ pub trait TransferSource: Send + Sync + fmt::Debug + 'static {
     /// failures (kind `Backend` without a status) are retried like backend reads.
     async fn open(&self, file: &ExternalFile) -> Result<BoxStream<'static, Result<Bytes>>>;
 
+    /// Like [`TransferSource::open`], plus the file's size when opening it tells
+    /// (e.g. a `Content-Length`); the engine uses it for a file listed with size 0.
+    async fn open_sized(
+        &self,
+        file: &ExternalFile,
+    ) -> Result<(BoxStream<'static, Result<Bytes>>, Option<u64>)> {
+        Ok((self.open(file).await?, None))
+    }
+
     /// Checks a file after all its bytes were written (e.g. a checksum). An error
     /// fails the file and removes what was written.
     async fn verify(&self, file: &ExternalFile, written: u64) -> Result<()> {

@@ -3,6 +3,7 @@
 pub mod auth;
 pub mod buckets;
 pub mod github;
+pub mod import;
 pub mod local;
 pub mod notifications;
 pub mod objects;
@@ -82,6 +83,7 @@ pub async fn dispatch(app: &App, request: Request<Incoming>, ctx: Ctx) -> Handle
         RouteId::PutObjectTags => tags::put(app, request, &ctx).await,
         RouteId::DeleteObjectTags => tags::delete(app, &ctx).await,
         RouteId::GithubRepoInfo => github::repo_info(app).await,
+        RouteId::HuggingFaceImport => import::huggingface_import(app, request, &ctx).await,
     }
 }
 

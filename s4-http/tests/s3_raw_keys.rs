@@ -118,10 +118,7 @@ impl PlainS3 {
         stream.write_all(head.as_bytes()).await.expect("send head");
         stream.write_all(body).await.expect("send body");
         let mut raw = Vec::new();
-        stream
-            .read_to_end(&mut raw)
-            .await
-            .expect("read the answer");
+        stream.read_to_end(&mut raw).await.expect("read the answer");
         let text = String::from_utf8_lossy(&raw).to_string();
         let status = text
             .split(' ')
@@ -300,7 +297,10 @@ async fn keys_written_by_other_tools_are_manageable() {
             .await;
         assert_eq!(status, 200, "delete {key:?}: {body}");
         let answer = s3.request("GET", &bucket, key, b"").await;
-        assert_eq!(answer.status, 404, "{key:?} still on the engine: {answer:?}");
+        assert_eq!(
+            answer.status, 404,
+            "{key:?} still on the engine: {answer:?}"
+        );
         let response = server
             .get(&format!("/objects/download/{bucket}/{}", b64(key)))
             .await;

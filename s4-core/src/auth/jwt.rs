@@ -354,7 +354,8 @@ mod proptests {
             any::<String>().prop_map(|s| URL_SAFE_NO_PAD.encode(s)),
             Just(URL_SAFE_NO_PAD.encode(r#"{"alg":"HS256","typ":"JWT"}"#)),
             Just(URL_SAFE_NO_PAD.encode(r#"{"alg":"none"}"#)),
-            "\\{\"(id|exp|roles|username)\":[0-9a-z\\[\\]\"]{0,12}\\}".prop_map(|s| URL_SAFE_NO_PAD.encode(s)),
+            "\\{\"(id|exp|roles|username)\":[0-9a-z\\[\\]\"]{0,12}\\}"
+                .prop_map(|s| URL_SAFE_NO_PAD.encode(s)),
         ];
         prop::collection::vec(part, 1..5).prop_map(|p| p.join("."))
     }

@@ -76,12 +76,15 @@ pub async fn first_file_field(
     first_file_field_in(Box::pin(crate::body::data_stream(request)), boundary).await
 }
 
-/// The multipart boundary a `Content-Type` header declares, if any.
+/// The multipart boundary a `Content-Type` header declares, if any. An empty
+/// `boundary=` (which `multer` returns as `""`) is no boundary (RFC 2046: 1–70
+/// characters).
 fn boundary_of(headers: &http::HeaderMap) -> Option<String> {
     headers
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .and_then(|ct| multer::parse_boundary(ct).ok())
+        .filter(|b| !b.is_empty())
 }
 
 /// [`first_file_field`] over any body stream with a known boundary.
@@ -229,6 +232,20 @@ mod proptests {
         body.extend_from_slice(data);
         body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
         body
+    }
+
+    /// Found by `any_content_type_yields_a_boundary_or_none`: `boundary=` with no
+    /// value used to be parsed with an empty boundary.
+    #[test]
+    fn empty_boundary_is_no_boundary() {
+        for value in [
+            "multipart/form-data; boundary=",
+            "multipart/form-data;boundary=\"\"",
+        ] {
+            let mut headers = http::HeaderMap::new();
+            headers.insert(CONTENT_TYPE, http::HeaderValue::from_static(value));
+            assert_eq!(boundary_of(&headers), None, "{value}");
+        }
     }
 
     proptest! {

@@ -105,3 +105,49 @@ mod tests {
         assert_eq!(decode_b64_text("").as_deref(), Ok(""));
     }
 }
+
+/// Property tests: arbitrary parameters never panic; encoding round-trips in both
+/// alphabets, padded or not.
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE};
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn any_text_decodes_or_errs(input in any::<String>()) {
+            let _ = decode_b64_text(&input);
+        }
+
+        /// Near-Base64 text (both alphabets, stray padding, percent escapes, dots).
+        #[test]
+        fn base64ish_text_decodes_or_errs(input in "[A-Za-z0-9+/_=%.-]{0,40}") {
+            if let Ok(text) = decode_b64_text(&input) {
+                // Whatever decodes re-encodes to the same bytes.
+                prop_assert_eq!(decode_b64_text(&encode_b64_text(&text)), Ok(text));
+            }
+        }
+
+        #[test]
+        fn round_trips(text in any::<String>()) {
+            let encoded = encode_b64_text(&text);
+            prop_assert!(encoded.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+            prop_assert_eq!(decode_b64_text(&encoded), Ok(text.clone()));
+            for other in [STANDARD.encode(&text), STANDARD_NO_PAD.encode(&text), URL_SAFE.encode(&text)] {
+                prop_assert_eq!(decode_b64_text(&other), Ok(text.clone()));
+            }
+        }
+
+        #[test]
+        fn arbitrary_bytes_are_utf8_or_refused(bytes in prop::collection::vec(any::<u8>(), 0..64)) {
+            let encoded = STANDARD.encode(&bytes);
+            match String::from_utf8(bytes) {
+                Ok(text) => prop_assert_eq!(decode_b64_text(&encoded), Ok(text)),
+                Err(_) => prop_assert_eq!(decode_b64_text(&encoded), Err(DecodeError::NotUtf8)),
+            }
+        }
+    }
+}

@@ -423,3 +423,142 @@ mod tests {
         assert_eq!(leaf_name("c"), "c");
     }
 }
+
+/// Property tests: arbitrary input never panics, and whatever is accepted obeys the
+/// rules of §7.2 (bucket names) and §7.1 (keys and prefixes).
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// §7.2 restated independently of [`BucketName::parse`].
+    fn obeys_7_2(name: &str) -> bool {
+        let alnum = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
+        let ipv4_form = {
+            let parts: Vec<&str> = name.split('.').collect();
+            parts.len() == 4
+                && parts
+                    .iter()
+                    .all(|p| (1..=3).contains(&p.len()) && p.chars().all(|c| c.is_ascii_digit()))
+        };
+        (3..=63).contains(&name.chars().count())
+            && name.chars().all(|c| alnum(c) || c == '.' || c == '-')
+            && name.starts_with(alnum)
+            && name.ends_with(alnum)
+            && !["..", ".-", "-."].iter().any(|p| name.contains(p))
+            && !ipv4_form
+            && !name.starts_with("xn--")
+            && !name.ends_with("-s3alias")
+            && !name.ends_with("--ol-s3")
+    }
+
+    /// A key or prefix that passed validation: 1..=1024 bytes (keys) of text
+    /// without control characters.
+    fn obeys_7_1(text: &str) -> bool {
+        text.len() <= MAX_KEY_BYTES && !text.chars().any(char::is_control)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn bucket_name_any_text(name in any::<String>()) {
+            if let Ok(bucket) = BucketName::parse(&name) {
+                prop_assert!(obeys_7_2(&name), "accepted {name:?}");
+                prop_assert_eq!(bucket.as_str(), name.as_str());
+            }
+        }
+
+        /// Over the bucket alphabet, the validator agrees with §7.2 both ways, and a
+        /// rejection converts to the `InvalidBucketName` error.
+        #[test]
+        fn bucket_name_alphabet(name in "[a-z0-9.-]{0,66}|[0-9]{1,4}(\\.[0-9]{1,4}){2,4}|xn--[a-z0-9]{1,5}|[a-z0-9]{1,5}(-s3alias|--ol-s3)") {
+            match BucketName::parse(&name) {
+                Ok(bucket) => {
+                    prop_assert!(obeys_7_2(&name), "accepted {name:?}");
+                    prop_assert_eq!(bucket.as_str(), name.as_str());
+                }
+                Err(_) => {
+                    prop_assert!(!obeys_7_2(&name), "refused {name:?}");
+                    let err = BucketName::try_from(name.as_str()).err();
+                    prop_assert_eq!(err.as_ref().and_then(|e| e.code()), Some("InvalidBucketName"));
+                }
+            }
+        }
+
+        /// Dotted names of valid labels are accepted (`data.2024`).
+        #[test]
+        fn dotted_names_accepted(labels in prop::collection::vec("[a-z][a-z0-9-]{0,8}[a-z0-9]", 1..5)) {
+            let name = labels.join(".");
+            prop_assume!((3..=63).contains(&name.len()) && !name.starts_with("xn--"));
+            prop_assume!(!name.ends_with("-s3alias") && !name.ends_with("--ol-s3"));
+            prop_assert!(BucketName::parse(&name).is_ok(), "refused {name:?}");
+        }
+
+        #[test]
+        fn object_key_any_text(key in any::<String>()) {
+            match ObjectKey::parse(&key) {
+                Ok(parsed) => {
+                    prop_assert!(!key.is_empty() && obeys_7_1(&key), "accepted {key:?}");
+                    prop_assert_eq!(parsed.as_str(), key.as_str());
+                    prop_assert!(parsed.leaf().len() <= key.len());
+                    if parsed.is_portable() {
+                        // A portable key is plain segments, verbatim.
+                        prop_assert!(key.split('/').all(|s| !s.is_empty() && s != "." && s != ".."));
+                        let path = parsed.portable_path().map(|p| p.to_string()).ok();
+                        prop_assert_eq!(path.as_deref(), Some(key.as_str()));
+                    } else {
+                        prop_assert!(parsed.portable_path().is_err());
+                    }
+                }
+                Err(e) => prop_assert_eq!(e.code(), Some("InvalidKey")),
+            }
+        }
+
+        /// Keys built from path-like pieces (slashes, dots, spaces): accepted keys that
+        /// are portable never hold an empty, `.` or `..` segment.
+        #[test]
+        fn object_key_pathlike(key in "[a./ \\\\\u{0}-]{0,12}") {
+            if let Ok(parsed) = ObjectKey::parse(&key) {
+                prop_assert!(!key.contains('\0'));
+                if parsed.is_portable() {
+                    prop_assert!(!key.starts_with('/') && !key.ends_with('/'));
+                    prop_assert!(key.split('/').all(|s| !s.is_empty() && s != "." && s != ".."), "{key:?}");
+                }
+            }
+        }
+
+        #[test]
+        fn prefix_any_text(prefix in any::<String>()) {
+            match Prefix::parse(&prefix) {
+                Ok(parsed) => {
+                    prop_assert!(obeys_7_1(&prefix), "accepted {prefix:?}");
+                    prop_assert_eq!(parsed.as_str(), prefix.as_str());
+                    prop_assert_eq!(parsed.is_empty(), prefix.is_empty());
+                }
+                Err(e) => prop_assert_eq!(e.code(), Some("InvalidPrefix")),
+            }
+        }
+
+        /// A portable prefix's folders (before the last `/`) are plain segments.
+        #[test]
+        fn prefix_pathlike(prefix in "[a./-]{0,12}") {
+            let parsed = Prefix::parse(&prefix).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            if parsed.is_portable() {
+                if let Some(i) = prefix.rfind('/') {
+                    prop_assert!(prefix[..i].split('/').all(|s| !s.is_empty() && s != "." && s != ".."), "{prefix:?}");
+                }
+            }
+            let folder = Prefix::folder_of(&prefix);
+            prop_assert!(folder.as_str().ends_with('/'));
+            prop_assert!(folder.as_str().starts_with(prefix.as_str()));
+        }
+
+        #[test]
+        fn leaf_is_a_suffix(key in "[a/]{0,10}") {
+            let leaf = leaf_name(&key);
+            prop_assert!(!leaf.contains('/'));
+            prop_assert!(key.strip_suffix('/').unwrap_or(&key).ends_with(leaf));
+        }
+    }
+}

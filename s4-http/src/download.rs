@@ -195,3 +195,69 @@ mod tests {
         assert_eq!(h("bytes=x-1"), None);
     }
 }
+
+/// Property tests of `Range` parsing: any header value is parsed or ignored without
+/// panicking, and what is parsed is exactly the one range the value spells.
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn parse(value: &str) -> Option<ByteRange> {
+        let mut headers = HeaderMap::new();
+        headers.insert(http::header::RANGE, HeaderValue::from_str(value).ok()?);
+        parse_range(&headers)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn any_value_parses_or_is_ignored(value in prop_oneof![
+            any::<String>(),
+            "(bytes|items|Bytes)?=? ?[0-9]{0,22} ?-? ?[0-9]{0,22}(,[0-9-]{0,4})?",
+        ]) {
+            if let Some(range) = parse(&value) {
+                let spec = value.trim().strip_prefix("bytes=");
+                prop_assert!(spec.is_some_and(|s| !s.contains(',')), "{value:?}");
+                let digits = |n: u64| n.to_string();
+                let compact: String = spec.unwrap_or_default().chars().filter(|c| !c.is_whitespace()).collect();
+                let expected = match range {
+                    ByteRange::Bounded(a, b) => format!("{}-{}", digits(a), digits(b)),
+                    ByteRange::From(a) => format!("{}-", digits(a)),
+                    ByteRange::Suffix(n) => format!("-{}", digits(n)),
+                };
+                // Leading zeros and `+` signs aside, the value spells the range.
+                let canonical: String = compact
+                    .split('-')
+                    .map(|n| n.trim_start_matches('+').trim_start_matches('0'))
+                    .map(|n| if n.is_empty() { "0" } else { n })
+                    .collect::<Vec<_>>()
+                    .join("-");
+                let expected_canonical: String = expected
+                    .split('-')
+                    .map(|n| if n.is_empty() { "0" } else { n })
+                    .collect::<Vec<_>>()
+                    .join("-");
+                prop_assert_eq!(canonical, expected_canonical, "{:?}", value);
+            }
+        }
+
+        #[test]
+        fn well_formed_ranges_round_trip(a in any::<u64>(), b in any::<u64>(), form in 0u8..3) {
+            let (value, expected) = match form {
+                0 => (format!("bytes={a}-{b}"), ByteRange::Bounded(a, b)),
+                1 => (format!("bytes={a}-"), ByteRange::From(a)),
+                _ => (format!("bytes=-{b}"), ByteRange::Suffix(b)),
+            };
+            prop_assert_eq!(parse(&value), Some(expected));
+        }
+
+        #[test]
+        fn content_disposition_is_a_header_value(name in "\\PC{0,300}") {
+            let value = content_disposition(&name);
+            prop_assert!(HeaderValue::from_str(&value).is_ok(), "{value:?}");
+            prop_assert!(value.starts_with("attachment; filename=\""));
+        }
+    }
+}

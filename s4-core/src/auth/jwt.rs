@@ -334,3 +334,70 @@ mod tests {
         assert!(!user.can_access_location("local-0"));
     }
 }
+
+/// Property tests: no presented text makes verification panic or succeed without
+/// the secret, and every valid token names exactly the user it was issued for.
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine as _;
+    use proptest::prelude::*;
+
+    const SECRET: &str = "proptest-secret";
+
+    /// Three dot-separated parts: arbitrary text, or Base64 of arbitrary JSON-ish
+    /// headers and payloads with arbitrary signatures.
+    fn token_like() -> impl Strategy<Value = String> {
+        let part = prop_oneof![
+            "[A-Za-z0-9_=+/-]{0,40}",
+            any::<String>().prop_map(|s| URL_SAFE_NO_PAD.encode(s)),
+            Just(URL_SAFE_NO_PAD.encode(r#"{"alg":"HS256","typ":"JWT"}"#)),
+            Just(URL_SAFE_NO_PAD.encode(r#"{"alg":"none"}"#)),
+            "\\{\"(id|exp|roles|username)\":[0-9a-z\\[\\]\"]{0,12}\\}"
+                .prop_map(|s| URL_SAFE_NO_PAD.encode(s)),
+        ];
+        prop::collection::vec(part, 1..5).prop_map(|p| p.join("."))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn arbitrary_text_is_rejected(token in prop_oneof![any::<String>(), token_like()]) {
+            let err = JwtKeys::new(SECRET).verify(&token).err();
+            prop_assert!(err.is_some(), "accepted {token:?}");
+            prop_assert!(err.is_some_and(|e| e.kind() == ErrorKind::Unauthenticated));
+        }
+
+        /// Issued tokens verify to the same user; altering any one character of them
+        /// (or verifying with another secret) is rejected.
+        #[test]
+        fn issued_tokens_round_trip(
+            id in "[^\u{0}]{1,12}",
+            username in any::<String>().prop_filter("non-empty", |s| !s.is_empty()),
+            roles in prop::collection::vec(any::<String>(), 0..3),
+            flip in any::<prop::sample::Index>(),
+        ) {
+            let keys = JwtKeys::new(SECRET);
+            let user = User { id, username, roles, allowed_locations: None };
+            let token = keys.issue(&user, 3600).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            let verified = keys.verify(&token).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            prop_assert_eq!(&verified.id, &user.id);
+            prop_assert_eq!(&verified.username, &user.username);
+            prop_assert_eq!(&verified.roles, &user.roles);
+            prop_assert!(JwtKeys::new("another-secret").verify(&token).is_err());
+            let i = flip.index(token.len());
+            let mut bytes = token.clone().into_bytes();
+            bytes[i] = if bytes[i] == b'A' { b'B' } else { b'A' };
+            let tampered = String::from_utf8(bytes).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            if tampered != token {
+                // Flipping the last character of the signature may only touch its
+                // ignored trailing bits; anything else must be rejected.
+                if i != token.len() - 1 {
+                    prop_assert!(keys.verify(&tampered).is_err(), "tampered at {}", i);
+                }
+            }
+        }
+    }
+}

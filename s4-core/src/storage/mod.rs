@@ -345,3 +345,69 @@ mod tests {
         assert_eq!(next, None);
     }
 }
+
+/// Property tests of continuation tokens and paging.
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The character set the contract allows in `continuationToken` (§8.1).
+    fn contract_chars(token: &str) -> bool {
+        token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+/=._-".contains(&b))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn any_token_decodes_or_is_invalid(token in prop_oneof![any::<String>(), "[A-Za-z0-9+/=._-]{0,64}"]) {
+            if let Err(e) = decode_token(&token) {
+                prop_assert_eq!(e.code(), Some("InvalidContinuationToken"));
+            }
+        }
+
+        /// Tokens round-trip and use only the contract's characters; names of up to
+        /// 384 bytes give tokens within the contract's 512 characters.
+        #[test]
+        fn tokens_round_trip(name in any::<String>()) {
+            let token = encode_token(&name);
+            prop_assert!(contract_chars(&token));
+            if !name.is_empty() && name.len() <= 384 {
+                prop_assert!(token.len() <= 512);
+            }
+            prop_assert_eq!(decode_token(&token).ok(), Some(name));
+        }
+
+        /// Following the tokens of `page_sorted` visits every entry once, in order.
+        #[test]
+        fn paging_visits_everything_once(
+            names in prop::collection::btree_set("[a-c/]{1,6}", 0..40),
+            max_keys in 1usize..7,
+        ) {
+            let all: Vec<String> = names.into_iter().collect();
+            let mut seen = Vec::new();
+            let mut after: Option<String> = None;
+            for _ in 0..=all.len() {
+                let (page, next) = page_sorted(all.iter().map(|n| (n.clone(), ())), after.as_deref(), max_keys);
+                prop_assert!(page.len() <= max_keys);
+                seen.extend(page.into_iter().map(|(n, ())| n));
+                match next {
+                    Some(token) => after = Some(decode_token(&token).map_err(|e| TestCaseError::fail(e.to_string()))?),
+                    None => break,
+                }
+            }
+            prop_assert_eq!(seen, all);
+        }
+
+        #[test]
+        fn split_prefix_reassembles(prefix in any::<String>()) {
+            let (dir, leaf) = split_prefix(&prefix);
+            prop_assert_eq!(format!("{dir}{leaf}"), prefix.as_str());
+            prop_assert!(dir.is_empty() || dir.ends_with('/'));
+            prop_assert!(!leaf.contains('/'));
+        }
+    }
+}

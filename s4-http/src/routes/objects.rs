@@ -608,3 +608,35 @@ pub fn abort_upload(app: &App, ctx: &Ctx) -> HandlerResult {
     };
     Ok(body::ok(&json!({ "message": message })))
 }
+
+/// Property tests of the `:encodedKey` decoder: any segment gives a key or a 400
+/// `InvalidKey`, and every valid key sent as Base64 comes back verbatim.
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn any_segment_is_a_key_or_400(raw in prop_oneof![any::<String>(), "[A-Za-z0-9+/_=%.-]{0,40}"]) {
+            match decode_key(&raw) {
+                Ok(key) => prop_assert!(ObjectKey::parse(key.as_str()).is_ok()),
+                Err(e) => {
+                    prop_assert_eq!(e.status, StatusCode::BAD_REQUEST);
+                    prop_assert_eq!(e.name.as_str(), "InvalidKey");
+                }
+            }
+        }
+
+        #[test]
+        fn encoded_keys_round_trip(key in prop_oneof![any::<String>(), "[a./ ]{1,8}"]) {
+            let decoded = decode_key(&s4_core::codec::encode_b64_text(&key));
+            match ObjectKey::parse(&key) {
+                Ok(_) => prop_assert_eq!(decoded.ok().map(|k| k.as_str().to_string()), Some(key)),
+                Err(_) => prop_assert!(decoded.is_err()),
+            }
+        }
+    }
+}

@@ -321,3 +321,25 @@ mod tests {
         );
     }
 }
+
+/// Property tests: raw keys are sent exactly as stored.
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// The encoded path holds only unreserved characters, `/` and `%XX`, and
+        /// percent-decodes back to the key's exact bytes (no segment dropped, no
+        /// normalization), so the key S3 receives is the key S4 was given.
+        #[test]
+        fn uri_encode_is_exact(key in prop_oneof![any::<String>(), "[a./ ~%+-]{0,12}"], keep_slash in any::<bool>()) {
+            let encoded = uri_encode(&key, keep_slash);
+            prop_assert!(encoded.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.~%".contains(&b) || (keep_slash && b == b'/')));
+            let decoded = percent_encoding::percent_decode_str(&encoded).collect::<Vec<u8>>();
+            prop_assert_eq!(decoded, key.as_bytes());
+        }
+    }
+}

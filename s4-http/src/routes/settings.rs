@@ -92,7 +92,13 @@ pub async fn dispatch(app: &App, request: Request<Incoming>, ctx: &Ctx) -> Handl
                 // §16.2: a refusal of the engine passes through; a network failure
                 // (no answer at all) is 500 `Error` with its reason.
                 Err(e)
-                    if e.kind() == s4_core::ErrorKind::Backend && e.backend_status().is_none() =>
+                    if matches!(
+                        e.kind(),
+                        s4_core::ErrorKind::Timeout
+                            | s4_core::ErrorKind::Unavailable
+                            | s4_core::ErrorKind::ConnectionLost
+                    ) || (e.kind() == s4_core::ErrorKind::Backend
+                        && e.backend_status().is_none()) =>
                 {
                     Err(ApiError::new(
                         http::StatusCode::INTERNAL_SERVER_ERROR,

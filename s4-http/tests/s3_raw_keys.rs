@@ -1,6 +1,6 @@
 //! Keys that other tools write to an S3 engine but that are not plain paths — a
-//! folder marker `x/`, an empty segment `a//b`, a `.` segment `./a`, a leading
-//! `/lead`, a trailing space `trail ` — are created here with a plain SigV4-signed
+//! folder marker `x/`, an empty segment `a//b`, a `.` segment `./a`, a
+//! trailing space `trail ` — are created here with a plain SigV4-signed
 //! PUT sent byte for byte over TCP (nothing normalizes the path), then managed
 //! through S4's REST API: listed, downloaded, HEADed, viewed and deleted.
 //!
@@ -20,7 +20,8 @@ const KEYS: &[(&str, &[u8])] = &[
     ("x/", b"folder marker body"),
     ("a//b", b"empty segment"),
     ("./a", b"dot segment"),
-    ("/lead", b"leading slash"),
+    // No leading-slash key: Garage 2.5 stores a PUT of `/bucket//lead` as `lead`
+    // (it strips the key's leading slashes), so such a key cannot exist there.
     ("trail ", b"trailing space"),
 ];
 
@@ -202,7 +203,7 @@ async fn keys_written_by_other_tools_are_manageable() {
         .iter()
         .filter_map(|p| p["Prefix"].as_str())
         .collect();
-    for folder in ["/", "./", "a/", "x/"] {
+    for folder in ["./", "a/", "x/"] {
         assert!(root_prefixes.contains(&folder), "{folder:?} in {root}");
     }
 
@@ -288,7 +289,7 @@ async fn keys_written_by_other_tools_are_manageable() {
     assert_eq!(s3.request("GET", &bucket, "x/", b"").await.status, 404);
 
     // The others are deleted one by one, and are gone from the engine.
-    for key in ["./a", "/lead", "trail "] {
+    for key in ["./a", "trail "] {
         let (status, body) = server
             .json(
                 reqwest::Method::DELETE,

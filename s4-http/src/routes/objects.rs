@@ -77,7 +77,7 @@ pub async fn list(app: &App, ctx: &Ctx) -> HandlerResult {
         .map_err(|e| invalid("InvalidBucketName", e.message()))?;
     let token = match ctx.query("continuationToken") {
         None => None,
-        Some(t) if t.is_empty() || t.len() > 512 => {
+        Some(t) if t.is_empty() || t.len() > s4_core::storage::MAX_TOKEN_CHARS => {
             return Err(invalid(
                 "InvalidContinuationToken",
                 "Continuation token length is invalid.",

@@ -55,7 +55,7 @@ use crate::S4;
 /// The page sizes the UI may use (API §16.6).
 pub const PAGE_SIZES: [u32; 7] = [10, 25, 50, 100, 250, 500, 1000];
 /// Default concurrency limit (`MAX_CONCURRENT_TRANSFERS`).
-pub const DEFAULT_MAX_CONCURRENT_TRANSFERS: usize = 2;
+pub use crate::settings::DEFAULT_MAX_CONCURRENT_TRANSFERS;
 /// Default page size (`MAX_FILES_PER_PAGE`).
 pub const DEFAULT_MAX_FILES_PER_PAGE: u32 = 100;
 /// Default HuggingFace Hub base URL (`HF_ENDPOINT`).

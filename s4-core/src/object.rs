@@ -10,7 +10,6 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use chrono::{DateTime, Utc};
 use futures::stream::BoxStream;
 use futures::{Stream, StreamExt, TryStreamExt};
 use object_store::{
@@ -39,24 +38,7 @@ const FILE_CHUNK: usize = 1 << 20;
 /// Keys per backend multi-delete batch.
 const DELETE_BATCH: usize = 1000;
 
-/// Metadata of one object.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ObjectInfo {
-    /// Full key.
-    pub key: String,
-    /// Size in bytes.
-    pub size: u64,
-    /// Last modification time, when known.
-    pub last_modified: Option<DateTime<Utc>>,
-    /// Entity tag with its quotes, when known.
-    pub etag: Option<String>,
-    /// Stored content type, when the backend keeps one.
-    pub content_type: Option<String>,
-    /// User metadata (`x-amz-meta-*`), when the backend keeps it.
-    pub metadata: Vec<(String, String)>,
-    /// Storage class, when reported.
-    pub storage_class: Option<String>,
-}
+pub use crate::storage::ObjectInfo;
 
 /// A byte range request, before it is resolved against the object size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -12,6 +12,10 @@ use std::path::PathBuf;
 use crate::error::{Error, Result};
 use crate::storage::S3Config;
 
+/// Default limit on files copied at the same time by transfer jobs
+/// (`MAX_CONCURRENT_TRANSFERS`).
+pub const DEFAULT_MAX_CONCURRENT_TRANSFERS: usize = 2;
+
 /// Which storage backend holds the buckets.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BackendSettings {
@@ -338,7 +342,7 @@ impl Settings {
             max_concurrent_transfers: get("MAX_CONCURRENT_TRANSFERS")
                 .and_then(|v| v.trim().parse::<usize>().ok())
                 .filter(|v| *v >= 1)
-                .unwrap_or(crate::transfer::DEFAULT_MAX_CONCURRENT),
+                .unwrap_or(DEFAULT_MAX_CONCURRENT_TRANSFERS),
             fsync: !get("S4_FSYNC").is_some_and(|v| v.trim().eq_ignore_ascii_case("false")),
         })
     }
@@ -364,7 +368,7 @@ fn unreachable_defaults() -> Settings {
         log_level: "info".into(),
         log_health_checks: false,
         audit_log: true,
-        max_concurrent_transfers: crate::transfer::DEFAULT_MAX_CONCURRENT,
+        max_concurrent_transfers: DEFAULT_MAX_CONCURRENT_TRANSFERS,
         fsync: true,
     }
 }

@@ -39,7 +39,6 @@ use futures::stream::BoxStream;
 
 use crate::error::Result;
 use crate::names::{BucketName, ObjectKey, Prefix};
-use crate::object::ObjectInfo;
 
 pub use local::{LocalBackend, LocalOptions};
 pub use memory::MemoryBackend;
@@ -226,6 +225,26 @@ pub trait Backend: Send + Sync + fmt::Debug + 'static {
 
 fn not_raw() -> crate::Error {
     crate::Error::internal("raw key access used for a portable key")
+}
+
+/// Metadata of one object (defined here, with the backends that report it;
+/// re-exported by the object API).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectInfo {
+    /// Full key.
+    pub key: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Last modification time, when known.
+    pub last_modified: Option<DateTime<Utc>>,
+    /// Entity tag with its quotes, when known.
+    pub etag: Option<String>,
+    /// Stored content type, when the backend keeps one.
+    pub content_type: Option<String>,
+    /// User metadata (`x-amz-meta-*`), when the backend keeps it.
+    pub metadata: Vec<(String, String)>,
+    /// Storage class, when reported.
+    pub storage_class: Option<String>,
 }
 
 /// An object read by key verbatim ([`Backend::get_raw`]).

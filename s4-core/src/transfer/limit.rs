@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use tokio::sync::oneshot;
 
 /// Default of `MAX_CONCURRENT_TRANSFERS`.
-pub const DEFAULT_MAX_CONCURRENT: usize = 2;
+pub const DEFAULT_MAX_CONCURRENT: usize = crate::settings::DEFAULT_MAX_CONCURRENT_TRANSFERS;
 
 #[derive(Debug)]
 struct State {

@@ -4,24 +4,20 @@
 //! One function, [`authenticate`], decides every request. Routes never check
 //! credentials themselves, so a route added to the table is protected by default.
 
-use http::header::{HeaderName, HeaderValue, AUTHORIZATION, COOKIE, VARY};
+use http::header::{HeaderName, HeaderValue, AUTHORIZATION, VARY};
 use http::{HeaderMap, Method, Response, StatusCode};
-use s4_core::auth::{self, AuthService, Presented, TicketType, User, COOKIE_NAME};
+use s4_core::auth::{AuthService, Presented, User};
 
 use crate::body::{self, Body};
 use crate::error::ApiError;
 use crate::router::{Access, Params, Route};
 
-/// The `s4_auth_token` cookie of a request, if any.
-pub fn session_cookie(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get_all(COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == COOKIE_NAME)
-        .map(|(_, value)| value.trim_matches('"'))
+pub use crate::cookie::session_cookie;
+
+/// The token of an `Authorization` header value of the form `Bearer <jwt>` (prefix
+/// exactly `Bearer `, case-sensitive); `None` for any other scheme.
+fn bearer_token(authorization: &str) -> Option<&str> {
+    authorization.strip_prefix("Bearer ")
 }
 
 /// Authenticates a request for `route` (or for an unknown route when `None`).
@@ -45,7 +41,7 @@ pub fn authenticate(
         bearer: headers
             .get(AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(auth::bearer_token),
+            .and_then(bearer_token),
         ticket,
     };
     let access = route.map(|r| r.access).unwrap_or(Access::Protected);
@@ -64,11 +60,7 @@ pub fn authenticate(
             return Ok(auth.authenticate(&quiet, None).ok());
         }
         Access::Protected => None,
-        Access::Ticket(kind) => {
-            let kind =
-                TicketType::parse(kind).map_err(|_| ApiError::internal("Authentication error"))?;
-            Some((kind, params.get("resource")))
-        }
+        Access::Ticket(kind) => Some((kind, params.get("resource"))),
     };
     auth.authenticate(&presented, scope)
         .map(Some)
@@ -209,16 +201,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn cookie_parsing() {
-        let mut h = HeaderMap::new();
-        h.insert(
-            COOKIE,
-            HeaderValue::from_static("a=1; s4_auth_token=tok; b=2"),
-        );
-        assert_eq!(session_cookie(&h), Some("tok"));
-        let mut h = HeaderMap::new();
-        h.insert(COOKIE, HeaderValue::from_static("x_s4_auth_token=no"));
-        assert_eq!(session_cookie(&h), None);
+    fn bearer_prefix_is_exact() {
+        assert_eq!(bearer_token("Bearer abc"), Some("abc"));
+        assert_eq!(bearer_token("bearer abc"), None);
+        assert_eq!(bearer_token("Basic abc"), None);
+        assert_eq!(bearer_token("Bearer"), None);
     }
 
     #[test]

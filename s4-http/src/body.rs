@@ -1,22 +1,19 @@
-//! One response body type for every route, and request-body helpers.
+//! One response body type for every route (`plain.rs`), JSON responses, and
+//! request-body helpers.
 
 use bytes::Bytes;
-use futures::{Stream, TryStreamExt};
-use http::header::{HeaderValue, CONTENT_TYPE};
+use futures::Stream;
+use http::header::CONTENT_TYPE;
 use http::{Response, StatusCode};
-use http_body_util::combinators::UnsyncBoxBody;
-use http_body_util::{BodyExt, Empty, Full, Limited, StreamBody};
-use hyper::body::{Frame, Incoming};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+pub use self::plain::{empty, full, stream, Body, BoxError};
 use crate::error::ApiError;
 
-/// Boxed error carried by response bodies.
-pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
-
-/// The response body of every route: full JSON, empty, or a byte stream.
-pub type Body = UnsyncBoxBody<Bytes, BoxError>;
+pub mod plain;
 
 /// The longest pause allowed between two pieces of a request body, set by the server
 /// as a request extension (see [`crate::ServeOptions::body_read_timeout`]).
@@ -66,42 +63,10 @@ pub fn data_stream(
 /// Largest JSON request body accepted (1 MiB).
 pub const JSON_LIMIT: usize = 1 << 20;
 
-/// An empty body.
-pub fn empty() -> Body {
-    Empty::<Bytes>::new()
-        .map_err(|never| match never {})
-        .boxed_unsync()
-}
-
-/// A body holding `bytes`.
-pub fn full(bytes: impl Into<Bytes>) -> Body {
-    Full::new(bytes.into())
-        .map_err(|never| match never {})
-        .boxed_unsync()
-}
-
-/// A streamed body. A stream error aborts the response mid-way (the client sees a
-/// truncated transfer, never a fake success).
-pub fn stream<S, E>(stream: S) -> Body
-where
-    S: Stream<Item = Result<Bytes, E>> + Send + 'static,
-    E: Into<BoxError> + 'static,
-{
-    StreamBody::new(stream.map_ok(Frame::data).map_err(Into::into)).boxed_unsync()
-}
-
 /// A JSON response with `status`.
 pub fn json<T: Serialize>(status: StatusCode, value: &T) -> Response<Body> {
     match serde_json::to_vec(value) {
-        Ok(bytes) => {
-            let mut response = Response::new(full(bytes));
-            *response.status_mut() = status;
-            response.headers_mut().insert(
-                CONTENT_TYPE,
-                HeaderValue::from_static("application/json; charset=utf-8"),
-            );
-            response
-        }
+        Ok(bytes) => plain::json_bytes(status, bytes),
         Err(e) => ApiError::internal(format!("cannot encode response: {e}")).into_response(),
     }
 }

@@ -10,7 +10,7 @@ use http::{Response, StatusCode};
 use s4_core::{Error, ErrorKind};
 use serde_json::{json, Map, Value};
 
-use crate::body::{self, Body};
+use crate::body::plain::{self, Body};
 
 /// The status for a core error kind (backend errors use the backend's own status).
 pub fn status_of(kind: ErrorKind) -> StatusCode {
@@ -56,6 +56,18 @@ fn next_request_id() -> String {
 /// 499: the upload was aborted on the client's request.
 pub fn client_closed() -> StatusCode {
     StatusCode::from_u16(499).unwrap_or(StatusCode::BAD_REQUEST)
+}
+
+/// The contract's `error` name for a core error code: the domain codes whose
+/// contract name is an HTTP status name (API §4.5, §10.5) are renamed here, every
+/// other code (`NoSuchKey`, `InvalidKey`, …) is the name as it is.
+pub fn wire_name(code: &str) -> &str {
+    match code {
+        "TicketWrongEndpoint" | "TicketFieldsRequired" | "InvalidResourceType" => "BadRequest",
+        "TicketFailed" => "InternalServerError",
+        "AuthenticationError" => "Internal Server Error",
+        other => other,
+    }
 }
 
 /// The default `error` name of a kind, used when the error has no code.
@@ -206,11 +218,13 @@ impl ApiError {
         body.insert("message".into(), Value::String(self.message));
         body.extend(self.extra);
         if self.status == StatusCode::NOT_MODIFIED {
-            let mut response = Response::new(body::empty());
+            let mut response = Response::new(plain::empty());
             *response.status_mut() = self.status;
             return response;
         }
-        let mut response = body::json(self.status, &Value::Object(body));
+        // Encoding a `Value` cannot fail (its map keys are strings).
+        let bytes = serde_json::to_vec(&Value::Object(body)).unwrap_or_default();
+        let mut response = plain::json_bytes(self.status, bytes);
         if let Some(secs) = self.retry_after {
             if let Ok(value) = HeaderValue::from_str(&secs.to_string()) {
                 response.headers_mut().insert(RETRY_AFTER, value);
@@ -228,7 +242,11 @@ impl From<Error> for ApiError {
             .and_then(|s| StatusCode::from_u16(s).ok())
             .filter(|s| !s.is_success())
             .unwrap_or_else(|| status_of(kind));
-        let name = err.code().unwrap_or_else(|| default_name(kind)).to_string();
+        let name = err
+            .code()
+            .map(wire_name)
+            .unwrap_or_else(|| default_name(kind))
+            .to_string();
         let mut api = ApiError::new(status, name, err.message().to_string());
         if let Some(at) = err.retry_at() {
             let now = std::time::SystemTime::now()
@@ -283,6 +301,20 @@ mod tests {
         let body: Value = serde_json::from_slice(&bytes).expect("json");
         assert_eq!(body["error"], "SlowDown");
         assert_eq!(body["message"], "Reduce your rate");
+    }
+
+    /// Core's domain codes get the contract's names; other codes pass through.
+    #[test]
+    fn domain_codes_get_contract_names() {
+        let named = |code: &'static str| {
+            ApiError::from(Error::new(ErrorKind::InvalidInput, "x").with_code(code)).name
+        };
+        assert_eq!(named("TicketWrongEndpoint"), "BadRequest");
+        assert_eq!(named("TicketFieldsRequired"), "BadRequest");
+        assert_eq!(named("InvalidResourceType"), "BadRequest");
+        assert_eq!(named("TicketFailed"), "InternalServerError");
+        assert_eq!(named("AuthenticationError"), "Internal Server Error");
+        assert_eq!(named("NoSuchKey"), "NoSuchKey");
     }
 
     /// An operation a backend (or its engine) does not implement: 501 `NotImplemented`.

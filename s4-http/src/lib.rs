@@ -18,21 +18,25 @@
 //! ## Layout
 //!
 //! * [`server`]: accept loop, HTTP/1.1 + h2c, graceful shutdown ([`serve`]).
-//! * [`app`]: shared state and the request pipeline (prefix, limits, routing, auth,
-//!   headers, logging).
+//! * [`app`]: shared state ([`App`], [`HttpConfig`]) and the per-request context;
+//!   `pipeline.rs`: the request pipeline (prefix, limits, routing, auth, headers,
+//!   logging).
 //! * [`router`]: the one route table; authentication and tests are driven by it.
 //! * [`routes`]: handlers, one module per operation family.
 //! * [`error`]: the only mapping from core errors to statuses and JSON bodies.
 //! * [`body`], [`download`]: the one body type; JSON and streaming helpers.
+//! * [`cookie`]: the session cookie's wire format.
 
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod access;
 pub mod app;
 pub mod body;
+pub mod cookie;
 pub mod download;
 pub mod error;
 pub mod multipart;
+mod pipeline;
 pub mod router;
 pub mod routes;
 pub mod server;

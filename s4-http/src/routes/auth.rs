@@ -3,7 +3,7 @@
 use http::header::{HeaderValue, SET_COOKIE};
 use http::Request;
 use hyper::body::Incoming;
-use s4_core::auth::{messages, TicketType, CLEAR_COOKIE};
+use s4_core::auth::{messages, TicketType};
 use s4_core::ratelimit::RateLimit;
 use serde_json::{json, Value};
 
@@ -11,6 +11,7 @@ use super::HandlerResult;
 use crate::access;
 use crate::app::{App, Ctx};
 use crate::body;
+use crate::cookie::{self, CLEAR_COOKIE};
 use crate::error::ApiError;
 
 fn audit(event: &str, username: &str, ctx: &Ctx, ok: bool) {
@@ -48,7 +49,7 @@ pub async fn login(app: &App, request: Request<Incoming>, ctx: &Ctx) -> HandlerR
     audit("login", &username, ctx, result.is_ok());
     let issued = result?;
     let mut response = body::ok(&issued);
-    let cookie = app.auth().config().session_cookie(&issued.token);
+    let cookie = cookie::set_session_cookie(app.auth().config(), &issued.token);
     if let Ok(value) = HeaderValue::from_str(&cookie) {
         response.headers_mut().insert(SET_COOKIE, value);
     }

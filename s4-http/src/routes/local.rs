@@ -10,6 +10,7 @@ use s4_core::ratelimit::RateLimit;
 use s4_core::{Error, ErrorKind};
 use serde_json::{json, Value};
 
+use super::local_wire;
 use super::objects::{field_stream, first_file_field, preview_json};
 use super::HandlerResult;
 use crate::app::{App, Ctx};
@@ -52,7 +53,9 @@ pub async fn locations(app: &App, ctx: &Ctx) -> HandlerResult {
         .into_iter()
         .filter(|l| caller.can_access_location(&l.id))
         .collect();
-    Ok(body::ok(&json!({ "locations": visible })))
+    Ok(body::ok(
+        &json!({ "locations": local_wire::locations(&visible) }),
+    ))
 }
 
 fn parse_offset_limit(ctx: &Ctx) -> Result<(Option<usize>, usize), ApiError> {
@@ -86,7 +89,7 @@ pub async fn list(app: &App, ctx: &Ctx) -> HandlerResult {
         .list_dir(&id, &path, limit, offset)
         .await
         .map_err(local_error)?;
-    Ok(body::ok(&listing))
+    Ok(body::ok(&local_wire::listing(&listing)))
 }
 
 /// `POST /api/local/upload/:locationId/*` (and the `/local/files/...` alias).
@@ -198,7 +201,7 @@ pub async fn view(app: &App, ctx: &Ctx) -> HandlerResult {
         build_preview(kind, size, &head)
     };
     Ok(body::ok(
-        &json!({ "metadata": entry, "preview": preview_json(&preview) }),
+        &json!({ "metadata": local_wire::entry(&entry), "preview": preview_json(&preview) }),
     ))
 }
 
@@ -265,7 +268,7 @@ pub async fn debug(app: &App, ctx: &Ctx) -> HandlerResult {
             "parsedPaths": paths,
             "pathCount": paths.len(),
         },
-        "locations": listed,
+        "locations": local_wire::locations(&listed),
         "directoryChecks": checks,
         "authentication": {
             "disabled": !auth_enabled,

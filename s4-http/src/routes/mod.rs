@@ -5,6 +5,7 @@ pub mod buckets;
 pub mod github;
 pub mod import;
 pub mod local;
+pub mod local_wire;
 pub mod notifications;
 pub mod objects;
 pub mod service;

@@ -12,7 +12,7 @@ use crate::body::{self, Body};
 use crate::error::ApiError;
 use crate::router::{Access, Params, Route};
 
-pub use crate::cookie::session_cookie;
+pub(crate) use crate::cookie::session_cookie;
 
 /// The token of an `Authorization` header value of the form `Bearer <jwt>` (prefix
 /// exactly `Bearer `, case-sensitive); `None` for any other scheme.
@@ -29,7 +29,7 @@ fn bearer_token(authorization: &str) -> Option<&str> {
 ///
 /// # Errors
 /// 401/400/500 per the API contract §4.5.
-pub fn authenticate(
+pub(crate) fn authenticate(
     auth: &AuthService,
     route: Option<&Route>,
     params: &Params,
@@ -69,7 +69,7 @@ pub fn authenticate(
 
 /// Whether an unknown path lies under a public route prefix (§4.6: everything under
 /// `/auth/info` and `/auth/login` is public), so it answers 404 without credentials.
-pub fn is_public_prefix(api_path: &str) -> bool {
+pub(crate) fn is_public_prefix(api_path: &str) -> bool {
     ["/auth/info/", "/auth/login/"]
         .iter()
         .any(|prefix| api_path.starts_with(prefix))
@@ -85,7 +85,7 @@ pub struct Cors {
 }
 
 /// The default allowed origins.
-pub const DEFAULT_ORIGINS: &[&str] = &[
+pub(crate) const DEFAULT_ORIGINS: &[&str] = &[
     "http://localhost:5000",
     "http://localhost:8888",
     "http://localhost:9000",
@@ -160,7 +160,7 @@ impl Cors {
 }
 
 /// Whether a request is a CORS preflight.
-pub fn is_preflight(method: &Method) -> bool {
+pub(crate) fn is_preflight(method: &Method) -> bool {
     method == Method::OPTIONS
 }
 
@@ -182,7 +182,7 @@ const CSP: &str = "default-src 'self'; style-src 'self' 'unsafe-inline'; script-
 const CSP_DEV: &str = "default-src 'self'; style-src 'self' 'unsafe-inline'; script-src 'self'; img-src 'self' data: blob: https:; connect-src 'self' http://localhost:8888 http://localhost:9000 http://127.0.0.1:8888 http://127.0.0.1:9000; font-src 'self'; object-src 'none'; media-src 'self'; frame-src 'none'; frame-ancestors 'none'";
 
 /// Adds the security headers of §19.2 to `response`.
-pub fn security_headers(response: &mut Response<Body>, development: bool) {
+pub(crate) fn security_headers(response: &mut Response<Body>, development: bool) {
     let headers = response.headers_mut();
     headers.insert(
         HeaderName::from_static("content-security-policy"),

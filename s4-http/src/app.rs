@@ -61,7 +61,7 @@ impl HttpConfig {
 }
 
 /// Normalizes `NB_PREFIX`: surrounding `/` trimmed, one leading `/` added, `""` if empty.
-pub fn normalize_prefix(raw: &str) -> String {
+pub(crate) fn normalize_prefix(raw: &str) -> String {
     let trimmed = raw.trim().trim_matches('/');
     if trimmed.is_empty() {
         String::new()
@@ -98,30 +98,30 @@ pub(crate) struct AppInner {
 
 /// Per-request context handed to handlers.
 #[derive(Debug)]
-pub struct Ctx {
+pub(crate) struct Ctx {
     /// The matched route.
-    pub route: &'static Route,
+    pub(crate) route: &'static Route,
     /// Path parameters, percent-decoded once.
-    pub params: Params,
+    pub(crate) params: Params,
     /// Query parameters (first value of each name).
-    pub query: HashMap<String, String>,
+    pub(crate) query: HashMap<String, String>,
     /// TCP peer address ("client IP": `X-Forwarded-For` is never trusted).
-    pub peer: SocketAddr,
+    pub(crate) peer: SocketAddr,
     /// The authenticated caller: on protected routes always `Some` (the proxy user
     /// when authentication is off); on public routes `None` unless the request
     /// carried credentials that verify.
-    pub user: Option<User>,
+    pub(crate) user: Option<User>,
 }
 
 impl Ctx {
     /// A query parameter, if present.
-    pub fn query(&self, name: &str) -> Option<&str> {
+    pub(crate) fn query(&self, name: &str) -> Option<&str> {
         self.query.get(name).map(String::as_str)
     }
 
     /// The caller of a protected route. `None` only on public routes, which must
     /// not call this: they answer 401 rather than treat "no user" as anyone.
-    pub fn caller(&self) -> Result<&User, ApiError> {
+    pub(crate) fn caller(&self) -> Result<&User, ApiError> {
         self.user.as_ref().ok_or_else(|| {
             ApiError::from(s4_core::Error::new(
                 s4_core::ErrorKind::Unauthenticated,

@@ -7,22 +7,21 @@ use http::header::CONTENT_TYPE;
 use http::{Response, StatusCode};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
-use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-pub use self::plain::{empty, full, stream, Body, BoxError};
+pub(crate) use self::plain::{empty, stream, Body, BoxError};
 use crate::error::ApiError;
 
-pub mod plain;
+pub(crate) mod plain;
 
 /// The longest pause allowed between two pieces of a request body, set by the server
 /// as a request extension (see [`crate::ServeOptions::body_read_timeout`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BodyReadTimeout(pub std::time::Duration);
+pub(crate) struct BodyReadTimeout(pub std::time::Duration);
 
 /// The request body stalled for longer than its [`BodyReadTimeout`].
 #[derive(Debug)]
-pub struct BodyStalled(pub std::time::Duration);
+pub(crate) struct BodyStalled(pub std::time::Duration);
 
 impl std::fmt::Display for BodyStalled {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -36,7 +35,7 @@ impl std::error::Error for BodyStalled {}
 /// the client sends nothing for longer than the request's [`BodyReadTimeout`] while
 /// the stream is being read (the upload then fails like a client disconnect). Without
 /// the extension (a request not from [`crate::serve`]) there is no limit.
-pub fn data_stream(
+pub(crate) fn data_stream(
     request: http::Request<Incoming>,
 ) -> impl Stream<Item = Result<Bytes, BoxError>> + Send + 'static {
     use futures::StreamExt;
@@ -61,10 +60,10 @@ pub fn data_stream(
 }
 
 /// Largest JSON request body accepted (1 MiB).
-pub const JSON_LIMIT: usize = 1 << 20;
+pub(crate) const JSON_LIMIT: usize = 1 << 20;
 
 /// A JSON response with `status`.
-pub fn json<T: Serialize>(status: StatusCode, value: &T) -> Response<Body> {
+pub(crate) fn json<T: Serialize>(status: StatusCode, value: &T) -> Response<Body> {
     match serde_json::to_vec(value) {
         Ok(bytes) => plain::json_bytes(status, bytes),
         Err(e) => ApiError::internal(format!("cannot encode response: {e}")).into_response(),
@@ -72,26 +71,16 @@ pub fn json<T: Serialize>(status: StatusCode, value: &T) -> Response<Body> {
 }
 
 /// A 200 JSON response.
-pub fn ok<T: Serialize>(value: &T) -> Response<Body> {
+pub(crate) fn ok<T: Serialize>(value: &T) -> Response<Body> {
     json(StatusCode::OK, value)
 }
 
-/// Reads a small JSON request body (at most [`JSON_LIMIT`]) into `T`.
+/// Reads a small JSON request body (at most [`JSON_LIMIT`]) as a
+/// [`serde_json::Value`]. An empty body is `null`.
 ///
 /// # Errors
 /// 415 for a non-JSON content type, 413 when too large, 400 when malformed.
-pub async fn read_json<T: DeserializeOwned>(
-    request: http::Request<Incoming>,
-) -> Result<T, ApiError> {
-    let value = read_json_value(request).await?;
-    serde_json::from_value(value).map_err(|e| ApiError::bad_request(format!("body {e}")))
-}
-
-/// Reads a small JSON request body as a [`serde_json::Value`]. An empty body is `null`.
-///
-/// # Errors
-/// As [`read_json`].
-pub async fn read_json_value(
+pub(crate) async fn read_json_value(
     request: http::Request<Incoming>,
 ) -> Result<serde_json::Value, ApiError> {
     let timeout = request

@@ -8,14 +8,14 @@ use http::HeaderMap;
 use s4_core::auth::AuthConfig;
 
 /// Name of the session cookie holding the JWT (API §4.4).
-pub const COOKIE_NAME: &str = "s4_auth_token";
+pub(crate) const COOKIE_NAME: &str = "s4_auth_token";
 
 /// `Set-Cookie` value that clears the session cookie on logout (API §4.4).
-pub const CLEAR_COOKIE: &str =
+pub(crate) const CLEAR_COOKIE: &str =
     "s4_auth_token=; Path=/; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT";
 
 /// The cookie's `SameSite` value: `Lax` when `NODE_ENV=development`, else `Strict`.
-pub fn same_site(config: &AuthConfig) -> &'static str {
+pub(crate) fn same_site(config: &AuthConfig) -> &'static str {
     if config.development() {
         "Lax"
     } else {
@@ -26,7 +26,7 @@ pub fn same_site(config: &AuthConfig) -> &'static str {
 /// The `Set-Cookie` value carrying `token` as the session cookie (API §4.4):
 /// `HttpOnly`, `Max-Age` the token lifetime, `Secure` unless the configuration
 /// allows plain HTTP.
-pub fn set_session_cookie(config: &AuthConfig, token: &str) -> String {
+pub(crate) fn set_session_cookie(config: &AuthConfig, token: &str) -> String {
     let secure = if config.cookie_secure() {
         "; Secure"
     } else {
@@ -40,7 +40,7 @@ pub fn set_session_cookie(config: &AuthConfig, token: &str) -> String {
 }
 
 /// The `s4_auth_token` cookie of a request, if any.
-pub fn session_cookie(headers: &HeaderMap) -> Option<&str> {
+pub(crate) fn session_cookie(headers: &HeaderMap) -> Option<&str> {
     headers
         .get_all(COOKIE)
         .iter()

@@ -13,7 +13,7 @@ use serde_json::{json, Map, Value};
 use crate::body::plain::{self, Body};
 
 /// The status for a core error kind (backend errors use the backend's own status).
-pub fn status_of(kind: ErrorKind) -> StatusCode {
+pub(crate) fn status_of(kind: ErrorKind) -> StatusCode {
     match kind {
         ErrorKind::NotFound => StatusCode::NOT_FOUND,
         ErrorKind::AlreadyExists => StatusCode::CONFLICT,
@@ -54,14 +54,14 @@ fn next_request_id() -> String {
 }
 
 /// 499: the upload was aborted on the client's request.
-pub fn client_closed() -> StatusCode {
+pub(crate) fn client_closed() -> StatusCode {
     StatusCode::from_u16(499).unwrap_or(StatusCode::BAD_REQUEST)
 }
 
 /// The contract's `error` name for a core error code: the domain codes whose
 /// contract name is an HTTP status name (API §4.5, §10.5) are renamed here, every
 /// other code (`NoSuchKey`, `InvalidKey`, …) is the name as it is.
-pub fn wire_name(code: &str) -> &str {
+pub(crate) fn wire_name(code: &str) -> &str {
     match code {
         "TicketWrongEndpoint" | "TicketFieldsRequired" | "InvalidResourceType" => "BadRequest",
         "TicketFailed" => "InternalServerError",
@@ -71,7 +71,7 @@ pub fn wire_name(code: &str) -> &str {
 }
 
 /// The default `error` name of a kind, used when the error has no code.
-pub fn default_name(kind: ErrorKind) -> &'static str {
+pub(crate) fn default_name(kind: ErrorKind) -> &'static str {
     match kind {
         ErrorKind::NotFound => "Not Found",
         ErrorKind::AlreadyExists | ErrorKind::Conflict => "Conflict",
@@ -96,24 +96,28 @@ pub fn default_name(kind: ErrorKind) -> &'static str {
 
 /// An error response about to be sent.
 #[derive(Debug)]
-pub struct ApiError {
+pub(crate) struct ApiError {
     /// Status.
-    pub status: StatusCode,
+    pub(crate) status: StatusCode,
     /// The `error` field.
-    pub name: String,
+    pub(crate) name: String,
     /// The `message` field.
-    pub message: String,
+    pub(crate) message: String,
     /// Extra fields of the body.
-    pub extra: Map<String, Value>,
+    pub(crate) extra: Map<String, Value>,
     /// `Retry-After` seconds, for 429.
-    pub retry_after: Option<u64>,
+    pub(crate) retry_after: Option<u64>,
     /// The core error, kept for logging its source chain.
-    pub source: Option<Error>,
+    pub(crate) source: Option<Error>,
 }
 
 impl ApiError {
     /// An error with `status`, `name` and `message`.
-    pub fn new(status: StatusCode, name: impl Into<String>, message: impl Into<String>) -> Self {
+    pub(crate) fn new(
+        status: StatusCode,
+        name: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
         ApiError {
             status,
             name: name.into(),
@@ -125,17 +129,17 @@ impl ApiError {
     }
 
     /// 400 `Bad Request`.
-    pub fn bad_request(message: impl Into<String>) -> Self {
+    pub(crate) fn bad_request(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "Bad Request", message)
     }
 
     /// 404 `Not Found` with message `Not Found`.
-    pub fn not_found() -> Self {
+    pub(crate) fn not_found() -> Self {
         Self::new(StatusCode::NOT_FOUND, "Not Found", "Not Found")
     }
 
     /// 500 `Internal Server Error`.
-    pub fn internal(message: impl Into<String>) -> Self {
+    pub(crate) fn internal(message: impl Into<String>) -> Self {
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "Internal Server Error",
@@ -144,19 +148,13 @@ impl ApiError {
     }
 
     /// Replaces the name.
-    pub fn with_name(mut self, name: impl Into<String>) -> Self {
+    pub(crate) fn with_name(mut self, name: impl Into<String>) -> Self {
         self.name = name.into();
         self
     }
 
-    /// Replaces the message.
-    pub fn with_message(mut self, message: impl Into<String>) -> Self {
-        self.message = message.into();
-        self
-    }
-
     /// Adds a body field.
-    pub fn with_field(mut self, key: &str, value: Value) -> Self {
+    pub(crate) fn with_field(mut self, key: &str, value: Value) -> Self {
         self.extra.insert(key.to_string(), value);
         self
     }
@@ -181,7 +179,7 @@ impl ApiError {
 
     /// The JSON response. A 5xx is logged with its whole source chain and a request
     /// id; the client gets the stable envelope with that id, never internal detail.
-    pub fn into_response(mut self) -> Response<Body> {
+    pub(crate) fn into_response(mut self) -> Response<Body> {
         if self.status.is_server_error() {
             let request_id = next_request_id();
             match &self.source {

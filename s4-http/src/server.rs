@@ -47,11 +47,11 @@ use crate::app::App;
 use crate::body::{BodyReadTimeout, BoxError};
 
 /// Default of [`ServeOptions::header_read_timeout`].
-pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// Default of [`ServeOptions::idle_timeout`].
-pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+pub(crate) const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Default of [`ServeOptions::body_read_timeout`].
-pub const DEFAULT_BODY_READ_TIMEOUT: Duration = Duration::from_secs(60);
+pub(crate) const DEFAULT_BODY_READ_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Server tuning.
 #[derive(Debug, Clone)]

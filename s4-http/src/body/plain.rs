@@ -11,20 +11,20 @@ use http_body_util::{BodyExt, Empty, Full, StreamBody};
 use hyper::body::Frame;
 
 /// Boxed error carried by response bodies.
-pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// The response body of every route: full JSON, empty, or a byte stream.
-pub type Body = UnsyncBoxBody<Bytes, BoxError>;
+pub(crate) type Body = UnsyncBoxBody<Bytes, BoxError>;
 
 /// An empty body.
-pub fn empty() -> Body {
+pub(crate) fn empty() -> Body {
     Empty::<Bytes>::new()
         .map_err(|never| match never {})
         .boxed_unsync()
 }
 
 /// A body holding `bytes`.
-pub fn full(bytes: impl Into<Bytes>) -> Body {
+pub(crate) fn full(bytes: impl Into<Bytes>) -> Body {
     Full::new(bytes.into())
         .map_err(|never| match never {})
         .boxed_unsync()
@@ -32,7 +32,7 @@ pub fn full(bytes: impl Into<Bytes>) -> Body {
 
 /// A streamed body. A stream error aborts the response mid-way (the client sees a
 /// truncated transfer, never a fake success).
-pub fn stream<S, E>(stream: S) -> Body
+pub(crate) fn stream<S, E>(stream: S) -> Body
 where
     S: Stream<Item = Result<Bytes, E>> + Send + 'static,
     E: Into<BoxError> + 'static,
@@ -41,7 +41,7 @@ where
 }
 
 /// A response with `status` carrying already encoded JSON `bytes`.
-pub fn json_bytes(status: StatusCode, bytes: Vec<u8>) -> Response<Body> {
+pub(crate) fn json_bytes(status: StatusCode, bytes: Vec<u8>) -> Response<Body> {
     let mut response = Response::new(full(bytes));
     *response.status_mut() = status;
     response.headers_mut().insert(

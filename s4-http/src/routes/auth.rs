@@ -19,7 +19,7 @@ fn audit(event: &str, username: &str, ctx: &Ctx, ok: bool) {
 }
 
 /// `GET /api/auth/info`.
-pub fn info(app: &App) -> HandlerResult {
+pub(crate) fn info(app: &App) -> HandlerResult {
     let mode = app.auth().mode();
     Ok(body::ok(&json!({
         "authMode": mode.info_name(),
@@ -28,7 +28,7 @@ pub fn info(app: &App) -> HandlerResult {
 }
 
 /// `POST /api/auth/login`.
-pub async fn login(app: &App, request: Request<Incoming>, ctx: &Ctx) -> HandlerResult {
+pub(crate) async fn login(app: &App, request: Request<Incoming>, ctx: &Ctx) -> HandlerResult {
     if !app.auth().mode().login_enabled() {
         return Err(ApiError::bad_request(messages::AUTH_NOT_ENABLED));
     }
@@ -57,7 +57,7 @@ pub async fn login(app: &App, request: Request<Incoming>, ctx: &Ctx) -> HandlerR
 }
 
 /// `POST /api/auth/logout`: always succeeds and clears the cookie.
-pub fn logout(app: &App, request: &Request<Incoming>, ctx: &Ctx) -> HandlerResult {
+pub(crate) fn logout(app: &App, request: &Request<Incoming>, ctx: &Ctx) -> HandlerResult {
     if app.auth().mode().auth_enabled() {
         let token = access::session_cookie(request.headers());
         if let Some(user) = token.and_then(|t| app.auth().verify_token(t).ok()) {
@@ -72,12 +72,12 @@ pub fn logout(app: &App, request: &Request<Incoming>, ctx: &Ctx) -> HandlerResul
 }
 
 /// `GET /api/auth/me`.
-pub fn me(ctx: &Ctx) -> HandlerResult {
+pub(crate) fn me(ctx: &Ctx) -> HandlerResult {
     Ok(body::ok(&json!({ "user": ctx.caller()? })))
 }
 
 /// `POST /api/auth/sse-ticket`.
-pub async fn sse_ticket(app: &App, request: Request<Incoming>, ctx: &Ctx) -> HandlerResult {
+pub(crate) async fn sse_ticket(app: &App, request: Request<Incoming>, ctx: &Ctx) -> HandlerResult {
     app.limiter().check(
         &RateLimit::SSE_TICKET.key(ctx.peer.ip()),
         &RateLimit::SSE_TICKET,

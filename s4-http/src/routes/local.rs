@@ -46,7 +46,7 @@ fn target(ctx: &Ctx) -> Result<(String, String), ApiError> {
 }
 
 /// `GET /api/local/locations`.
-pub async fn locations(app: &App, ctx: &Ctx) -> HandlerResult {
+pub(crate) async fn locations(app: &App, ctx: &Ctx) -> HandlerResult {
     let caller = ctx.caller()?;
     let all = app.s4().locations().list_locations().await;
     let visible: Vec<_> = all
@@ -80,7 +80,7 @@ fn parse_offset_limit(ctx: &Ctx) -> Result<(Option<usize>, usize), ApiError> {
 }
 
 /// `GET /api/local/files/:locationId/*`.
-pub async fn list(app: &App, ctx: &Ctx) -> HandlerResult {
+pub(crate) async fn list(app: &App, ctx: &Ctx) -> HandlerResult {
     let (limit, offset) = parse_offset_limit(ctx)?;
     let (id, path) = target(ctx)?;
     let listing = app
@@ -93,7 +93,7 @@ pub async fn list(app: &App, ctx: &Ctx) -> HandlerResult {
 }
 
 /// `POST /api/local/upload/:locationId/*` (and the `/local/files/...` alias).
-pub async fn upload(app: &App, request: Request<Incoming>, ctx: &Ctx) -> HandlerResult {
+pub(crate) async fn upload(app: &App, request: Request<Incoming>, ctx: &Ctx) -> HandlerResult {
     let limit = &RateLimit::LOCAL_UPLOAD;
     app.limiter().check(&limit.key(ctx.peer.ip()), limit)?;
     let (id, path) = target(ctx)?;
@@ -129,7 +129,7 @@ pub async fn upload(app: &App, request: Request<Incoming>, ctx: &Ctx) -> Handler
 }
 
 /// `GET /api/local/download/:locationId/*`.
-pub async fn download(app: &App, request: &Request<Incoming>, ctx: &Ctx) -> HandlerResult {
+pub(crate) async fn download(app: &App, request: &Request<Incoming>, ctx: &Ctx) -> HandlerResult {
     let (id, path) = target(ctx)?;
     let range = download::parse_range(request.headers());
     let result = app.s4().locations().open_read(&id, &path, range).await;
@@ -156,7 +156,7 @@ pub async fn download(app: &App, request: &Request<Incoming>, ctx: &Ctx) -> Hand
 }
 
 /// `DELETE /api/local/:locationId/*` (and the `/local/files/...` alias).
-pub async fn delete(app: &App, ctx: &Ctx) -> HandlerResult {
+pub(crate) async fn delete(app: &App, ctx: &Ctx) -> HandlerResult {
     let (id, path) = target(ctx)?;
     let result = app.s4().locations().delete(&id, &path).await;
     audit("DELETE", &id, &path, result.is_ok());
@@ -165,7 +165,7 @@ pub async fn delete(app: &App, ctx: &Ctx) -> HandlerResult {
 }
 
 /// `GET /api/local/view/:locationId/*`.
-pub async fn view(app: &App, ctx: &Ctx) -> HandlerResult {
+pub(crate) async fn view(app: &App, ctx: &Ctx) -> HandlerResult {
     let (id, path) = target(ctx)?;
     let locations = app.s4().locations();
     if matches!(ctx.query("raw"), Some("true" | "1")) {
@@ -206,7 +206,7 @@ pub async fn view(app: &App, ctx: &Ctx) -> HandlerResult {
 }
 
 /// `POST /api/local/create-directory/:locationId/*` (and `/local/directories/...`).
-pub async fn create_dir(app: &App, ctx: &Ctx) -> HandlerResult {
+pub(crate) async fn create_dir(app: &App, ctx: &Ctx) -> HandlerResult {
     let (id, path) = target(ctx)?;
     if path.is_empty() {
         return Err(ApiError::bad_request("Directory path is required"));
@@ -218,7 +218,7 @@ pub async fn create_dir(app: &App, ctx: &Ctx) -> HandlerResult {
 }
 
 /// `GET /api/local/debug` — admin-only diagnostics.
-pub async fn debug(app: &App, ctx: &Ctx) -> HandlerResult {
+pub(crate) async fn debug(app: &App, ctx: &Ctx) -> HandlerResult {
     if !ctx.caller()?.is_admin() {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,

@@ -7,7 +7,7 @@ use s4_core::location::{DirListing, Entry, LocationInfo};
 use serde_json::{json, Map, Value};
 
 /// `{"id","name","path","type":"local","available"}`.
-pub fn location(info: &LocationInfo) -> Value {
+pub(crate) fn location(info: &LocationInfo) -> Value {
     json!({
         "id": info.id,
         "name": info.name,
@@ -18,13 +18,13 @@ pub fn location(info: &LocationInfo) -> Value {
 }
 
 /// A list of [`location`]s.
-pub fn locations(infos: &[LocationInfo]) -> Value {
+pub(crate) fn locations(infos: &[LocationInfo]) -> Value {
     Value::Array(infos.iter().map(location).collect())
 }
 
 /// `{"name","path","type","size"?,"modified"?,"target"?}` with `modified` as
 /// ISO-8601 UTC with milliseconds; absent fields are omitted.
-pub fn entry(entry: &Entry) -> Value {
+pub(crate) fn entry(entry: &Entry) -> Value {
     let mut map = Map::new();
     map.insert("name".into(), json!(entry.name));
     map.insert("path".into(), json!(entry.path));
@@ -45,7 +45,7 @@ pub fn entry(entry: &Entry) -> Value {
 }
 
 /// `{"files","currentPath","parentPath" (null at the root),"totalCount"}`.
-pub fn listing(listing: &DirListing) -> Value {
+pub(crate) fn listing(listing: &DirListing) -> Value {
     json!({
         "files": listing.files.iter().map(entry).collect::<Vec<_>>(),
         "currentPath": listing.current_path,

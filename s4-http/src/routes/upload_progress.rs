@@ -17,7 +17,7 @@ const PROGRESS_STEP: u64 = 1 << 20;
 
 /// Registers an upload of `key` and returns its handle and write options
 /// (progress callback and abort token).
-pub fn track<'a>(app: &'a App, key: &str) -> (UploadHandle<'a>, WriteOptions) {
+pub(crate) fn track<'a>(app: &'a App, key: &str) -> (UploadHandle<'a>, WriteOptions) {
     let handle = app.s4().uploads().start(key);
     let progress = progress_fn(app, key, &handle);
     let options = WriteOptions::default()
@@ -28,7 +28,7 @@ pub fn track<'a>(app: &'a App, key: &str) -> (UploadHandle<'a>, WriteOptions) {
 
 /// The progress callback of the upload `handle` of `key`: updates its record (and
 /// only its own, checked by upload id) every [`PROGRESS_STEP`] bytes.
-pub fn progress_fn(app: &App, key: &str, handle: &UploadHandle<'_>) -> ProgressFn {
+pub(crate) fn progress_fn(app: &App, key: &str, handle: &UploadHandle<'_>) -> ProgressFn {
     let reported = Arc::new(AtomicU64::new(0));
     let s4 = app.s4().clone();
     let key = key.to_string();
@@ -45,7 +45,10 @@ pub fn progress_fn(app: &App, key: &str, handle: &UploadHandle<'_>) -> ProgressF
 ///
 /// # Errors
 /// The write's error.
-pub fn finish(handle: UploadHandle<'_>, result: Result<u64, ApiError>) -> Result<u64, ApiError> {
+pub(crate) fn finish(
+    handle: UploadHandle<'_>,
+    result: Result<u64, ApiError>,
+) -> Result<u64, ApiError> {
     match result {
         Ok(size) => {
             handle.complete(size);

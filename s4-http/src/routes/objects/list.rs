@@ -3,7 +3,7 @@
 use super::*;
 
 /// `GET /api/objects/:bucketName[/:encodedPrefix]` — list or search (§8.1, §8.2).
-pub async fn list(app: &App, ctx: &Ctx) -> HandlerResult {
+pub(crate) async fn list(app: &App, ctx: &Ctx) -> HandlerResult {
     // Query schema first (§3.4).
     let max_keys = match ctx.query("maxKeys") {
         None => 500,

@@ -9,10 +9,10 @@ mod read;
 mod upload;
 
 /// Multipart upload bodies: see [`crate::multipart`].
-pub use crate::multipart::{field_stream, first_file_field};
-pub use list::list;
-pub use read::{download, metadata, preview_json, read_bounded, view};
-pub use upload::{abort_upload, upload, upload_progress};
+pub(crate) use crate::multipart::{field_stream, first_file_field};
+pub(crate) use list::list;
+pub(crate) use read::{download, metadata, preview_json, view};
+pub(crate) use upload::{abort_upload, upload, upload_progress};
 
 use std::time::Duration;
 
@@ -69,7 +69,7 @@ fn invalid(name: &str, message: &str) -> ApiError {
 }
 
 /// `DELETE /api/objects/:bucketName/:encodedKey` (§12.5).
-pub async fn delete(app: &App, ctx: &Ctx) -> HandlerResult {
+pub(crate) async fn delete(app: &App, ctx: &Ctx) -> HandlerResult {
     let bucket = super::bucket_param(ctx)?;
     let key = decode_key(ctx.params.get("key"))?;
     let result = app.s4().delete_object(&bucket, &key).await;

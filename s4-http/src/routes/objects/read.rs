@@ -3,7 +3,7 @@
 use super::*;
 
 /// `GET /api/objects/download/:bucketName/:encodedKey` (§12.4).
-pub async fn download(app: &App, request: &Request<Incoming>, ctx: &Ctx) -> HandlerResult {
+pub(crate) async fn download(app: &App, request: &Request<Incoming>, ctx: &Ctx) -> HandlerResult {
     let bucket = crate::routes::bucket_param(ctx)?;
     let key = decode_key(ctx.params.get("key"))?;
     let result = stream_object(app, request, &bucket, &key, true).await;
@@ -68,7 +68,7 @@ async fn stream_object(
 }
 
 /// Serializes a preview (§9.5).
-pub fn preview_json(preview: &Preview) -> Value {
+pub(crate) fn preview_json(preview: &Preview) -> Value {
     match preview {
         Preview::Available {
             kind,
@@ -80,7 +80,7 @@ pub fn preview_json(preview: &Preview) -> Value {
 }
 
 /// `GET /api/objects/view/:bucketName/:encodedKey` (§12.6).
-pub async fn view(app: &App, ctx: &Ctx) -> HandlerResult {
+pub(crate) async fn view(app: &App, ctx: &Ctx) -> HandlerResult {
     let bucket = crate::routes::bucket_param(ctx)?;
     let key = decode_key(ctx.params.get("key"))?;
     if is_raw(ctx) {
@@ -131,7 +131,7 @@ pub async fn view(app: &App, ctx: &Ctx) -> HandlerResult {
 }
 
 /// Reads at most `limit` bytes of a stream (for previews; bounded by design).
-pub async fn read_bounded(
+async fn read_bounded(
     mut stream: futures::stream::BoxStream<'static, s4_core::Result<Bytes>>,
     limit: usize,
 ) -> Result<Vec<u8>, ApiError> {
@@ -148,7 +148,7 @@ pub async fn read_bounded(
 }
 
 /// `GET /api/objects/metadata/:bucketName/:encodedKey` (§12.8).
-pub async fn metadata(app: &App, ctx: &Ctx) -> HandlerResult {
+pub(crate) async fn metadata(app: &App, ctx: &Ctx) -> HandlerResult {
     let bucket = crate::routes::bucket_param(ctx)?;
     let key = decode_key(ctx.params.get("key"))?;
     let info = app.s4().head_object(&bucket, &key).await?;

@@ -29,7 +29,7 @@ fn upload_error(app: &App, e: Error) -> ApiError {
 }
 
 /// `POST /api/objects/upload/:bucketName/:encodedKey` (§12.2).
-pub async fn upload(app: &App, request: Request<Incoming>, ctx: &Ctx) -> HandlerResult {
+pub(crate) async fn upload(app: &App, request: Request<Incoming>, ctx: &Ctx) -> HandlerResult {
     let bucket = crate::routes::bucket_param(ctx)?;
     let key = decode_key(ctx.params.get("key"))?;
     let limit = app.config().max_file_size;
@@ -106,7 +106,7 @@ pub async fn upload(app: &App, request: Request<Incoming>, ctx: &Ctx) -> Handler
 }
 
 /// `GET /api/objects/upload-progress/:encodedKey` (SSE, §12.3).
-pub fn upload_progress(app: &App, ctx: &Ctx) -> HandlerResult {
+pub(crate) fn upload_progress(app: &App, ctx: &Ctx) -> HandlerResult {
     let key = decode_key_text(ctx.params.get("resource"))?;
     let s4 = app.s4().clone();
     let start = tokio::time::Instant::now() + Duration::from_secs(1);
@@ -146,7 +146,7 @@ pub fn upload_progress(app: &App, ctx: &Ctx) -> HandlerResult {
 }
 
 /// `GET /api/objects/abort-upload/:encodedKey` (§12.7).
-pub fn abort_upload(app: &App, ctx: &Ctx) -> HandlerResult {
+pub(crate) fn abort_upload(app: &App, ctx: &Ctx) -> HandlerResult {
     let key = decode_key_text(ctx.params.get("key"))?;
     let message = if app.s4().uploads().abort(&key) {
         "Upload aborted"

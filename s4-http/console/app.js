@@ -692,9 +692,16 @@ async function viewPage(parts) {
     const user = Object.entries(meta.metadata || {});
     add('Metadata', user.length ? user.map(([k, v]) => `${k}: ${v}`).join(', ') : 'none');
     preview = previewNode(name, view.preview, view.metadata.contentType);
-    let tags = null;
-    try { tags = (await api('GET', `/objects/tags/${encodeURIComponent(id)}/${b64(path)}`)).tags; } catch (e) { extra = h('p', { class: 'muted' }, `Tags are not available: ${e.message}`); }
-    if (tags) extra = tagsEditor(id, path, tags);
+    // Tags on demand: not every S3 engine implements them (Garage answers 501), and a
+    // failed request would be noise on every details page.
+    extra = h('div', { id: 'tags-box' }, h('button', { type: 'button', class: 'ghost', id: 'show-tags', onclick: async () => {
+      try {
+        const { tags } = await api('GET', `/objects/tags/${encodeURIComponent(id)}/${b64(path)}`);
+        extra.replaceChildren(tagsEditor(id, path, tags));
+      } catch (e) {
+        extra.replaceChildren(h('p', { class: 'muted' }, `Tags are not available here: ${e.message}`));
+      }
+    } }, 'Show tags'));
   } else {
     const view = await api('GET', `/local/view/${encodeURIComponent(id)}/${b64(path)}`);
     const m = view.metadata;
@@ -752,8 +759,9 @@ async function folderPicker(all, target, pathInput) {
       path ? h('button', { type: 'button', class: 'ghost', onclick: () => { pathInput.value = path.split('/').slice(0, -1).join('/'); load(); } }, '↑ Up') : null,
       folders.length ? folders.map((f) => h('button', { type: 'button', class: 'ghost', onclick: () => { pathInput.value = f; load(); } }, leaf(f))) : h('span', { class: 'muted' }, 'none'));
   };
+  // A typed folder may not exist yet (the transfer creates it): only the picker's
+  // own buttons and the location list browse.
   target.addEventListener('change', () => { pathInput.value = ''; load(); });
-  pathInput.addEventListener('change', load);
   await load();
   return list;
 }

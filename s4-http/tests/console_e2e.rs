@@ -278,18 +278,33 @@ impl Page<'_> {
         self.client.execute(script, args).await.expect("script")
     }
 
-    /// Waits until an element matching `css` contains `text`.
+    /// Waits until an element matching `css` contains `text`; on timeout the
+    /// failure shows what those elements and the notifications said.
     async fn wait_text(&self, css: &str, text: &str) {
-        poll(&format!("{css:?} to show {text:?}"), || async {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
             let found = self
                 .js(
                     "return [...document.querySelectorAll(arguments[0])].some(e => e.textContent.includes(arguments[1]));",
                     vec![json!(css), json!(text)],
                 )
                 .await;
-            (found == true).then_some(())
-        })
-        .await;
+            if found == true {
+                return;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                let seen = self
+                    .js(
+                        "return { matched: [...document.querySelectorAll(arguments[0])].map(e => e.textContent.slice(0, 300)),
+                                  toasts: [...document.querySelectorAll('#toasts .toast')].map(e => e.textContent),
+                                  hash: location.hash };",
+                        vec![json!(css)],
+                    )
+                    .await;
+                panic!("timed out waiting for {css:?} to show {text:?}; page: {seen:#}");
+            }
+            tokio::time::sleep(POLL).await;
+        }
     }
 
     /// Waits until no element matching `css` contains `text`.
@@ -575,6 +590,21 @@ async fn session(page: &Page<'_>, server: &Server, files: &Path) {
     page.wait_text("#details", "ETag").await;
     page.wait_text("#details", "Last modified").await;
     page.shot("preview").await;
+    if server.kind == Kind::Local {
+        // Tags (the local backend keeps them; Garage does not implement them).
+        page.click("#show-tags").await;
+        page.click_text("//div[@id='tags']", "Add tag").await;
+        page.fill("#tags tbody tr:last-child input[aria-label='Tag key']", "project")
+            .await;
+        page.fill("#tags tbody tr:last-child input[aria-label='Tag value']", "console")
+            .await;
+        page.click_text("//div[@id='tags']", "Save tags").await;
+        page.toast("Tags updated successfully").await;
+        let key = s4_core::ObjectKey::try_from("notes.txt").expect("key");
+        let b = s4_core::BucketName::try_from(bucket.as_str()).expect("bucket");
+        let tags = server.s4.get_object_tags(&b, &key).await.expect("tags");
+        assert_eq!(tags, vec![("project".to_string(), "console".to_string())]);
+    }
     assert_eq!(
         page.downloaded_sha256("#download").await,
         sha256_hex(text.as_bytes())
@@ -695,21 +725,23 @@ async fn session(page: &Page<'_>, server: &Server, files: &Path) {
     page.toast("Settings updated successfully").await;
     page.fill("#hf-token-setting", GOOD_TOKEN).await;
     page.click("#hf-test").await;
-    page.toast("Connection successful").await;
+    page.toast("Connection successful (token").await;
     page.click("#hf-save").await;
     page.toast("Settings updated successfully").await;
     let proxy = ForwardProxy::start().await;
     page.fill("#proxy-http", &proxy.url()).await;
-    page.fill("#proxy-test-url", &format!("{}/api", server.origin))
+    page.fill("#proxy-test-url", &format!("{}{}/api", server.origin, server.prefix))
         .await;
     page.click("#proxy-test").await;
     page.toast("Connection successful").await;
     assert!(!proxy.requests().is_empty(), "the proxy test used the proxy");
     let fake = fake_s3().await;
-    let s3 = s4_core::testing::s3_test_config();
-    let (endpoint, key, secret, region) = match (&server.kind, s3) {
-        (Kind::S3, Some(c)) => (c.endpoint, c.access_key_id, c.secret_access_key, c.region),
-        _ => (fake.url(), "ak".into(), "sk".into(), "us-east-1".into()),
+    let s3 = (server.kind == Kind::S3)
+        .then(s4_core::testing::s3_test_config)
+        .flatten();
+    let (endpoint, key, secret, region) = match s3 {
+        Some(c) => (c.endpoint, c.access_key_id, c.secret_access_key, c.region),
+        None => (fake.url(), "ak".into(), "sk".into(), "us-east-1".into()),
     };
     page.fill("#s3-endpoint", &endpoint).await;
     page.fill("#s3-access-key", &key).await;

@@ -582,9 +582,11 @@ function uploadPanel(loc, onDone) {
           finished = true;
           show(file.size, file.size);
           status.textContent = 'done';
+          abort.hidden = true;
           toast(`Uploaded ${rel}`);
         } catch (e) {
           finished = true;
+          abort.hidden = true;
           status.textContent = controller.signal.aborted ? 'aborted' : `failed: ${e.message}`;
           if (!controller.signal.aborted) toast(`${rel}: ${e.message}`, 'error');
           if (response401(e)) sessionExpired();

@@ -214,7 +214,12 @@ mod tests {
     use http_body_util::BodyExt;
 
     async fn text(response: Response<Body>) -> String {
-        let bytes = response.into_body().collect().await.expect("body").to_bytes();
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes();
         String::from_utf8(bytes.to_vec()).expect("utf-8")
     }
 
@@ -239,7 +244,10 @@ mod tests {
     async fn index_names_hashed_assets_served_immutable_with_their_types() {
         let response = respond(&Method::GET, "/", "");
         assert_eq!(response.status(), StatusCode::OK);
-        assert_eq!(header(&response, "content-type"), "text/html; charset=utf-8");
+        assert_eq!(
+            header(&response, "content-type"),
+            "text/html; charset=utf-8"
+        );
         assert_eq!(header(&response, "cache-control"), NO_CACHE);
         let index = text(response).await;
         let urls = asset_urls(&index);

@@ -45,7 +45,8 @@ const FIVE_MIB: usize = 5 * 1024 * 1024;
 static BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 fn chromium() -> PathBuf {
-    std::env::var_os("S4_CHROMIUM").map_or_else(|| PathBuf::from("/usr/bin/chromium"), PathBuf::from)
+    std::env::var_os("S4_CHROMIUM")
+        .map_or_else(|| PathBuf::from("/usr/bin/chromium"), PathBuf::from)
 }
 
 fn chromedriver() -> PathBuf {
@@ -546,8 +547,11 @@ async fn session(page: &Page<'_>, server: &Server, files: &Path) {
         .expect("pick files");
     page.wait_text("#uploads", "notes.txt").await;
     page.toast("Uploaded blob.bin").await;
-    page.wait_text("tr[data-name='notes.txt'] td.size", &format!("{} Bytes", text.len()))
-        .await;
+    page.wait_text(
+        "tr[data-name='notes.txt'] td.size",
+        &format!("{} Bytes", text.len()),
+    )
+    .await;
     page.wait_text("tr[data-name='blob.bin'] td.size", "5.00 MB")
         .await;
 
@@ -566,8 +570,11 @@ async fn session(page: &Page<'_>, server: &Server, files: &Path) {
         .await;
     page.wait_text("tr[data-name='dropped.bin'] td.size", "5.00 MB")
         .await;
-    page.wait_text("tr[data-name='notes.txt'] td.size", &format!("{} Bytes", text.len()))
-        .await;
+    page.wait_text(
+        "tr[data-name='notes.txt'] td.size",
+        &format!("{} Bytes", text.len()),
+    )
+    .await;
     page.wait_text("#uploads", "done").await;
     page.shot("browser").await;
 
@@ -577,14 +584,16 @@ async fn session(page: &Page<'_>, server: &Server, files: &Path) {
         sha256_hex(&binary)
     );
     assert_eq!(
-        page.downloaded_sha256("a[data-download='dropped.bin']").await,
+        page.downloaded_sha256("a[data-download='dropped.bin']")
+            .await,
         sha256_hex(&dropped_binary())
     );
 
     // ---- preview the text, open details, download from the view page
     page.click("tr[data-name='notes.txt'] a.name-link").await;
     page.wait_ready().await;
-    page.wait_text("#preview-text", "hello from the console").await;
+    page.wait_text("#preview-text", "hello from the console")
+        .await;
     page.wait_text("#details", &format!("({} bytes)", text.len()))
         .await;
     page.wait_text("#details", "ETag").await;
@@ -594,10 +603,16 @@ async fn session(page: &Page<'_>, server: &Server, files: &Path) {
         // Tags (the local backend keeps them; Garage does not implement them).
         page.click("#show-tags").await;
         page.click_text("//div[@id='tags']", "Add tag").await;
-        page.fill("#tags tbody tr:last-child input[aria-label='Tag key']", "project")
-            .await;
-        page.fill("#tags tbody tr:last-child input[aria-label='Tag value']", "console")
-            .await;
+        page.fill(
+            "#tags tbody tr:last-child input[aria-label='Tag key']",
+            "project",
+        )
+        .await;
+        page.fill(
+            "#tags tbody tr:last-child input[aria-label='Tag value']",
+            "console",
+        )
+        .await;
         page.click_text("//div[@id='tags']", "Save tags").await;
         page.toast("Tags updated successfully").await;
         let key = s4_core::ObjectKey::try_from("notes.txt").expect("key");
@@ -614,7 +629,8 @@ async fn session(page: &Page<'_>, server: &Server, files: &Path) {
     page.wait_text("#listing", "blob.bin").await;
 
     // ---- a folder: create, go in, out with the breadcrumbs, and the back button
-    page.click_text("//section[@id='browser']", "New folder").await;
+    page.click_text("//section[@id='browser']", "New folder")
+        .await;
     page.fill("[data-prompt-input]", "docs").await;
     page.click("[data-confirm]").await;
     page.toast("Folder \"docs\" created").await;
@@ -638,14 +654,16 @@ async fn session(page: &Page<'_>, server: &Server, files: &Path) {
     page.select("#filter-mode", "startsWith").await;
     page.click_text("//form[@role='search']", "Filter").await;
     page.wait_ready().await;
-    page.wait_text("#filter-info", "Filter \"blo\" (startsWith").await;
+    page.wait_text("#filter-info", "Filter \"blo\" (startsWith")
+        .await;
     page.wait_text("#listing", "blob.bin").await;
     page.wait_no_text("#listing", "notes.txt").await;
     page.fill("#filter", "ropp").await;
     page.select("#filter-mode", "contains").await;
     page.click_text("//form[@role='search']", "Filter").await;
     page.wait_ready().await;
-    page.wait_text("#filter-info", "Filter \"ropp\" (contains").await;
+    page.wait_text("#filter-info", "Filter \"ropp\" (contains")
+        .await;
     page.wait_text("#listing mark", "ropp").await;
     page.wait_no_text("#listing", "blob.bin").await;
     page.click_text("//form[@role='search']", "Clear").await;
@@ -653,9 +671,11 @@ async fn session(page: &Page<'_>, server: &Server, files: &Path) {
     page.wait_text("#listing", "notes.txt").await;
 
     // ---- copy the binary to the local location and watch the job reach 100 %
-    page.click("tr[data-name='blob.bin'] input[type=checkbox]").await;
+    page.click("tr[data-name='blob.bin'] input[type=checkbox]")
+        .await;
     page.wait_text("#selection", "1 selected").await;
-    page.click_text("//div[@id='selection']", "Copy/Move…").await;
+    page.click_text("//div[@id='selection']", "Copy/Move…")
+        .await;
     page.select("#dest-location", "local:local-0").await;
     page.fill("#dest-path", "backup").await;
     page.select("#conflict", "overwrite").await;
@@ -675,27 +695,32 @@ async fn session(page: &Page<'_>, server: &Server, files: &Path) {
     // ---- import a model from the fake Hub
     page.route("#/import").await;
     page.fill("#hf-model", "org/model").await;
-    page.select("#hf-destination", &format!("s3:{bucket}")).await;
+    page.select("#hf-destination", &format!("s3:{bucket}"))
+        .await;
     page.fill("#hf-prefix", "models").await;
     page.shot("import").await;
-    page.click_text("//form[@id='import-form']", "Start import").await;
+    page.click_text("//form[@id='import-form']", "Start import")
+        .await;
     page.toast("Model import started").await;
     page.wait_ready().await;
     page.wait_text("h1", "Import job").await;
     page.wait_text("#job-status", "completed").await;
     page.wait_text("#job-percent", "100 %").await;
     page.wait_text("#job-counts", "5 of 5 files done").await;
-    page.route(&format!("#/browse/s3/{bucket}/models/org/model")).await;
+    page.route(&format!("#/browse/s3/{bucket}/models/org/model"))
+        .await;
     page.wait_text("tr[data-name='config.json']", "config.json")
         .await;
-    page.wait_text("tr[data-name='tokenizer']", "tokenizer").await;
+    page.wait_text("tr[data-name='tokenizer']", "tokenizer")
+        .await;
 
     // ---- a webhook: add, test, remove
     let receiver = FakeServer::start(|_| Reply::new(200, "ok")).await;
     let hook = format!("{}/hook", receiver.url());
     page.route(&format!("#/notifications/{bucket}")).await;
     page.fill("#hook-endpoint", &hook).await;
-    page.click_text("//form[@id='hook-form']", "Add webhook").await;
+    page.click_text("//form[@id='hook-form']", "Add webhook")
+        .await;
     page.toast("Notification configuration updated successfully")
         .await;
     page.wait_ready().await;
@@ -730,11 +755,17 @@ async fn session(page: &Page<'_>, server: &Server, files: &Path) {
     page.toast("Settings updated successfully").await;
     let proxy = ForwardProxy::start().await;
     page.fill("#proxy-http", &proxy.url()).await;
-    page.fill("#proxy-test-url", &format!("{}{}/api", server.origin, server.prefix))
-        .await;
+    page.fill(
+        "#proxy-test-url",
+        &format!("{}{}/api", server.origin, server.prefix),
+    )
+    .await;
     page.click("#proxy-test").await;
     page.toast("Connection successful").await;
-    assert!(!proxy.requests().is_empty(), "the proxy test used the proxy");
+    assert!(
+        !proxy.requests().is_empty(),
+        "the proxy test used the proxy"
+    );
     let fake = fake_s3().await;
     let s3 = (server.kind == Kind::S3)
         .then(s4_core::testing::s3_test_config)
@@ -762,7 +793,8 @@ async fn session(page: &Page<'_>, server: &Server, files: &Path) {
         (v == json!(["25", "3", "***REDACTED***"])).then_some(())
     })
     .await;
-    page.wait_text("#settings-hf", "shown as ***REDACTED***").await;
+    page.wait_text("#settings-hf", "shown as ***REDACTED***")
+        .await;
 
     // ---- narrow window
     page.route(&format!("#/browse/s3/{bucket}")).await;
@@ -791,7 +823,8 @@ async fn session(page: &Page<'_>, server: &Server, files: &Path) {
     page.wait_ready().await;
     page.wait_no_text("#listing", "docs").await;
     page.click("#listing thead input[type=checkbox]").await;
-    page.click_text("//div[@id='selection']", "Delete selected").await;
+    page.click_text("//div[@id='selection']", "Delete selected")
+        .await;
     page.click("[data-confirm]").await;
     page.toast("Deleted 4 items").await;
     page.wait_ready().await;
@@ -803,7 +836,10 @@ async fn session(page: &Page<'_>, server: &Server, files: &Path) {
         .await;
     page.wait_text("dialog", "must be empty").await;
     let confirm = page.find("[data-confirm]").await;
-    assert!(!confirm.is_enabled().await.expect("enabled"), "confirm before typing");
+    assert!(
+        !confirm.is_enabled().await.expect("enabled"),
+        "confirm before typing"
+    );
     page.fill("[data-confirm-input]", &bucket).await;
     page.click("[data-confirm]").await;
     page.toast("Bucket deleted successfully").await;

@@ -402,6 +402,11 @@ impl Page<'_> {
 
     async fn shot(&self, name: &str) {
         if let Some(dir) = &self.screenshots {
+            self.js(
+                "document.querySelectorAll('#toasts .toast').forEach(t => t.remove());",
+                vec![],
+            )
+            .await;
             let png = self.client.screenshot().await.expect("screenshot");
             std::fs::write(dir.join(format!("{name}.png")), png).expect("write screenshot");
         }
@@ -598,7 +603,6 @@ async fn session(page: &Page<'_>, server: &Server, files: &Path) {
         .await;
     page.wait_text("#details", "ETag").await;
     page.wait_text("#details", "Last modified").await;
-    page.shot("preview").await;
     if server.kind == Kind::Local {
         // Tags (the local backend keeps them; Garage does not implement them).
         page.click("#show-tags").await;
@@ -713,6 +717,15 @@ async fn session(page: &Page<'_>, server: &Server, files: &Path) {
         .await;
     page.wait_text("tr[data-name='tokenizer']", "tokenizer")
         .await;
+    // JSON is pretty-printed and highlighted.
+    page.click("tr[data-name='config.json'] a.name-link").await;
+    page.wait_ready().await;
+    page.wait_text("#preview-text", "{\n  \"model_type\": \"fake\"\n}")
+        .await;
+    page.wait_text("#preview-text .tok-p", "\"model_type\"")
+        .await;
+    page.wait_text("#preview-text .tok-s", "\"fake\"").await;
+    page.shot("preview").await;
 
     // ---- a webhook: add, test, remove
     let receiver = FakeServer::start(|_| Reply::new(200, "ok")).await;

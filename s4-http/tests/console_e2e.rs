@@ -594,6 +594,26 @@ async fn session(page: &Page<'_>, server: &Server, files: &Path) {
         sha256_hex(&dropped_binary())
     );
 
+    // ---- keyboard: arrows move between rows, "/" jumps to the filter
+    page.find("tr[data-name='blob.bin'] a.name-link")
+        .await
+        .send_keys(&fantoccini::key::Key::Down.to_string())
+        .await
+        .expect("arrow down");
+    let focused = page
+        .js("return document.activeElement.textContent;", vec![])
+        .await;
+    assert_eq!(focused, json!("dropped.bin"));
+    page.client
+        .active_element()
+        .await
+        .expect("focused element")
+        .send_keys("/")
+        .await
+        .expect("slash");
+    let focused = page.js("return document.activeElement.id;", vec![]).await;
+    assert_eq!(focused, json!("filter"));
+
     // ---- preview the text, open details, download from the view page
     page.click("tr[data-name='notes.txt'] a.name-link").await;
     page.wait_ready().await;

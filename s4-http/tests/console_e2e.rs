@@ -581,6 +581,20 @@ async fn session(page: &Page<'_>, server: &Server, files: &Path) {
     )
     .await;
     page.wait_text("#uploads", "done").await;
+
+    // ---- a whole folder through the folder picker
+    let batch = files.join("batch");
+    std::fs::create_dir_all(batch.join("sub")).expect("mkdir");
+    std::fs::write(batch.join("a.txt"), "a").expect("write");
+    std::fs::write(batch.join("sub/b.txt"), "bb").expect("write");
+    page.find("#folder-input")
+        .await
+        .send_keys(&batch.display().to_string())
+        .await
+        .expect("pick folder");
+    page.wait_text("#uploads", "batch/sub/b.txt").await;
+    page.wait_text("tr[data-name='batch'] a.folder", "batch")
+        .await;
     page.shot("browser").await;
 
     // ---- download both (from the listing) and compare bytes
@@ -859,7 +873,7 @@ async fn session(page: &Page<'_>, server: &Server, files: &Path) {
     page.click_text("//div[@id='selection']", "Delete selected")
         .await;
     page.click("[data-confirm]").await;
-    page.toast("Deleted 4 items").await;
+    page.toast("Deleted 5 items").await;
     page.wait_ready().await;
     page.wait_text("#empty", "This folder is empty").await;
     page.route("#/").await;

@@ -23,6 +23,7 @@
 //! * [`router`]: the one route table; authentication and tests are driven by it.
 //! * [`routes`]: handlers, one module per operation family.
 //! * [`error`]: the only mapping from core errors to statuses and JSON bodies.
+//! * [`console`]: the embedded web console, served outside `/api`.
 //! * [`body`], [`download`]: the one body type; JSON and streaming helpers.
 
 #![warn(missing_docs, unreachable_pub)]
@@ -30,6 +31,7 @@
 pub mod access;
 pub mod app;
 pub mod body;
+pub mod console;
 pub mod download;
 pub mod error;
 pub mod multipart;

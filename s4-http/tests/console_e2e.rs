@@ -472,9 +472,15 @@ async fn console_session(kind: Kind, auth: bool) {
     };
     let _one_browser = BROWSER.lock().await;
     let (driver, client) = start_driver().await;
-    // One committed set of screenshots: the local backend with authentication.
+    // One set of screenshots: the local backend with authentication. They land in
+    // target/ so a test run leaves the work tree clean; S4_UPDATE_SCREENSHOTS=1
+    // refreshes the committed set in docs/screenshots (the README shows it).
     let screenshots = (kind == Kind::Local && auth).then(|| {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/screenshots");
+        let dir = if std::env::var_os("S4_UPDATE_SCREENSHOTS").is_some_and(|v| v == "1") {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/screenshots")
+        } else {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots")
+        };
         std::fs::create_dir_all(&dir).expect("screenshot dir");
         dir
     });

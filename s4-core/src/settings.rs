@@ -220,7 +220,7 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ),
     (
         "S4_S3_TIMEOUT",
-        "S3 backend response timeout in seconds: headers due, longest body stall (default 10)",
+        "S3 backend response timeout in seconds: headers due, longest body stall (default 30)",
     ),
     (
         "S4_S3_RETRIES",

@@ -9,7 +9,7 @@ use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use serde::Serialize;
 
-pub(crate) use self::plain::{empty, stream, Body, BoxError};
+pub(crate) use self::plain::{empty, full, stream, Body, BoxError};
 use crate::error::ApiError;
 
 pub(crate) mod plain;

@@ -32,12 +32,14 @@
 //!   streaming helpers.
 //! * `access.rs`: authentication, CORS, security headers; `cookie.rs`: the
 //!   session cookie's wire format.
+//! * `console.rs`: the embedded web console, served outside `/api`.
 
 #![warn(missing_docs, unreachable_pub)]
 
 mod access;
 mod app;
 mod body;
+mod console;
 mod cookie;
 mod download;
 mod error;

@@ -96,7 +96,10 @@ impl App {
         }
         let path = request.uri().path().to_string();
         let Some(api_path) = self.api_path(&path) else {
-            return (ApiError::not_found().into_response(), None);
+            // Outside `/api`: the web console (its assets, or index.html).
+            let response =
+                crate::console::respond(request.method(), &path, &self.inner.config.nb_prefix);
+            return (response, None);
         };
         let matched = self.inner.router.route(request.method(), api_path);
         // Parsed once: the access layer reads `ticket`, handlers the rest.

@@ -45,7 +45,7 @@ pub struct S3Timeouts {
     /// TCP (and TLS) connect timeout. Default 3 s.
     pub connect: Duration,
     /// Time allowed until the response headers arrive, and the longest pause within
-    /// a response body. Default 10 s.
+    /// a response body. Default 30 s.
     pub response: Duration,
     /// Bytes per second a request body is allowed to need on top of
     /// [`Self::response`] before its headers are due. Default 1 MiB/s.
@@ -58,7 +58,7 @@ impl Default for S3Timeouts {
     fn default() -> Self {
         S3Timeouts {
             connect: Duration::from_secs(3),
-            response: Duration::from_secs(10),
+            response: Duration::from_secs(30),
             min_upload_rate: 1 << 20,
             retries: 2,
         }

@@ -43,9 +43,18 @@ struct Inner {
 }
 
 /// Builder of an [`S4`] handle.
-#[derive(Debug, Default)]
-pub struct S4Builder {
-    backend: Option<Arc<dyn Backend>>,
+///
+/// A backend must be chosen before [`build`](S4Builder::build) exists: with
+/// [`backend`](S4Builder::backend), [`shared_backend`](S4Builder::shared_backend)
+/// or, explicitly, [`memory`](S4Builder::memory). Building without one is a
+/// compile error rather than a silent in-memory store.
+///
+/// ```compile_fail
+/// let s4 = s4_core::S4::builder().build(); // no backend chosen
+/// ```
+#[derive(Debug)]
+pub struct S4Builder<B = NoBackend> {
+    backend: B,
     #[cfg(feature = "locations")]
     locations: Option<location::Locations>,
     #[cfg(feature = "transfers")]
@@ -54,17 +63,51 @@ pub struct S4Builder {
     notify: Option<notify::NotifyOptions>,
 }
 
-impl S4Builder {
+/// The state of an [`S4Builder`] before a backend is chosen.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoBackend;
+
+/// The state of an [`S4Builder`] whose backend is chosen.
+#[derive(Debug, Clone)]
+pub struct WithBackend(Arc<dyn Backend>);
+
+impl Default for S4Builder {
+    fn default() -> Self {
+        S4Builder {
+            backend: NoBackend,
+            #[cfg(feature = "locations")]
+            locations: None,
+            #[cfg(feature = "transfers")]
+            max_concurrent_transfers: None,
+            #[cfg(feature = "notifications")]
+            notify: None,
+        }
+    }
+}
+
+impl<B> S4Builder<B> {
     /// Uses `backend` for buckets.
-    pub fn backend(mut self, backend: impl Backend) -> Self {
-        self.backend = Some(Arc::new(backend));
-        self
+    pub fn backend(self, backend: impl Backend) -> S4Builder<WithBackend> {
+        self.shared_backend(Arc::new(backend))
     }
 
     /// Uses an already shared backend.
-    pub fn shared_backend(mut self, backend: Arc<dyn Backend>) -> Self {
-        self.backend = Some(backend);
-        self
+    pub fn shared_backend(self, backend: Arc<dyn Backend>) -> S4Builder<WithBackend> {
+        S4Builder {
+            backend: WithBackend(backend),
+            #[cfg(feature = "locations")]
+            locations: self.locations,
+            #[cfg(feature = "transfers")]
+            max_concurrent_transfers: self.max_concurrent_transfers,
+            #[cfg(feature = "notifications")]
+            notify: self.notify,
+        }
+    }
+
+    /// Uses a fresh in-memory backend ([`storage::MemoryBackend`]): nothing
+    /// outlives the process.
+    pub fn memory(self) -> S4Builder<WithBackend> {
+        self.backend(storage::MemoryBackend::new())
     }
 
     #[cfg(feature = "locations")]
@@ -89,13 +132,12 @@ impl S4Builder {
         self.notify = Some(options);
         self
     }
+}
 
-    /// Builds the handle; without a backend, an in-memory one is used; without
-    /// locations, local storage is disabled.
+impl S4Builder<WithBackend> {
+    /// Builds the handle; without locations, local storage is disabled.
     pub fn build(self) -> S4 {
-        let backend = self
-            .backend
-            .unwrap_or_else(|| Arc::new(storage::MemoryBackend::new()));
+        let WithBackend(backend) = self.backend;
         let (changes, _) = broadcast::channel(events::CHANGE_CHANNEL_CAPACITY);
         let slot = Arc::new(backend_slot::BackendSlot::new(backend));
         let backend: Arc<dyn Backend> = Arc::clone(&slot) as Arc<dyn Backend>;

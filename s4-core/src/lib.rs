@@ -105,7 +105,7 @@ pub mod testing;
 
 pub use error::{Error, ErrorKind, Result};
 pub use events::{ChangeKind, ObjectChange};
-pub use handle::{S4Builder, S4};
+pub use handle::{NoBackend, S4Builder, WithBackend, S4};
 pub use io::{ByteRange, ProgressFn};
 pub use names::{BucketName, ObjectKey, Prefix};
 pub use object::{

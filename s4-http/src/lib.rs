@@ -9,7 +9,7 @@
 //! use s4_core::S4;
 //! use s4_http::{serve, App, HttpConfig};
 //!
-//! let app = App::new(S4::builder().build(), HttpConfig::default());
+//! let app = App::new(S4::builder().memory().build(), HttpConfig::default());
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
 //! serve(listener, app, async { let _ = tokio::signal::ctrl_c().await; }).await
 //! # }

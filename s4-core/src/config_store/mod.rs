@@ -20,7 +20,7 @@
 //! use s4_core::S4;
 //!
 //! let store = ConfigStore::open(StoreOptions::from_env("./s4-data".as_ref())).await?;
-//! let s4 = S4::builder().build();
+//! let s4 = S4::builder().memory().build();
 //! // Point S4 at another S3 engine without a restart:
 //! store
 //!     .update_s3(&s4, S3Settings {

@@ -83,7 +83,7 @@ async fn placeholder_keeps_secrets() {
     let store = ConfigStore::open(options(dir.path(), &[]))
         .await
         .expect("open");
-    let s4 = S4::builder().build();
+    let s4 = S4::builder().memory().build();
     let s3 = S3Settings {
         access_key_id: "k".into(),
         secret_access_key: "very-secret".into(),

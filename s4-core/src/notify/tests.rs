@@ -100,6 +100,7 @@ async fn large_folder_delete_reports_every_key() {
     const KEYS: usize = 6000; // more than the change channel holds
     let counting = Arc::new(Counting::default());
     let s4 = crate::S4::builder()
+        .memory()
         .notifications(
             NotifyOptions::default()
                 .with_client(counting.clone())

@@ -79,7 +79,6 @@ use bytes::Bytes;
 use cap_std::fs::Dir;
 use chrono::{DateTime, Utc};
 use futures::stream::BoxStream;
-use futures::StreamExt;
 
 pub use config::{
     FileTypePolicy, LocationsConfig, DEFAULT_ALLOWED_EXTENSIONS, DEFAULT_BLOCKED_EXTENSIONS,
@@ -109,8 +108,9 @@ pub const QUOTA_MAX_BYTES: u64 = 100 << 30;
 /// Upload quota per location: files recorded by this process.
 pub const QUOTA_MAX_FILES: u64 = 10_000;
 
-/// Size of the chunks a download stream yields.
-pub const READ_CHUNK: usize = 256 << 10;
+/// Size of the chunks a download stream yields at most (the file streamer shared
+/// with the local backend's object reads).
+pub const READ_CHUNK: usize = crate::io::FILE_CHUNK;
 
 /// How much of a file a preview reads (§9.5).
 pub const PREVIEW_MAX: usize = 1 << 20;

@@ -89,7 +89,6 @@ impl Locations {
         rel_path: &str,
         range: Option<ByteRange>,
     ) -> Result<FileStream> {
-        use std::io::{Seek, SeekFrom};
         let (index, rel) = self.resolve(id, rel_path)?;
         let name = rel.file_name().unwrap_or_default().to_string();
         let path = rel.display();
@@ -115,11 +114,7 @@ impl Locations {
                             .with_object_size(size)
                     })?,
                 };
-                let mut file = file.into_std();
-                if span.start > 0 {
-                    file.seek(SeekFrom::Start(span.start))
-                        .map_err(|e| target.fail(e, "read"))?;
-                }
+                let file = file.into_std();
                 let modified = meta
                     .modified()
                     .ok()
@@ -127,7 +122,7 @@ impl Locations {
                 Ok((file, size, modified, span))
             })
             .await?;
-        let body = file_body(file, span.end - span.start, path.clone());
+        let body = file_body(file, span.clone(), &path);
         Ok(FileStream {
             name,
             path,
@@ -154,38 +149,20 @@ impl Locations {
     }
 }
 
-/// Streams `len` bytes from the current position of `file` in [`READ_CHUNK`] chunks,
-/// failing (rather than ending quietly) if the file turns out shorter.
+/// Streams the `range` of a location file (the shared file streamer,
+/// `crate::io::file_stream`), failing rather than ending quietly if the file
+/// turns out shorter.
 pub(super) fn file_body(
     file: std::fs::File,
-    len: u64,
-    path: String,
+    range: std::ops::Range<u64>,
+    path: &str,
 ) -> BoxStream<'static, Result<Bytes>> {
-    use tokio::io::AsyncReadExt;
-    let reader = tokio::fs::File::from_std(file).take(len);
-    let chunks = tokio_util::io::ReaderStream::with_capacity(reader, READ_CHUNK);
-    futures::stream::unfold(
-        (chunks, 0u64, false, path),
-        move |(mut chunks, seen, done, path)| async move {
-            if done {
-                return None;
-            }
-            match chunks.next().await {
-                Some(Ok(bytes)) => {
-                    let seen = seen + bytes.len() as u64;
-                    Some((Ok(bytes), (chunks, seen, false, path)))
-                }
-                Some(Err(err)) => {
-                    let err = Error::from_io(err, format_args!("Cannot read '{path}'"));
-                    Some((Err(err), (chunks, seen, true, path)))
-                }
-                None if seen < len => {
-                    let err = Error::internal(format!("File '{path}' shrank while being read"));
-                    Some((Err(err), (chunks, seen, true, path)))
-                }
-                None => None,
-            }
+    crate::io::file_stream(
+        file,
+        range,
+        crate::io::FileStreamErrors {
+            read: format!("Cannot read '{path}'"),
+            short: format!("File '{path}' shrank while being read"),
         },
     )
-    .boxed()
 }

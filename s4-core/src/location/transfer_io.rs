@@ -77,7 +77,7 @@ impl Locations {
                 Ok((file.into_std(), meta.len(), modified))
             })
             .await?;
-        let body = file_body(file, size, path.clone());
+        let body = file_body(file, 0..size, &path);
         Ok(FileStream {
             name,
             path,

@@ -220,17 +220,6 @@ fn to_utc(time: std::io::Result<SystemTime>) -> DateTime<Utc> {
     time.map(DateTime::<Utc>::from).unwrap_or_default()
 }
 
-/// The ETag `LocalFileSystem` reports for a file, so listings and reads agree.
-fn local_etag(meta: &std::fs::Metadata) -> String {
-    let mtime = meta
-        .modified()
-        .ok()
-        .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
-        .unwrap_or_default()
-        .as_micros();
-    format!("\"{:x}-{:x}-{:x}\"", meta.ino(), mtime, meta.len())
-}
-
 #[async_trait]
 impl Backend for LocalBackend {
     fn name(&self) -> &'static str {

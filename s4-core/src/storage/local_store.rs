@@ -159,7 +159,10 @@ fn to_utc(meta: &std::fs::Metadata) -> DateTime<Utc> {
         .unwrap_or_default()
 }
 
-/// The ETag of a file written before metadata was kept (`object_store`'s form).
+/// The ETag of a file written before metadata was kept (or by another program):
+/// `object_store`'s `LocalFileSystem` form (inode, mtime, size), the same in
+/// listings and reads. `object_store` is pinned to an exact version for it; the
+/// test `legacy_etag_is_object_stores` checks the form still matches.
 pub(crate) fn legacy_etag(meta: &std::fs::Metadata) -> String {
     use std::os::unix::fs::MetadataExt;
     let mtime = meta
@@ -550,6 +553,21 @@ mod tests {
             .await
             .expect("list");
         assert_eq!(page.objects[0].etag.as_deref(), Some(etag.as_str()));
+    }
+
+    /// Files without stored metadata carry `object_store`'s own ETag form, so an
+    /// `object_store` upgrade that changes it fails here rather than in listings.
+    #[tokio::test]
+    async fn legacy_etag_is_object_stores() {
+        use object_store::ObjectStoreExt;
+
+        use super::{legacy_etag, LocalFileSystem, Path};
+        let dir = tempfile::tempdir().expect("tmp");
+        std::fs::write(dir.path().join("plain.bin"), b"written elsewhere").expect("write");
+        let fs = LocalFileSystem::new_with_prefix(dir.path()).expect("fs");
+        let theirs = fs.head(&Path::from("plain.bin")).await.expect("head").e_tag;
+        let meta = std::fs::metadata(dir.path().join("plain.bin")).expect("metadata");
+        assert_eq!(theirs, Some(legacy_etag(&meta)));
     }
 
     /// Start-up empties the staging directory; `.s4` is never a bucket.

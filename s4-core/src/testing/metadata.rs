@@ -3,14 +3,17 @@
 
 use super::*;
 
-/// The listing entry of `k` (delimited listing of its folder).
-async fn listed_etag(s4: &S4, bucket: &BucketName, k: &str) -> Option<String> {
+/// The ETag of `k`'s listing entry: the delimited listing of its folder, or with
+/// `recursive` the non-delimited listing of the same prefix (a separate walk on
+/// the local backend).
+async fn listed_etag(s4: &S4, bucket: &BucketName, k: &str, recursive: bool) -> Option<String> {
     let prefix = k.rfind('/').map(|i| &k[..=i]).unwrap_or("");
     let page = s4
         .list_objects(
             bucket,
             &ListOptions::default()
                 .with_prefix(pfx(prefix))
+                .with_delimited(!recursive)
                 .with_max_keys(1000),
         )
         .await
@@ -25,7 +28,8 @@ async fn consistent_etag(s4: &S4, bucket: &BucketName, k: &str) -> String {
         .get_object(bucket, &key(k), GetObjectOptions::default())
         .await
         .expect("get");
-    let listed = listed_etag(s4, bucket, k).await;
+    let listed = listed_etag(s4, bucket, k, false).await;
+    let listed_recursive = listed_etag(s4, bucket, k, true).await;
     let etag = head.etag.clone().expect("HEAD reports an ETag");
     assert_eq!(
         get.info.etag.as_deref(),
@@ -36,6 +40,11 @@ async fn consistent_etag(s4: &S4, bucket: &BucketName, k: &str) -> String {
         listed.as_deref(),
         Some(etag.as_str()),
         "listing vs HEAD ETag"
+    );
+    assert_eq!(
+        listed_recursive.as_deref(),
+        Some(etag.as_str()),
+        "non-delimited listing vs HEAD ETag"
     );
     etag
 }

@@ -2,6 +2,7 @@
 //! over directories, with a cache of sorted directory names for large folders.
 
 use super::*;
+use crate::storage::local_store::legacy_etag;
 
 /// Directories with fewer entries are read on every page: that is cheap.
 pub(super) const CACHE_MIN_ENTRIES: usize = 1000;
@@ -173,7 +174,7 @@ pub(super) fn list_dir_page(
         out.objects.push(ObjectSummary {
             last_modified: to_utc(meta.modified()),
             etag: Some(
-                crate::storage::objmeta::etag_at(&path).unwrap_or_else(|| local_etag(&meta)),
+                crate::storage::objmeta::etag_at(&path).unwrap_or_else(|| legacy_etag(&meta)),
             ),
             size: meta.len(),
             storage_class: "STANDARD".to_string(),
@@ -325,7 +326,7 @@ pub(super) fn walk_page(
             last_modified: to_utc(meta.modified()),
             // As reads report it: one getxattr per object on the page.
             etag: Some(
-                crate::storage::objmeta::etag_at(&path).unwrap_or_else(|| local_etag(&meta)),
+                crate::storage::objmeta::etag_at(&path).unwrap_or_else(|| legacy_etag(&meta)),
             ),
             size: meta.len(),
             storage_class: "STANDARD".to_string(),

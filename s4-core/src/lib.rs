@@ -113,8 +113,8 @@ pub use object::{
     ObjectStream, PutObjectOptions, PutOutcome, PARTS_IN_FLIGHT, PART_SIZE,
 };
 pub use search::{
-    match_offsets, MatchList, ScanStop, SearchMode, SearchOptions, SearchResult, SCAN_MAX_PAGES,
-    SCAN_PAGE_SIZE,
+    match_offsets, KeyMatches, MatchList, ScanStop, SearchMode, SearchOptions, SearchResult,
+    SCAN_MAX_PAGES, SCAN_PAGE_SIZE,
 };
 pub use settings::{BackendSettings, Settings};
 pub use storage::{Backend, ObjectSummary, Page};

@@ -63,8 +63,17 @@ pub struct SearchOptions {
     pub continuation_token: Option<String>,
 }
 
-/// Half-open `[start, end)` UTF-16 offsets of every match, per key.
-pub type MatchList = Vec<(String, Vec<[usize; 2]>)>;
+/// The matches of a search in one key's leaf name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyMatches {
+    /// The full key (or folder prefix).
+    pub key: String,
+    /// Half-open `[start, end)` UTF-16 offsets of every match in the leaf name.
+    pub offsets: Vec<[usize; 2]>,
+}
+
+/// The matched keys of a search, each with its match offsets.
+pub type MatchList = Vec<KeyMatches>;
 
 /// The result of a search.
 #[derive(Debug, Clone)]
@@ -124,16 +133,15 @@ fn matches_of(
     prefixes: &[String],
     query: &str,
 ) -> (MatchList, MatchList) {
-    let objs = objects
-        .iter()
-        .map(|o| (o.key.clone(), match_offsets(leaf_name(&o.key), query)))
-        .filter(|(_, m)| !m.is_empty())
-        .collect();
-    let prefs = prefixes
-        .iter()
-        .map(|p| (p.clone(), match_offsets(leaf_name(p), query)))
-        .filter(|(_, m)| !m.is_empty())
-        .collect();
+    let matches = |key: &str| {
+        let offsets = match_offsets(leaf_name(key), query);
+        (!offsets.is_empty()).then(|| KeyMatches {
+            key: key.to_string(),
+            offsets,
+        })
+    };
+    let objs = objects.iter().filter_map(|o| matches(&o.key)).collect();
+    let prefs = prefixes.iter().filter_map(|p| matches(p)).collect();
     (objs, prefs)
 }
 

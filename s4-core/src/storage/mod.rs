@@ -72,8 +72,17 @@ pub struct BucketInfo {
 pub struct BucketListing {
     /// Buckets in the backend's order.
     pub buckets: Vec<BucketInfo>,
-    /// The owner record `(display name, id)`, when the backend reports one.
-    pub owner: Option<(String, String)>,
+    /// The owner record, when the backend reports one.
+    pub owner: Option<BucketOwner>,
+}
+
+/// The owner record of a bucket listing, as an S3 engine reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BucketOwner {
+    /// Display name.
+    pub display_name: String,
+    /// Canonical id.
+    pub id: String,
 }
 
 /// One entry of an object listing.

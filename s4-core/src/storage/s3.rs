@@ -341,7 +341,10 @@ impl Backend for S3Backend {
                     name: b.name,
                 })
                 .collect(),
-            owner: parsed.owner.map(|o| (o.display_name, o.id)),
+            owner: parsed.owner.map(|o| super::BucketOwner {
+                display_name: o.display_name,
+                id: o.id,
+            }),
         })
     }
 

@@ -485,7 +485,11 @@ pub async fn search(s4: &S4) {
     );
     assert_eq!(r.page.prefixes, vec!["models/configs/".to_string()]);
     assert_eq!(r.scan_stopped, Some(crate::ScanStop::BucketExhausted));
-    let m: std::collections::HashMap<_, _> = r.object_matches.iter().cloned().collect();
+    let m: std::collections::HashMap<_, _> = r
+        .object_matches
+        .iter()
+        .map(|m| (m.key.clone(), m.offsets.clone()))
+        .collect();
     assert_eq!(m.get("models/my-config.json"), Some(&vec![[3, 9]]));
     assert_eq!(m.get("models/😀config"), Some(&vec![[2, 8]]));
     let r = s4

@@ -3,6 +3,7 @@
 use http::Request;
 use hyper::body::Incoming;
 use s4_core::names::BucketNameError;
+use s4_core::storage::BucketOwner;
 use s4_core::BucketName;
 use serde_json::{json, Value};
 
@@ -30,10 +31,11 @@ pub(crate) async fn list(app: &App) -> HandlerResult {
         "buckets": buckets,
     });
     // Always present (§11.1): the engine's owner record, else S4's own.
-    let (name, id) = listing
-        .owner
-        .unwrap_or_else(|| ("S4".to_string(), "s4".to_string()));
-    out["owner"] = json!({ "DisplayName": name, "ID": id });
+    let owner = listing.owner.unwrap_or_else(|| BucketOwner {
+        display_name: "S4".to_string(),
+        id: "s4".to_string(),
+    });
+    out["owner"] = json!({ "DisplayName": owner.display_name, "ID": owner.id });
     Ok(body::ok(&out))
 }
 

@@ -115,7 +115,9 @@ pub(crate) async fn list(app: &App, ctx: &Ctx) -> HandlerResult {
         .await?;
     let mut out = listing_json(&result.page, result.is_truncated);
     let to_map = |list: &s4_core::MatchList| -> Map<String, Value> {
-        list.iter().map(|(k, m)| (k.clone(), json!(m))).collect()
+        list.iter()
+            .map(|m| (m.key.clone(), json!(m.offsets)))
+            .collect()
     };
     let matches = json!({
         "objects": to_map(&result.object_matches),

@@ -24,6 +24,8 @@
 //! * [`routes`]: handlers, one module per operation family.
 //! * [`error`]: the only mapping from core errors to statuses and JSON bodies.
 //! * [`body`], [`download`]: the one body type; JSON and streaming helpers.
+//! * [`s3`]: the S3 protocol endpoint (second listener, `s3s`), served by
+//!   [`server::serve_handler`].
 
 #![warn(missing_docs, unreachable_pub)]
 
@@ -35,6 +37,7 @@ pub mod error;
 pub mod multipart;
 pub mod router;
 pub mod routes;
+pub mod s3;
 pub mod server;
 
 pub use app::{App, HttpConfig};

@@ -306,7 +306,7 @@ impl MultipartUploads {
         // part can be replaced while the object is written.
         let (chosen, options, unused) = self.with_upload(bucket, key, upload_id, |u| {
             let mut last = 0u32;
-            for (i, p) in parts.iter().enumerate() {
+            for p in parts {
                 if p.part_number <= last {
                     return Err(Error::invalid(
                         "The list of parts was not in ascending order. The parts list must be specified in order by part number.",
@@ -314,13 +314,18 @@ impl MultipartUploads {
                     .with_code("InvalidPartOrder"));
                 }
                 last = p.part_number;
+            }
+            for p in parts {
                 let staged = u.parts.get(&p.part_number).ok_or_else(invalid_part)?;
                 if let Some(etag) = &p.etag {
                     if etag.trim_matches('"') != staged.info.etag.trim_matches('"') {
                         return Err(invalid_part());
                     }
                 }
-                if i + 1 < parts.len() && staged.info.size < MIN_PART_SIZE {
+            }
+            for (i, p) in parts.iter().enumerate() {
+                let size = u.parts.get(&p.part_number).map_or(0, |s| s.info.size);
+                if i + 1 < parts.len() && size < MIN_PART_SIZE {
                     return Err(Error::invalid(
                         "Your proposed upload is smaller than the minimum allowed size",
                     )

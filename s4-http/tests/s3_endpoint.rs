@@ -1067,12 +1067,15 @@ async fn bad_input_is_an_s3_error(kind: Kind) {
     cleanup(&e, &bucket).await;
 }
 
-/// boto3 sends `Expect: 100-continue` on PUTs, also empty ones (`aws s3 sync` of
-/// an empty file); the next request on the same connection must be answered.
+/// boto3 sends `Expect: 100-continue` on PUTs of files, also empty ones (`aws s3
+/// sync` of an empty file). hyper answers an empty one without `100 Continue`,
+/// which botocore keeps as connection state that hangs its next `Expect` request
+/// on that connection; so that answer closes the connection (the client's next
+/// request goes on a fresh one), and a non-empty `Expect` PUT gets its
+/// `100 Continue` and is stored.
 async fn empty_put_with_expect_continue_does_not_stall(kind: Kind) {
     let e = start(kind).await;
     let bucket = e.bucket("s3exp").await;
-    let mut stream = tokio::net::TcpStream::connect(e.s3).await.expect("connect");
     let request = |method: &str, path: &str, extra: &[(&str, &str)], body: &[u8]| {
         let headers = e.raw.signed_headers(method, path, extra, body);
         let mut head = format!("{method} {path} HTTP/1.1\r\n");
@@ -1082,15 +1085,42 @@ async fn empty_put_with_expect_continue_does_not_stall(kind: Kind) {
         head.push_str(&format!("content-length: {}\r\n\r\n", body.len()));
         head
     };
+    let mut stream = tokio::net::TcpStream::connect(e.s3).await.expect("connect");
     let first = request("PUT", &format!("/{bucket}/empty"), &[("expect", "100-continue")], b"");
     stream.write_all(first.as_bytes()).await.expect("write");
     let response = read_response(&mut stream).await;
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
-    let second = request("GET", &format!("/{bucket}?list-type=2"), &[], b"");
-    stream.write_all(second.as_bytes()).await.expect("write");
+    assert!(
+        response.to_ascii_lowercase().contains("connection: close"),
+        "{response}"
+    );
+    // The server closes: the client sees the end instead of waiting.
+    let mut rest = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(20), stream.read_to_end(&mut rest))
+        .await
+        .expect("connection closed within 20 s");
+    assert!(closed.is_ok() && rest.is_empty(), "{rest:?}");
+
+    // A non-empty Expect PUT on a new connection: 100 Continue, then 200, and the
+    // connection stays usable.
+    let mut stream = tokio::net::TcpStream::connect(e.s3).await.expect("connect");
+    let put = request("PUT", &format!("/{bucket}/full"), &[("expect", "100-continue")], b"abc");
+    stream.write_all(put.as_bytes()).await.expect("write");
+    let mut interim = [0u8; 25];
+    tokio::time::timeout(Duration::from_secs(20), stream.read_exact(&mut interim))
+        .await
+        .expect("100 Continue within 20 s")
+        .expect("read");
+    assert_eq!(&interim, b"HTTP/1.1 100 Continue\r\n\r\n");
+    stream.write_all(b"abc").await.expect("body");
+    let response = read_response(&mut stream).await;
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    let list = request("GET", &format!("/{bucket}?list-type=2"), &[], b"");
+    stream.write_all(list.as_bytes()).await.expect("write");
     let response = read_response(&mut stream).await;
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     assert!(response.contains("<Key>empty</Key>"), "{response}");
+    assert!(response.contains("<Key>full</Key>"), "{response}");
     cleanup(&e, &bucket).await;
 }
 

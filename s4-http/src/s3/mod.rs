@@ -158,16 +158,43 @@ impl Handler for S3Endpoint {
         _peer: SocketAddr,
     ) -> impl Future<Output = Response<Body>> + Send {
         let service = self.service.clone();
+        let close = empty_expect_continue(&request);
         async move {
-            match hyper::service::Service::call(&service, request).await {
+            let mut response = match hyper::service::Service::call(&service, request).await {
                 Ok(response) => response.map(|body| body.boxed_unsync()),
                 Err(e) => {
                     tracing::error!(error = ?e, "S3 request failed");
                     internal_error_response()
                 }
+            };
+            if close {
+                response
+                    .headers_mut()
+                    .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
             }
+            response
         }
     }
+}
+
+/// Whether a request carries `Expect: 100-continue` with an empty body. hyper
+/// sends no `100 Continue` for an empty body but answers at once, which botocore
+/// takes as "final response received, body not sent" and keeps as connection
+/// state: its next `Expect` request on that connection never sends its body and
+/// hangs until the read timeout (`aws s3 sync` of a tree with an empty file).
+/// Such a response closes the connection, so the client's next request starts on
+/// a fresh one.
+fn empty_expect_continue<B>(request: &http::Request<B>) -> bool {
+    let headers = request.headers();
+    let expects = headers
+        .get(http::header::EXPECT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("100-continue"));
+    let empty = match headers.get(http::header::CONTENT_LENGTH) {
+        Some(len) => len.to_str().ok().is_some_and(|l| l.trim() == "0"),
+        None => !headers.contains_key(http::header::TRANSFER_ENCODING),
+    };
+    expects && empty
 }
 
 fn internal_error_response() -> Response<Body> {
@@ -369,6 +396,31 @@ mod tests {
             (n == "S4_S3_ACCESS_KEY_ID").then(|| "x".to_string())
         });
         assert!(one.is_err());
+    }
+
+    #[test]
+    fn empty_expect_continue_requests() {
+        let req = |headers: &[(&str, &str)]| {
+            let mut b = http::Request::builder();
+            for (k, v) in headers {
+                b = b.header(*k, *v);
+            }
+            b.body(()).unwrap_or_default()
+        };
+        assert!(empty_expect_continue(&req(&[
+            ("expect", "100-continue"),
+            ("content-length", "0")
+        ])));
+        assert!(empty_expect_continue(&req(&[("expect", "100-Continue")])));
+        assert!(!empty_expect_continue(&req(&[
+            ("expect", "100-continue"),
+            ("content-length", "3")
+        ])));
+        assert!(!empty_expect_continue(&req(&[
+            ("expect", "100-continue"),
+            ("transfer-encoding", "chunked")
+        ])));
+        assert!(!empty_expect_continue(&req(&[("content-length", "0")])));
     }
 
     #[tokio::test]

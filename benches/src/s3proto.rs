@@ -119,7 +119,11 @@ async fn put(conn: &mut Conn, host: &str, path: &str, payload: &Payload) -> Resu
     let status = response.status();
     let body = response.into_body().collect().await?.to_bytes();
     if status != StatusCode::OK {
-        return Err(format!("S3 PUT answered {status}: {}", String::from_utf8_lossy(&body)).into());
+        return Err(format!(
+            "S3 PUT answered {status}: {}",
+            String::from_utf8_lossy(&body)
+        )
+        .into());
     }
     Ok(())
 }
@@ -132,7 +136,10 @@ pub async fn measure(plan: &Plan, r: &mut Results) -> Result<()> {
         ("S4_S3_ENDPOINT".to_string(), "on".to_string()),
         ("S4_S3_PORT".to_string(), s3_port.to_string()),
         ("S4_S3_ACCESS_KEY_ID".to_string(), ACCESS_KEY.to_string()),
-        ("S4_S3_SECRET_ACCESS_KEY".to_string(), SECRET_KEY.to_string()),
+        (
+            "S4_S3_SECRET_ACCESS_KEY".to_string(),
+            SECRET_KEY.to_string(),
+        ),
     ]);
     let log = plan.work_dir.join("s4-s3proto.log");
     let daemon = Daemon::start(&plan.s4_bin, &env, &log).await?;
@@ -154,7 +161,8 @@ pub async fn measure(plan: &Plan, r: &mut Results) -> Result<()> {
     // 1 GiB through the REST API, then through the S3 endpoint.
     let mut conn = Conn::open(api).await?;
     let started = Instant::now();
-    conn.upload(DATA_BUCKET, "s3proto-rest.bin", &payload).await?;
+    conn.upload(DATA_BUCKET, "s3proto-rest.bin", &payload)
+        .await?;
     let rest_put = mb_per_s(plan.size, started.elapsed());
     r.add("s3proto.rest.put", rest_put);
     let mut conn = Conn::open(s3).await?;

@@ -73,7 +73,10 @@ mod tests {
         assert_eq!(removed, 1);
         let missing = BucketName::try_from("nope")?;
         let err = s4.delete_exact(&missing, &key).await.err();
-        assert_eq!(err.and_then(|e| e.code().map(str::to_string)).as_deref(), Some("NoSuchBucket"));
+        assert_eq!(
+            err.and_then(|e| e.code().map(str::to_string)).as_deref(),
+            Some("NoSuchBucket")
+        );
         Ok(())
     }
 }

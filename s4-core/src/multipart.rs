@@ -554,15 +554,30 @@ mod tests {
             .create(&bucket, &key, UploadOptions::default())
             .await?;
         let first = vec![7u8; MIN_PART_SIZE as usize];
-        let p1 = uploads.upload_part(&bucket, &key, &id, 1, body(&first)).await?;
+        let p1 = uploads
+            .upload_part(&bucket, &key, &id, 1, body(&first))
+            .await?;
         // A replaced part counts once, with its new bytes.
-        uploads.upload_part(&bucket, &key, &id, 2, body(b"old")).await?;
-        let p2 = uploads.upload_part(&bucket, &key, &id, 2, body(b"tail")).await?;
-        assert_eq!(p1.etag, objmeta::single_etag(&objmeta::md5_of([&first[..]])));
+        uploads
+            .upload_part(&bucket, &key, &id, 2, body(b"old"))
+            .await?;
+        let p2 = uploads
+            .upload_part(&bucket, &key, &id, 2, body(b"tail"))
+            .await?;
+        assert_eq!(
+            p1.etag,
+            objmeta::single_etag(&objmeta::md5_of([&first[..]]))
+        );
         let listed = uploads.list_parts(&bucket, &key, &id)?;
-        assert_eq!(listed.iter().map(|p| p.size).collect::<Vec<_>>(), vec![MIN_PART_SIZE, 4]);
+        assert_eq!(
+            listed.iter().map(|p| p.size).collect::<Vec<_>>(),
+            vec![MIN_PART_SIZE, 4]
+        );
         assert_eq!(uploads.list_uploads(&bucket, "dir/").len(), 1);
-        assert!(s4.head_object(&bucket, &key).await.is_err(), "visible before complete");
+        assert!(
+            s4.head_object(&bucket, &key).await.is_err(),
+            "visible before complete"
+        );
 
         let part = |n, e: &PartInfo| CompletedPart {
             part_number: n,
@@ -570,7 +585,12 @@ mod tests {
         };
         let code = |r: Result<PutOutcome>| r.err().and_then(|e| e.code().map(str::to_string));
         assert_eq!(
-            code(uploads.complete(&bucket, &key, &id, &[part(2, &p2), part(1, &p1)]).await).as_deref(),
+            code(
+                uploads
+                    .complete(&bucket, &key, &id, &[part(2, &p2), part(1, &p1)])
+                    .await
+            )
+            .as_deref(),
             Some("InvalidPartOrder")
         );
         assert_eq!(
@@ -578,10 +598,17 @@ mod tests {
             Some("InvalidPart")
         );
         assert_eq!(
-            code(uploads.complete(&bucket, &key, &id, &[part(2, &p2), part(3, &p2)]).await).as_deref(),
+            code(
+                uploads
+                    .complete(&bucket, &key, &id, &[part(2, &p2), part(3, &p2)])
+                    .await
+            )
+            .as_deref(),
             Some("InvalidPart")
         );
-        let small = uploads.upload_part(&bucket, &key, &id, 3, body(b"x")).await?;
+        let small = uploads
+            .upload_part(&bucket, &key, &id, 3, body(b"x"))
+            .await?;
         assert_eq!(
             code(
                 uploads
@@ -607,20 +634,38 @@ mod tests {
         assert!(read_all(&s4, &bucket, &key).await? == want);
         // One creation event; the upload is gone.
         let created: Vec<_> = std::iter::from_fn(|| changes.try_recv().ok()).collect();
-        assert_eq!(created, vec![crate::ObjectChange::created(&bucket, key.as_str(), want.len() as u64)]);
+        assert_eq!(
+            created,
+            vec![crate::ObjectChange::created(
+                &bucket,
+                key.as_str(),
+                want.len() as u64
+            )]
+        );
         assert!(uploads.list_uploads(&bucket, "").is_empty());
         assert_eq!(
-            uploads.list_parts(&bucket, &key, &id).err().and_then(|e| e.code().map(str::to_string)).as_deref(),
+            uploads
+                .list_parts(&bucket, &key, &id)
+                .err()
+                .and_then(|e| e.code().map(str::to_string))
+                .as_deref(),
             Some("NoSuchUpload")
         );
 
         // Abort: nothing visible, nothing staged, late parts refused.
         let other = ObjectKey::try_from("aborted.bin")?;
-        let id = uploads.create(&bucket, &other, UploadOptions::default()).await?;
-        uploads.upload_part(&bucket, &other, &id, 1, body(b"abc")).await?;
+        let id = uploads
+            .create(&bucket, &other, UploadOptions::default())
+            .await?;
+        uploads
+            .upload_part(&bucket, &other, &id, 1, body(b"abc"))
+            .await?;
         uploads.abort(&bucket, &other, &id).await?;
         assert!(s4.head_object(&bucket, &other).await.is_err());
-        assert!(uploads.upload_part(&bucket, &other, &id, 2, body(b"late")).await.is_err());
+        assert!(uploads
+            .upload_part(&bucket, &other, &id, 2, body(b"late"))
+            .await
+            .is_err());
         if let Some(dir) = s4.backend().data_dir() {
             let staged = std::fs::read_dir(dir.join(".s4").join("multipart"))
                 .map_err(|e| Error::from_io(e, "staging"))?
@@ -629,10 +674,21 @@ mod tests {
         }
         // Unknown bucket; invalid part number.
         let missing = BucketName::try_from("nope")?;
-        assert!(uploads.create(&missing, &key, UploadOptions::default()).await.is_err());
-        let id = uploads.create(&bucket, &key, UploadOptions::default()).await?;
-        assert!(uploads.upload_part(&bucket, &key, &id, 0, body(b"")).await.is_err());
-        assert!(uploads.upload_part(&bucket, &key, &id, 10_001, body(b"")).await.is_err());
+        assert!(uploads
+            .create(&missing, &key, UploadOptions::default())
+            .await
+            .is_err());
+        let id = uploads
+            .create(&bucket, &key, UploadOptions::default())
+            .await?;
+        assert!(uploads
+            .upload_part(&bucket, &key, &id, 0, body(b""))
+            .await
+            .is_err());
+        assert!(uploads
+            .upload_part(&bucket, &key, &id, 10_001, body(b""))
+            .await
+            .is_err());
         Ok(())
     }
 

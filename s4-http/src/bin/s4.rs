@@ -60,7 +60,12 @@ struct Flags {
     body_read_timeout: u64,
     /// S3 protocol endpoint: auto (on for the local and memory backends, off for
     /// s3), on, or off.
-    #[arg(long, env = "S4_S3_ENDPOINT", default_value = "auto", value_name = "auto|on|off")]
+    #[arg(
+        long,
+        env = "S4_S3_ENDPOINT",
+        default_value = "auto",
+        value_name = "auto|on|off"
+    )]
     s3_endpoint: s4_http::s3::daemon::EndpointMode,
     /// Port of the S3 protocol endpoint (bound to IP like the API).
     #[arg(long, env = "S4_S3_PORT", default_value_t = s4_http::s3::DEFAULT_S3_PORT)]

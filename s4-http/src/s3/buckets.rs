@@ -56,11 +56,7 @@ pub(super) async fn head_bucket(
     req: S3Request<HeadBucketInput>,
 ) -> S3Result<S3Response<HeadBucketOutput>> {
     let name = bucket(&req.input.bucket)?;
-    s3.s4
-        .backend()
-        .head_bucket(&name)
-        .await
-        .map_err(s3_err)?;
+    s3.s4.backend().head_bucket(&name).await.map_err(s3_err)?;
     Ok(S3Response::new(HeadBucketOutput::default()))
 }
 
@@ -69,11 +65,7 @@ pub(super) async fn get_bucket_location(
     req: S3Request<GetBucketLocationInput>,
 ) -> S3Result<S3Response<GetBucketLocationOutput>> {
     let name = bucket(&req.input.bucket)?;
-    s3.s4
-        .backend()
-        .head_bucket(&name)
-        .await
-        .map_err(s3_err)?;
+    s3.s4.backend().head_bucket(&name).await.map_err(s3_err)?;
     // us-east-1: S3 reports it as an empty location constraint.
     Ok(S3Response::new(GetBucketLocationOutput::default()))
 }

@@ -25,9 +25,7 @@ pub(crate) fn s3_err(e: s4_core::Error) -> S3Error {
             ErrorKind::NotFound => S3ErrorCode::NoSuchKey,
             ErrorKind::AlreadyExists => S3ErrorCode::BucketAlreadyOwnedByYou,
             ErrorKind::InvalidInput => S3ErrorCode::InvalidArgument,
-            ErrorKind::Unauthenticated | ErrorKind::PermissionDenied => {
-                S3ErrorCode::AccessDenied
-            }
+            ErrorKind::Unauthenticated | ErrorKind::PermissionDenied => S3ErrorCode::AccessDenied,
             ErrorKind::RateLimited => S3ErrorCode::SlowDown,
             ErrorKind::Conflict => S3ErrorCode::Custom("Conflict".into()),
             ErrorKind::PreconditionFailed => S3ErrorCode::PreconditionFailed,

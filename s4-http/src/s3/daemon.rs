@@ -97,7 +97,9 @@ pub async fn start(
             tracing::warn!(address = %addr, error = %e, "S3 protocol endpoint not started: cannot listen (set S4_S3_PORT, or S4_S3_ENDPOINT=off)");
             return Ok(None);
         }
-        Err(e) => return Err(format!("cannot listen on {addr} (S3 endpoint, S4_S3_PORT): {e}").into()),
+        Err(e) => {
+            return Err(format!("cannot listen on {addr} (S3 endpoint, S4_S3_PORT): {e}").into())
+        }
     };
     let endpoint = S3Endpoint::new(s4.clone(), credentials).await?;
     tracing::info!(address = %listener.local_addr()?, "S3 protocol endpoint listening (path-style, SigV4)");

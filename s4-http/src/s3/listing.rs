@@ -44,11 +44,7 @@ async fn page(s3: &S4S3, q: &Query) -> S3Result<Option<Page>> {
         ));
     }
     // The bucket must exist even for an empty page.
-    s3.s4
-        .backend()
-        .head_bucket(&name)
-        .await
-        .map_err(s3_err)?;
+    s3.s4.backend().head_bucket(&name).await.map_err(s3_err)?;
     if q.max_keys == 0 {
         return Ok(None);
     }

@@ -85,15 +85,10 @@ impl S3Credentials {
     /// When only one of the two is set.
     pub fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Option<Self>, String> {
         let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
-        match (
-            get("S4_S3_ACCESS_KEY_ID"),
-            get("S4_S3_SECRET_ACCESS_KEY"),
-        ) {
+        match (get("S4_S3_ACCESS_KEY_ID"), get("S4_S3_SECRET_ACCESS_KEY")) {
             (Some(id), Some(secret)) => Ok(Some(S3Credentials::new(id, secret))),
             (None, None) => Ok(None),
-            _ => Err(
-                "S4_S3_ACCESS_KEY_ID and S4_S3_SECRET_ACCESS_KEY must be set together".into(),
-            ),
+            _ => Err("S4_S3_ACCESS_KEY_ID and S4_S3_SECRET_ACCESS_KEY must be set together".into()),
         }
     }
 }
@@ -392,9 +387,8 @@ mod tests {
                 "v-S4_S3_SECRET_ACCESS_KEY"
             )))
         );
-        let one = S3Credentials::from_lookup(&|n| {
-            (n == "S4_S3_ACCESS_KEY_ID").then(|| "x".to_string())
-        });
+        let one =
+            S3Credentials::from_lookup(&|n| (n == "S4_S3_ACCESS_KEY_ID").then(|| "x".to_string()));
         assert!(one.is_err());
     }
 

@@ -311,11 +311,7 @@ pub(super) async fn delete_objects(
             "The request may not contain more than 1000 keys.",
         ));
     }
-    s3.s4
-        .backend()
-        .head_bucket(&name)
-        .await
-        .map_err(s3_err)?;
+    s3.s4.backend().head_bucket(&name).await.map_err(s3_err)?;
     let quiet = input.delete.quiet.unwrap_or(false);
     let mut deleted = Vec::new();
     let mut errors = Vec::new();
@@ -543,6 +539,9 @@ mod tests {
         let items: Vec<_> = checked_body(body(), Some([0; 16])).collect().await;
         assert_eq!(items.len(), 2);
         let last = items.into_iter().last().and_then(|r| r.err());
-        assert_eq!(last.and_then(|e| e.code().map(str::to_string)).as_deref(), Some("BadDigest"));
+        assert_eq!(
+            last.and_then(|e| e.code().map(str::to_string)).as_deref(),
+            Some("BadDigest")
+        );
     }
 }

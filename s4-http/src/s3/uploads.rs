@@ -230,11 +230,7 @@ pub(super) async fn list_uploads(
 ) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
     let input = req.input;
     let name = bucket(&input.bucket)?;
-    s3.s4
-        .backend()
-        .head_bucket(&name)
-        .await
-        .map_err(s3_err)?;
+    s3.s4.backend().head_bucket(&name).await.map_err(s3_err)?;
     let url = input
         .encoding_type
         .as_ref()
@@ -250,7 +246,9 @@ pub(super) async fn list_uploads(
         .collect();
     let truncated = all.len() > max;
     let page: Vec<_> = all.into_iter().take(max).collect();
-    let next_key = truncated.then(|| page.last().map(|u| u.key.clone())).flatten();
+    let next_key = truncated
+        .then(|| page.last().map(|u| u.key.clone()))
+        .flatten();
     let next_id = truncated
         .then(|| page.last().map(|u| u.upload_id.clone()))
         .flatten();

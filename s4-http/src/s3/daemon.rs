@@ -102,7 +102,7 @@ pub async fn start(
         }
     };
     let endpoint = S3Endpoint::new(s4.clone(), credentials).await?;
-    tracing::info!(address = %listener.local_addr()?, "S3 protocol endpoint listening (path-style, SigV4)");
+    tracing::info!(address = %listener.local_addr()?, "S3 protocol endpoint up (path-style, SigV4)");
     Ok(Some(DaemonEndpoint { listener, endpoint }))
 }
 

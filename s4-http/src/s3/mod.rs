@@ -12,6 +12,7 @@
 //! Writes and deletes go through the same [`S4`] calls as the REST API, so they are
 //! streamed, atomic, and published as change events (webhooks fire for them).
 
+mod body;
 mod buckets;
 mod convert;
 pub mod daemon;
@@ -154,8 +155,20 @@ impl Handler for S3Endpoint {
     ) -> impl Future<Output = Response<Body>> + Send {
         let service = self.service.clone();
         let close = empty_expect_continue(&request);
+        let stall = request
+            .extensions()
+            .get::<crate::body::BodyReadTimeout>()
+            .map(|t| t.0);
         async move {
-            let mut response = match hyper::service::Service::call(&service, request).await {
+            let result = match stall {
+                // The server's body-read timeout, as on the REST API.
+                Some(limit) => {
+                    let request = request.map(|b| body::StallTimeout::new(b, limit));
+                    tower_service::Service::call(&mut service.clone(), request).await
+                }
+                None => hyper::service::Service::call(&service, request).await,
+            };
+            let mut response = match result {
                 Ok(response) => response.map(|body| body.boxed_unsync()),
                 Err(e) => {
                     tracing::error!(error = ?e, "S3 request failed");

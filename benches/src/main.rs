@@ -922,8 +922,22 @@ async fn measure_core_s3(plan: &Plan, config: &S3Config, r: &mut Results) -> Res
     core_roundtrip(plan, &s4, r, "s3", false).await
 }
 
+/// Daemon settings the harness passes through from its own environment (the daemon
+/// otherwise starts with a clean one), so a run can be split by, e.g., `S4_FSYNC`.
+const PASS_THROUGH: [&str; 5] = [
+    "S4_FSYNC",
+    "S4_S3_TIMEOUT",
+    "S4_S3_CONNECT_TIMEOUT",
+    "S4_S3_RETRIES",
+    "LOG_LEVEL",
+];
+
 fn daemon_env(plan: &Plan, backend: &str) -> Vec<(String, String)> {
-    let mut env = vec![("S4_BACKEND".to_string(), backend.to_string())];
+    let mut env: Vec<(String, String)> = PASS_THROUGH
+        .iter()
+        .filter_map(|name| Some((name.to_string(), std::env::var(name).ok()?)))
+        .collect();
+    env.push(("S4_BACKEND".to_string(), backend.to_string()));
     env.push((
         "S4_DATA_DIR".to_string(),
         plan.data_dir.display().to_string(),

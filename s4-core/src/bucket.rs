@@ -44,6 +44,7 @@ impl S4 {
     pub async fn create_bucket(&self, bucket: &BucketName) -> Result<CreatedBucket> {
         let created = self.backend().create_bucket(bucket).await?;
         // Configurations may predate the bucket: watch its new directory.
+        #[cfg(feature = "notifications")]
         self.notifications().bucket_created(bucket).await;
         Ok(created)
     }
@@ -55,6 +56,7 @@ impl S4 {
     /// `NoSuchBucket`, `BucketNotEmpty` ([`crate::ErrorKind::Conflict`]), backend failures.
     pub async fn delete_bucket(&self, bucket: &BucketName) -> Result<()> {
         self.backend().delete_bucket(bucket).await?;
+        #[cfg(feature = "notifications")]
         if let Err(e) = self.notifications().remove_bucket(bucket).await {
             tracing::error!(bucket = %bucket, error = %e, "bucket deleted but its notification configurations could not be removed");
         }

@@ -267,24 +267,27 @@ impl std::error::Error for Error {
     }
 }
 
-/// Extracts `<Code>` and `<Message>` from an S3 XML error body.
-fn parse_s3_error_body(body: &str) -> (Option<String>, Option<String>) {
-    fn tag(body: &str, name: &str) -> Option<String> {
-        let open = format!("<{name}>");
-        let close = format!("</{name}>");
-        let start = body.find(&open)? + open.len();
-        let end = body[start..].find(&close)? + start;
-        Some(unescape_xml(&body[start..end]))
-    }
-    (tag(body, "Code"), tag(body, "Message"))
+/// The parts of an S3 XML error document S4 uses.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct S3ErrorBody {
+    code: Option<String>,
+    message: Option<String>,
 }
 
-fn unescape_xml(s: &str) -> String {
-    s.replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&quot;", "\"")
-        .replace("&apos;", "'")
-        .replace("&amp;", "&")
+/// Extracts `<Code>` and `<Message>` from an S3 XML error body, parsed with
+/// quick-xml (entities decoded). `body` may carry text around the document (an
+/// error chain rendered by object_store): the `<Error>` element is taken from it.
+/// Anything that is not such a document yields `(None, None)`.
+fn parse_s3_error_body(body: &str) -> (Option<String>, Option<String>) {
+    let document = body.find("<Error").and_then(|start| {
+        let end = body[start..].find("</Error>")? + start + "</Error>".len();
+        Some(&body[start..end])
+    });
+    match document.map(quick_xml::de::from_str::<S3ErrorBody>) {
+        Some(Ok(parsed)) => (parsed.code, parsed.message),
+        _ => (None, None),
+    }
 }
 
 /// Builds an error for a response of an S3-compatible backend: `status` and the XML
@@ -350,6 +353,29 @@ fn backend_response(err: &object_store::Error) -> Option<(u16, String)> {
     Some((status, text))
 }
 
+impl From<crate::storage::transport::TransportFailure> for Error {
+    fn from(failure: crate::storage::transport::TransportFailure) -> Self {
+        use crate::storage::transport::TransportFailure as T;
+        match failure {
+            T::Timeout => Error::new(
+                ErrorKind::Timeout,
+                "The storage backend did not answer in time",
+            )
+            .with_code("GatewayTimeout"),
+            T::Unavailable => Error::new(
+                ErrorKind::Unavailable,
+                "Cannot connect to the storage backend",
+            )
+            .with_code("ServiceUnavailable"),
+            T::ConnectionLost => Error::new(
+                ErrorKind::ConnectionLost,
+                "The storage backend closed the connection",
+            )
+            .with_code("BadGateway"),
+        }
+    }
+}
+
 impl From<object_store::Error> for Error {
     fn from(err: object_store::Error) -> Self {
         use object_store::Error as OsError;
@@ -360,8 +386,8 @@ impl From<object_store::Error> for Error {
             return from_s3_response(status, &body).with_source(err);
         }
         // Transport failures of the S3 clients: timeout, refused, reset.
-        if let Some(failure) = crate::storage::s3_client::transport_failure(&err) {
-            return failure.with_source(err);
+        if let Some(failure) = crate::storage::transport::classify(&err) {
+            return Error::from(failure).with_source(err);
         }
         // I/O errors of the local file system store.
         let io_kind = {
@@ -439,6 +465,26 @@ mod tests {
         assert_eq!(e.code(), Some("NoSuchBucket"));
         assert_eq!(e.message(), "The specified bucket does not exist");
         assert_eq!(e.backend_status(), Some(404));
+    }
+
+    #[test]
+    fn s3_error_xml_is_parsed() {
+        let body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error>\n  <Code>AccessDenied</Code>\n  <Message>Key &lt;a&amp;b&gt; is &quot;denied&quot;</Message>\n  <Resource>/b/k</Resource>\n</Error>";
+        let e = from_s3_response(403, body);
+        assert_eq!(e.code(), Some("AccessDenied"));
+        assert_eq!(e.message(), "Key <a&b> is \"denied\"");
+        // An error chain around the document, as object_store renders it.
+        let chain = format!("Generic S3 error: status code: 409, body: {body}\ncaused by: x");
+        assert_eq!(
+            parse_s3_error_body(&chain).0.as_deref(),
+            Some("AccessDenied")
+        );
+        // No document, or a broken one: nothing.
+        assert_eq!(parse_s3_error_body("status code: 500"), (None, None));
+        assert_eq!(
+            parse_s3_error_body("<Error><Code>X</Cod></Error>"),
+            (None, None)
+        );
     }
 
     #[test]

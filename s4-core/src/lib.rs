@@ -25,8 +25,10 @@
 //!
 //! ## Layout
 //!
-//! * [`S4`]: the handle (cheap to clone, `Arc` inside). Its methods live next to their
-//!   domain: buckets in `bucket.rs`, objects in `object.rs`, search in `search.rs`.
+//! * [`S4`] (`handle.rs`): the handle (cheap to clone, `Arc` inside) and its
+//!   [`S4Builder`]. Its methods live next to their domain: buckets in `bucket.rs`,
+//!   objects in `object.rs`, search in `search.rs`. [`ByteRange`] and
+//!   [`ProgressFn`] (`io.rs`) are shared by bucket and location I/O.
 //! * [`storage`]: the [`storage::Backend`] trait (a bucket provider over
 //!   `object_store`) and its three implementations, one module each.
 //! * [`error`]: the one [`Error`] type with its [`ErrorKind`].
@@ -48,6 +50,15 @@
 //! * [`hf`]: the HuggingFace Hub client of model imports (plan, download, verify).
 //! * `fakes` (feature `testing`): fake Hub, HTTP server and forward proxy for tests.
 //!
+//! ## Features
+//!
+//! Everything is on by default (what the `s4` daemon uses). With
+//! `default-features = false` the crate keeps the memory backend, buckets,
+//! objects, search, change events and upload tracking, and pulls in no HTTP client
+//! or server crate; add back what you need: `s3`, `local` (backends), `auth`,
+//! `locations`, `transfers`, `notifications`, `huggingface`, `outbound`,
+//! `settings-store`, `github`, and `testing` (the conformance suite and fakes).
+//!
 //! ## Conventions
 //!
 //! Nothing buffers an object: reads return streams, writes consume streams, and a
@@ -56,21 +67,30 @@
 
 #![warn(missing_docs, unreachable_pub)]
 
+#[cfg(feature = "auth")]
 pub mod auth;
 pub mod backend_slot;
 mod bucket;
 pub mod codec;
+#[cfg(feature = "settings-store")]
 pub mod config_store;
 pub mod error;
 pub mod events;
 mod exact;
+#[cfg(feature = "github")]
 pub mod github;
+mod handle;
+#[cfg(feature = "huggingface")]
 pub mod hf;
+mod io;
+#[cfg(feature = "locations")]
 pub mod location;
 pub mod multipart;
 pub mod names;
+#[cfg(feature = "notifications")]
 pub mod notify;
 mod object;
+#[cfg(feature = "outbound")]
 pub mod outbound;
 pub mod preview;
 pub mod ratelimit;
@@ -78,6 +98,7 @@ mod search;
 pub mod settings;
 pub mod storage;
 pub mod tagging;
+#[cfg(feature = "transfers")]
 pub mod transfer;
 pub mod uploads;
 
@@ -86,16 +107,14 @@ pub mod fakes;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
-use std::sync::Arc;
-
-use tokio::sync::broadcast;
-
 pub use error::{Error, ErrorKind, Result};
 pub use events::{ChangeKind, ObjectChange};
+pub use handle::{S4Builder, S4};
+pub use io::{ByteRange, ProgressFn};
 pub use names::{BucketName, ObjectKey, Prefix};
 pub use object::{
-    etag_matches, ByteRange, DeleteFailure, DeleteOutcome, GetObjectOptions, ListOptions,
-    ObjectInfo, ObjectStream, ProgressFn, PutObjectOptions, PutOutcome, PARTS_IN_FLIGHT, PART_SIZE,
+    etag_matches, DeleteFailure, DeleteOutcome, GetObjectOptions, ListOptions, ObjectInfo,
+    ObjectStream, PutObjectOptions, PutOutcome, PARTS_IN_FLIGHT, PART_SIZE,
 };
 pub use search::{
     match_offsets, MatchList, ScanStop, SearchMode, SearchOptions, SearchResult, SCAN_MAX_PAGES,
@@ -103,185 +122,3 @@ pub use search::{
 };
 pub use settings::{BackendSettings, Settings};
 pub use storage::{Backend, ObjectSummary, Page};
-
-/// The S4 handle: a storage backend plus the services around it.
-///
-/// Cheap to clone; every clone shares the same state.
-#[derive(Clone, Debug)]
-pub struct S4 {
-    inner: Arc<Inner>,
-}
-
-#[derive(Debug)]
-struct Inner {
-    backend: Arc<dyn Backend>,
-    /// The same backend as `backend`, replaceable at run time (API §16.2).
-    slot: Arc<backend_slot::BackendSlot>,
-    locations: location::Locations,
-    changes: broadcast::Sender<ObjectChange>,
-    uploads: uploads::UploadTracker,
-    transfers: transfer::TransferState,
-    notifications: notify::Notifications,
-}
-
-/// Builder of an [`S4`] handle.
-#[derive(Debug, Default)]
-pub struct S4Builder {
-    backend: Option<Arc<dyn Backend>>,
-    locations: Option<location::Locations>,
-    max_concurrent_transfers: Option<usize>,
-    notify: Option<notify::NotifyOptions>,
-}
-
-impl S4Builder {
-    /// Uses `backend` for buckets.
-    pub fn backend(mut self, backend: impl Backend) -> Self {
-        self.backend = Some(Arc::new(backend));
-        self
-    }
-
-    /// Uses an already shared backend.
-    pub fn shared_backend(mut self, backend: Arc<dyn Backend>) -> Self {
-        self.backend = Some(backend);
-        self
-    }
-
-    /// Exposes local directories (see [`location::Locations::new`]).
-    pub fn locations(mut self, locations: location::Locations) -> Self {
-        self.locations = Some(locations);
-        self
-    }
-
-    /// Sets the initial limit on files copied at the same time by transfer jobs
-    /// (default [`transfer::DEFAULT_MAX_CONCURRENT`]; see
-    /// [`transfer::Transfers::set_max_concurrent`]).
-    pub fn max_concurrent_transfers(mut self, limit: usize) -> Self {
-        self.max_concurrent_transfers = Some(limit);
-        self
-    }
-
-    /// Configures bucket notifications (default: an in-memory store).
-    pub fn notifications(mut self, options: notify::NotifyOptions) -> Self {
-        self.notify = Some(options);
-        self
-    }
-
-    /// Builds the handle; without a backend, an in-memory one is used; without
-    /// locations, local storage is disabled.
-    pub fn build(self) -> S4 {
-        let backend = self
-            .backend
-            .unwrap_or_else(|| Arc::new(storage::MemoryBackend::new()));
-        let (changes, _) = broadcast::channel(events::CHANGE_CHANNEL_CAPACITY);
-        let slot = Arc::new(backend_slot::BackendSlot::new(backend));
-        let backend: Arc<dyn Backend> = Arc::clone(&slot) as Arc<dyn Backend>;
-        let notifications = notify::Notifications::new(
-            self.notify.unwrap_or_default(),
-            backend.data_dir().map(std::path::Path::to_path_buf),
-        );
-        S4 {
-            inner: Arc::new(Inner {
-                backend,
-                slot,
-                locations: self.locations.unwrap_or_else(location::Locations::disabled),
-                changes,
-                uploads: uploads::UploadTracker::default(),
-                transfers: transfer::TransferState::new(
-                    self.max_concurrent_transfers
-                        .unwrap_or(transfer::DEFAULT_MAX_CONCURRENT),
-                ),
-                notifications,
-            }),
-        }
-    }
-}
-
-impl S4 {
-    /// A builder.
-    pub fn builder() -> S4Builder {
-        S4Builder::default()
-    }
-
-    /// Opens the backend `settings` select (creating the local data directory).
-    ///
-    /// # Errors
-    /// When the backend cannot be opened (e.g. the data directory is not writable).
-    pub async fn open_backend(settings: &BackendSettings) -> Result<Arc<dyn Backend>> {
-        Ok(match settings {
-            BackendSettings::Local { data_dir } => {
-                Arc::new(storage::LocalBackend::open(data_dir).await?)
-            }
-            BackendSettings::Memory => Arc::new(storage::MemoryBackend::new()),
-            BackendSettings::S3(config) => Arc::new(storage::S3Backend::with_timeouts(
-                config.clone(),
-                storage::S3Timeouts::from_env(),
-            )?),
-        })
-    }
-
-    /// Opens the backend `settings` select, with its options (`S4_FSYNC`).
-    ///
-    /// # Errors
-    /// When the backend cannot be opened (e.g. the data directory is not writable).
-    pub async fn open_backend_from(settings: &Settings) -> Result<Arc<dyn Backend>> {
-        match &settings.backend {
-            BackendSettings::Local { data_dir } => Ok(Arc::new(
-                storage::LocalBackend::open_with(
-                    data_dir,
-                    storage::LocalOptions {
-                        fsync: settings.fsync,
-                    },
-                )
-                .await?,
-            )),
-            other => Self::open_backend(other).await,
-        }
-    }
-
-    /// The storage backend.
-    pub fn backend(&self) -> &Arc<dyn Backend> {
-        &self.inner.backend
-    }
-
-    /// Replaces the storage backend (e.g. after `PUT /settings/s3`): calls that start
-    /// afterwards use `backend`; calls already running finish on the old one.
-    /// Returns the previous backend.
-    pub fn replace_backend(&self, backend: Arc<dyn Backend>) -> Arc<dyn Backend> {
-        self.inner.slot.replace(backend)
-    }
-
-    /// The backend currently in use, without the swapping wrapper.
-    pub fn current_backend(&self) -> Arc<dyn Backend> {
-        self.inner.slot.current()
-    }
-
-    /// Local storage locations (`LOCAL_STORAGE_PATHS`).
-    pub fn locations(&self) -> &location::Locations {
-        &self.inner.locations
-    }
-
-    /// Subscribes to object changes made through this handle.
-    pub fn subscribe_changes(&self) -> broadcast::Receiver<ObjectChange> {
-        self.inner.changes.subscribe()
-    }
-
-    /// In-flight uploads (progress records and abort handles).
-    pub fn uploads(&self) -> &uploads::UploadTracker {
-        &self.inner.uploads
-    }
-
-    pub(crate) fn transfer_state(&self) -> &transfer::TransferState {
-        &self.inner.transfers
-    }
-
-    /// Bucket notifications (webhook configurations and delivery).
-    pub fn notifications(&self) -> &notify::Notifications {
-        &self.inner.notifications
-    }
-
-    pub(crate) fn publish(&self, change: ObjectChange) {
-        self.inner.notifications.observe(&change);
-        // No subscriber is fine: nobody is listening.
-        let _ = self.inner.changes.send(change);
-    }
-}

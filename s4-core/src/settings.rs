@@ -59,12 +59,9 @@ pub struct Settings {
     pub max_file_size: u64,
     /// The configured `MAX_FILE_SIZE_GB` value, for messages.
     pub max_file_size_gb: u64,
-    /// URL prefix of the whole app (`NB_PREFIX`), normalized to `""` or `/x[/y]`.
-    pub nb_prefix: String,
-    /// Log filter (`LOG_LEVEL`, default `info`).
+    /// Log filter (`LOG_LEVEL`, default `info`): a level name, or a tracing
+    /// directive list (`info,s4_core=debug`), which the daemon parses.
     pub log_level: String,
-    /// Also log health-check routes (`LOG_HEALTH_CHECKS=true`).
-    pub log_health_checks: bool,
     /// Audit lines enabled (`AUDIT_LOG_ENABLED`, default true).
     pub audit_log: bool,
     /// Initial limit on files copied at the same time by transfer jobs
@@ -119,7 +116,11 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ),
     (
         "LOG_LEVEL",
-        "Log verbosity: error, warn, info, debug, trace (default info)",
+        "Log verbosity: error, warn, info, debug, trace, off, or a directive list (default info)",
+    ),
+    (
+        "LOG_FORMAT",
+        "text (default; colours only on a terminal) or json (one object per line)",
     ),
     (
         "LOG_HEALTH_CHECKS",
@@ -219,7 +220,7 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ),
     (
         "S4_S3_TIMEOUT",
-        "S3 backend response timeout in seconds: headers due, longest body stall (default 10)",
+        "S3 backend response timeout in seconds: headers due, longest body stall (default 30)",
     ),
     (
         "S4_S3_RETRIES",
@@ -232,14 +233,24 @@ pub(crate) fn var(lookup: &dyn Fn(&str) -> Option<String>, name: &str) -> Option
     lookup(name).filter(|v| !v.trim().is_empty())
 }
 
-/// Normalizes `NB_PREFIX`: surrounding `/` trimmed, one leading `/` added, `""` if empty.
-pub fn normalize_prefix(raw: &str) -> String {
-    let trimmed = raw.trim().trim_matches('/');
-    if trimmed.is_empty() {
-        String::new()
-    } else {
-        format!("/{trimmed}")
+/// The log levels `LOG_LEVEL` may name.
+const LOG_LEVELS: [&str; 6] = ["error", "warn", "info", "debug", "trace", "off"];
+
+/// Validates `LOG_LEVEL`: a level name (any case), or a directive list (it holds
+/// `=` or `,`; the daemon checks its syntax). A lone word that is no level (a typo
+/// such as `verbose`) is an error instead of silently filtering everything out.
+fn log_level(raw: Option<String>) -> Result<String> {
+    let Some(raw) = raw else {
+        return Ok("info".into());
+    };
+    let value = raw.trim();
+    if value.contains(['=', ',']) || LOG_LEVELS.iter().any(|l| value.eq_ignore_ascii_case(l)) {
+        return Ok(value.to_string());
     }
+    Err(Error::invalid(format!(
+        "LOG_LEVEL={raw:?} is not one of {} (or a directive list such as info,s4_core=debug)",
+        LOG_LEVELS.join(", ")
+    )))
 }
 
 impl Settings {
@@ -294,7 +305,7 @@ impl Settings {
                         "S4_BACKEND=s3 needs AWS_S3_ENDPOINT (e.g. http://127.0.0.1:9000)",
                     )
                 })?;
-                let parsed = reqwest::Url::parse(endpoint.trim()).map_err(|e| {
+                let parsed = url::Url::parse(endpoint.trim()).map_err(|e| {
                     Error::invalid(format!(
                         "AWS_S3_ENDPOINT={endpoint:?} is not a valid URL: {e}"
                     ))
@@ -322,10 +333,6 @@ impl Settings {
             .and_then(|v| v.trim().parse::<u64>().ok())
             .filter(|v| *v > 0 && *v < (1 << 33))
             .unwrap_or(20);
-        let flag = |name: &str, default: bool| match get(name) {
-            Some(v) => v.trim().eq_ignore_ascii_case("true"),
-            None => default,
-        };
         Ok(Settings {
             ip,
             port,
@@ -334,9 +341,7 @@ impl Settings {
             default_bucket: get("AWS_S3_BUCKET").unwrap_or_default(),
             max_file_size: max_file_size_gb << 30,
             max_file_size_gb,
-            nb_prefix: normalize_prefix(&get("NB_PREFIX").unwrap_or_default()),
-            log_level: get("LOG_LEVEL").unwrap_or_else(|| "info".into()),
-            log_health_checks: flag("LOG_HEALTH_CHECKS", false),
+            log_level: log_level(get("LOG_LEVEL"))?,
             audit_log: !get("AUDIT_LOG_ENABLED")
                 .is_some_and(|v| v.trim().eq_ignore_ascii_case("false")),
             max_concurrent_transfers: get("MAX_CONCURRENT_TRANSFERS")
@@ -364,9 +369,7 @@ fn unreachable_defaults() -> Settings {
         default_bucket: String::new(),
         max_file_size: 20 << 30,
         max_file_size_gb: 20,
-        nb_prefix: String::new(),
         log_level: "info".into(),
-        log_health_checks: false,
         audit_log: true,
         max_concurrent_transfers: DEFAULT_MAX_CONCURRENT_TRANSFERS,
         fsync: true,
@@ -393,7 +396,6 @@ mod tests {
         assert_eq!(s.ip.to_string(), "127.0.0.1");
         assert_eq!(s.backend.name(), "local");
         assert_eq!(s.max_file_size, 20 << 30);
-        assert_eq!(s.nb_prefix, "");
     }
 
     #[test]
@@ -445,11 +447,19 @@ mod tests {
     }
 
     #[test]
-    fn prefix_normalization() {
-        assert_eq!(normalize_prefix(""), "");
-        assert_eq!(normalize_prefix("///"), "");
-        assert_eq!(normalize_prefix("/a/b/"), "/a/b");
-        assert_eq!(normalize_prefix("a"), "/a");
+    fn log_level_is_validated() {
+        let level = |v: &str| settings(&[("LOG_LEVEL", v)]).map(|s| s.log_level);
+        assert_eq!(
+            settings(&[]).map(|s| s.log_level).ok().as_deref(),
+            Some("info")
+        );
+        assert_eq!(level(" DEBUG ").ok().as_deref(), Some("DEBUG"));
+        assert_eq!(
+            level("info,s4_core=debug").ok().as_deref(),
+            Some("info,s4_core=debug")
+        );
+        let err = level("verbose").expect_err("not a level");
+        assert!(err.message().contains("LOG_LEVEL=\"verbose\""), "{err}");
     }
 
     #[test]

@@ -109,11 +109,13 @@ impl UploadTracker {
         })
     }
 
-    /// Records `loaded` bytes for the running upload of `key`.
-    pub fn update_loaded(&self, key: &str, loaded: u64) {
+    /// Records `loaded` bytes for the running upload `id` (see [`UploadHandle::id`])
+    /// of `key`. A record that meanwhile belongs to a newer upload of the same key
+    /// is left alone, so two uploads of one key never write into each other's record.
+    pub fn update_loaded(&self, key: &str, id: u64, loaded: u64) {
         let mut records = self.lock();
         if let Some(r) = records.get_mut(key) {
-            if r.status == UploadStatus::Uploading {
+            if r.id == id && r.status == UploadStatus::Uploading {
                 r.loaded = loaded;
             }
         }
@@ -150,6 +152,12 @@ fn purge(records: &mut HashMap<String, Record>) {
 }
 
 impl UploadHandle<'_> {
+    /// This upload's id, unique in the tracker (for [`UploadTracker::update_loaded`]
+    /// from a `'static` progress callback).
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
     /// The token that aborts this upload.
     pub fn cancel_token(&self) -> CancellationToken {
         self.cancel.clone()
@@ -210,6 +218,19 @@ impl Drop for UploadHandle<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn progress_goes_only_to_its_own_upload() {
+        let tracker = UploadTracker::default();
+        let first = tracker.start("k");
+        let first_id = first.id();
+        let second = tracker.start("k"); // replaces the record of `first`
+        assert_ne!(first_id, second.id());
+        tracker.update_loaded("k", first_id, 7);
+        assert_eq!(tracker.progress("k").map(|p| p.loaded), Some(0));
+        tracker.update_loaded("k", second.id(), 9);
+        assert_eq!(tracker.progress("k").map(|p| p.loaded), Some(9));
+    }
 
     #[test]
     fn lifecycle() {

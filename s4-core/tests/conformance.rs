@@ -29,6 +29,7 @@ macro_rules! conformance {
         mod s3 {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                #[cfg_attr(not(s4_test_s3), ignore = "needs S4_TEST_S3_ENDPOINT")]
                 async fn $name() {
                     let Some(config) = s4_core::testing::s3_test_config() else { return };
                     let backend = super::S3Backend::new(config).expect("S3 backend");

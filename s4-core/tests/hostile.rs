@@ -51,6 +51,7 @@ async fn memory() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(s4_test_s3), ignore = "needs S4_TEST_S3_ENDPOINT")]
 async fn s3() {
     let Some(config) = s4_core::testing::s3_test_config() else {
         return;

@@ -4,24 +4,20 @@
 //! One function, [`authenticate`], decides every request. Routes never check
 //! credentials themselves, so a route added to the table is protected by default.
 
-use http::header::{HeaderName, HeaderValue, AUTHORIZATION, COOKIE, VARY};
+use http::header::{HeaderName, HeaderValue, AUTHORIZATION, VARY};
 use http::{HeaderMap, Method, Response, StatusCode};
-use s4_core::auth::{self, AuthService, Presented, TicketType, User, COOKIE_NAME};
+use s4_core::auth::{AuthService, Presented, User};
 
 use crate::body::{self, Body};
 use crate::error::ApiError;
 use crate::router::{Access, Params, Route};
 
-/// The `s4_auth_token` cookie of a request, if any.
-pub fn session_cookie(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get_all(COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == COOKIE_NAME)
-        .map(|(_, value)| value.trim_matches('"'))
+pub(crate) use crate::cookie::session_cookie;
+
+/// The token of an `Authorization` header value of the form `Bearer <jwt>` (prefix
+/// exactly `Bearer `, case-sensitive); `None` for any other scheme.
+fn bearer_token(authorization: &str) -> Option<&str> {
+    authorization.strip_prefix("Bearer ")
 }
 
 /// Authenticates a request for `route` (or for an unknown route when `None`).
@@ -33,7 +29,7 @@ pub fn session_cookie(headers: &HeaderMap) -> Option<&str> {
 ///
 /// # Errors
 /// 401/400/500 per the API contract §4.5.
-pub fn authenticate(
+pub(crate) fn authenticate(
     auth: &AuthService,
     route: Option<&Route>,
     params: &Params,
@@ -45,7 +41,7 @@ pub fn authenticate(
         bearer: headers
             .get(AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(auth::bearer_token),
+            .and_then(bearer_token),
         ticket,
     };
     let access = route.map(|r| r.access).unwrap_or(Access::Protected);
@@ -64,11 +60,7 @@ pub fn authenticate(
             return Ok(auth.authenticate(&quiet, None).ok());
         }
         Access::Protected => None,
-        Access::Ticket(kind) => {
-            let kind =
-                TicketType::parse(kind).map_err(|_| ApiError::internal("Authentication error"))?;
-            Some((kind, params.get("resource")))
-        }
+        Access::Ticket(kind) => Some((kind, params.get("resource"))),
     };
     auth.authenticate(&presented, scope)
         .map(Some)
@@ -77,7 +69,7 @@ pub fn authenticate(
 
 /// Whether an unknown path lies under a public route prefix (§4.6: everything under
 /// `/auth/info` and `/auth/login` is public), so it answers 404 without credentials.
-pub fn is_public_prefix(api_path: &str) -> bool {
+pub(crate) fn is_public_prefix(api_path: &str) -> bool {
     ["/auth/info/", "/auth/login/"]
         .iter()
         .any(|prefix| api_path.starts_with(prefix))
@@ -93,7 +85,7 @@ pub struct Cors {
 }
 
 /// The default allowed origins.
-pub const DEFAULT_ORIGINS: &[&str] = &[
+pub(crate) const DEFAULT_ORIGINS: &[&str] = &[
     "http://localhost:5000",
     "http://localhost:8888",
     "http://localhost:9000",
@@ -168,7 +160,7 @@ impl Cors {
 }
 
 /// Whether a request is a CORS preflight.
-pub fn is_preflight(method: &Method) -> bool {
+pub(crate) fn is_preflight(method: &Method) -> bool {
     method == Method::OPTIONS
 }
 
@@ -190,7 +182,7 @@ const CSP: &str = "default-src 'self'; style-src 'self' 'unsafe-inline'; script-
 const CSP_DEV: &str = "default-src 'self'; style-src 'self' 'unsafe-inline'; script-src 'self'; img-src 'self' data: blob: https:; connect-src 'self' http://localhost:8888 http://localhost:9000 http://127.0.0.1:8888 http://127.0.0.1:9000; font-src 'self'; object-src 'none'; media-src 'self'; frame-src 'none'; frame-ancestors 'none'";
 
 /// Adds the security headers of §19.2 to `response`.
-pub fn security_headers(response: &mut Response<Body>, development: bool) {
+pub(crate) fn security_headers(response: &mut Response<Body>, development: bool) {
     let headers = response.headers_mut();
     headers.insert(
         HeaderName::from_static("content-security-policy"),
@@ -209,16 +201,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn cookie_parsing() {
-        let mut h = HeaderMap::new();
-        h.insert(
-            COOKIE,
-            HeaderValue::from_static("a=1; s4_auth_token=tok; b=2"),
-        );
-        assert_eq!(session_cookie(&h), Some("tok"));
-        let mut h = HeaderMap::new();
-        h.insert(COOKIE, HeaderValue::from_static("x_s4_auth_token=no"));
-        assert_eq!(session_cookie(&h), None);
+    fn bearer_prefix_is_exact() {
+        assert_eq!(bearer_token("Bearer abc"), Some("abc"));
+        assert_eq!(bearer_token("bearer abc"), None);
+        assert_eq!(bearer_token("Basic abc"), None);
+        assert_eq!(bearer_token("Bearer"), None);
     }
 
     #[test]

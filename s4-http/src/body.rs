@@ -1,31 +1,27 @@
-//! One response body type for every route, and request-body helpers.
+//! One response body type for every route (`plain.rs`), JSON responses, and
+//! request-body helpers.
 
 use bytes::Bytes;
-use futures::{Stream, TryStreamExt};
-use http::header::{HeaderValue, CONTENT_TYPE};
+use futures::Stream;
+use http::header::CONTENT_TYPE;
 use http::{Response, StatusCode};
-use http_body_util::combinators::UnsyncBoxBody;
-use http_body_util::{BodyExt, Empty, Full, Limited, StreamBody};
-use hyper::body::{Frame, Incoming};
-use serde::de::DeserializeOwned;
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
 use serde::Serialize;
 
+pub(crate) use self::plain::{empty, full, stream, Body, BoxError};
 use crate::error::ApiError;
 
-/// Boxed error carried by response bodies.
-pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
-
-/// The response body of every route: full JSON, empty, or a byte stream.
-pub type Body = UnsyncBoxBody<Bytes, BoxError>;
+pub(crate) mod plain;
 
 /// The longest pause allowed between two pieces of a request body, set by the server
 /// as a request extension (see [`crate::ServeOptions::body_read_timeout`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BodyReadTimeout(pub std::time::Duration);
+pub(crate) struct BodyReadTimeout(pub std::time::Duration);
 
 /// The request body stalled for longer than its [`BodyReadTimeout`].
 #[derive(Debug)]
-pub struct BodyStalled(pub std::time::Duration);
+pub(crate) struct BodyStalled(pub std::time::Duration);
 
 impl std::fmt::Display for BodyStalled {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -39,7 +35,7 @@ impl std::error::Error for BodyStalled {}
 /// the client sends nothing for longer than the request's [`BodyReadTimeout`] while
 /// the stream is being read (the upload then fails like a client disconnect). Without
 /// the extension (a request not from [`crate::serve`]) there is no limit.
-pub fn data_stream(
+pub(crate) fn data_stream(
     request: http::Request<Incoming>,
 ) -> impl Stream<Item = Result<Bytes, BoxError>> + Send + 'static {
     use futures::StreamExt;
@@ -64,69 +60,27 @@ pub fn data_stream(
 }
 
 /// Largest JSON request body accepted (1 MiB).
-pub const JSON_LIMIT: usize = 1 << 20;
-
-/// An empty body.
-pub fn empty() -> Body {
-    Empty::<Bytes>::new()
-        .map_err(|never| match never {})
-        .boxed_unsync()
-}
-
-/// A body holding `bytes`.
-pub fn full(bytes: impl Into<Bytes>) -> Body {
-    Full::new(bytes.into())
-        .map_err(|never| match never {})
-        .boxed_unsync()
-}
-
-/// A streamed body. A stream error aborts the response mid-way (the client sees a
-/// truncated transfer, never a fake success).
-pub fn stream<S, E>(stream: S) -> Body
-where
-    S: Stream<Item = Result<Bytes, E>> + Send + 'static,
-    E: Into<BoxError> + 'static,
-{
-    StreamBody::new(stream.map_ok(Frame::data).map_err(Into::into)).boxed_unsync()
-}
+pub(crate) const JSON_LIMIT: usize = 1 << 20;
 
 /// A JSON response with `status`.
-pub fn json<T: Serialize>(status: StatusCode, value: &T) -> Response<Body> {
+pub(crate) fn json<T: Serialize>(status: StatusCode, value: &T) -> Response<Body> {
     match serde_json::to_vec(value) {
-        Ok(bytes) => {
-            let mut response = Response::new(full(bytes));
-            *response.status_mut() = status;
-            response.headers_mut().insert(
-                CONTENT_TYPE,
-                HeaderValue::from_static("application/json; charset=utf-8"),
-            );
-            response
-        }
+        Ok(bytes) => plain::json_bytes(status, bytes),
         Err(e) => ApiError::internal(format!("cannot encode response: {e}")).into_response(),
     }
 }
 
 /// A 200 JSON response.
-pub fn ok<T: Serialize>(value: &T) -> Response<Body> {
+pub(crate) fn ok<T: Serialize>(value: &T) -> Response<Body> {
     json(StatusCode::OK, value)
 }
 
-/// Reads a small JSON request body (at most [`JSON_LIMIT`]) into `T`.
+/// Reads a small JSON request body (at most [`JSON_LIMIT`]) as a
+/// [`serde_json::Value`]. An empty body is `null`.
 ///
 /// # Errors
 /// 415 for a non-JSON content type, 413 when too large, 400 when malformed.
-pub async fn read_json<T: DeserializeOwned>(
-    request: http::Request<Incoming>,
-) -> Result<T, ApiError> {
-    let value = read_json_value(request).await?;
-    serde_json::from_value(value).map_err(|e| ApiError::bad_request(format!("body {e}")))
-}
-
-/// Reads a small JSON request body as a [`serde_json::Value`]. An empty body is `null`.
-///
-/// # Errors
-/// As [`read_json`].
-pub async fn read_json_value(
+pub(crate) async fn read_json_value(
     request: http::Request<Incoming>,
 ) -> Result<serde_json::Value, ApiError> {
     let timeout = request

@@ -29,7 +29,7 @@ const RFC5987: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'~');
 
 /// The `Content-Disposition` value for a download of a file named `name`.
-pub fn content_disposition(name: &str) -> String {
+pub(crate) fn content_disposition(name: &str) -> String {
     let replaced: String = name
         .chars()
         .map(|c| match c {
@@ -55,7 +55,7 @@ pub fn content_disposition(name: &str) -> String {
 
 /// Parses a `Range` header holding one byte range. Several ranges, other units or
 /// malformed values yield `None` (the whole file is served, as RFC 9110 allows).
-pub fn parse_range(headers: &HeaderMap) -> Option<ByteRange> {
+pub(crate) fn parse_range(headers: &HeaderMap) -> Option<ByteRange> {
     let value = headers.get(http::header::RANGE)?.to_str().ok()?.trim();
     let spec = value.strip_prefix("bytes=")?.trim();
     if spec.contains(',') {
@@ -73,23 +73,23 @@ pub fn parse_range(headers: &HeaderMap) -> Option<ByteRange> {
 
 /// What a streamed file response describes.
 #[derive(Debug)]
-pub struct FileMeta<'a> {
+pub(crate) struct FileMeta<'a> {
     /// Total size of the file.
-    pub size: u64,
+    pub(crate) size: u64,
     /// Served range.
-    pub range: std::ops::Range<u64>,
+    pub(crate) range: std::ops::Range<u64>,
     /// Whether a range was requested (206).
-    pub partial: bool,
+    pub(crate) partial: bool,
     /// Entity tag.
-    pub etag: Option<&'a str>,
+    pub(crate) etag: Option<&'a str>,
     /// Last modification.
-    pub last_modified: Option<chrono::DateTime<chrono::Utc>>,
+    pub(crate) last_modified: Option<chrono::DateTime<chrono::Utc>>,
     /// `Some(name)` for an attachment; `None` for raw views.
-    pub attachment: Option<&'a str>,
+    pub(crate) attachment: Option<&'a str>,
 }
 
 /// A streamed `application/octet-stream` response with the contract's headers.
-pub fn file_response<S, E>(meta: FileMeta<'_>, stream: S) -> Response<Body>
+pub(crate) fn file_response<S, E>(meta: FileMeta<'_>, stream: S) -> Response<Body>
 where
     S: Stream<Item = Result<Bytes, E>> + Send + 'static,
     E: Into<BoxError> + 'static,
@@ -140,7 +140,7 @@ where
 }
 
 /// A 416 response for an object of `size` bytes.
-pub fn range_not_satisfiable(size: u64) -> Response<Body> {
+pub(crate) fn range_not_satisfiable(size: u64) -> Response<Body> {
     let mut response = crate::error::ApiError::new(
         StatusCode::RANGE_NOT_SATISFIABLE,
         "Range Not Satisfiable",

@@ -10,10 +10,10 @@ use http::{Response, StatusCode};
 use s4_core::{Error, ErrorKind};
 use serde_json::{json, Map, Value};
 
-use crate::body::{self, Body};
+use crate::body::plain::{self, Body};
 
 /// The status for a core error kind (backend errors use the backend's own status).
-pub fn status_of(kind: ErrorKind) -> StatusCode {
+pub(crate) fn status_of(kind: ErrorKind) -> StatusCode {
     match kind {
         ErrorKind::NotFound => StatusCode::NOT_FOUND,
         ErrorKind::AlreadyExists => StatusCode::CONFLICT,
@@ -54,12 +54,24 @@ fn next_request_id() -> String {
 }
 
 /// 499: the upload was aborted on the client's request.
-pub fn client_closed() -> StatusCode {
+pub(crate) fn client_closed() -> StatusCode {
     StatusCode::from_u16(499).unwrap_or(StatusCode::BAD_REQUEST)
 }
 
+/// The contract's `error` name for a core error code: the domain codes whose
+/// contract name is an HTTP status name (API §4.5, §10.5) are renamed here, every
+/// other code (`NoSuchKey`, `InvalidKey`, …) is the name as it is.
+pub(crate) fn wire_name(code: &str) -> &str {
+    match code {
+        "TicketWrongEndpoint" | "TicketFieldsRequired" | "InvalidResourceType" => "BadRequest",
+        "TicketFailed" => "InternalServerError",
+        "AuthenticationError" => "Internal Server Error",
+        other => other,
+    }
+}
+
 /// The default `error` name of a kind, used when the error has no code.
-pub fn default_name(kind: ErrorKind) -> &'static str {
+pub(crate) fn default_name(kind: ErrorKind) -> &'static str {
     match kind {
         ErrorKind::NotFound => "Not Found",
         ErrorKind::AlreadyExists | ErrorKind::Conflict => "Conflict",
@@ -84,24 +96,28 @@ pub fn default_name(kind: ErrorKind) -> &'static str {
 
 /// An error response about to be sent.
 #[derive(Debug)]
-pub struct ApiError {
+pub(crate) struct ApiError {
     /// Status.
-    pub status: StatusCode,
+    pub(crate) status: StatusCode,
     /// The `error` field.
-    pub name: String,
+    pub(crate) name: String,
     /// The `message` field.
-    pub message: String,
+    pub(crate) message: String,
     /// Extra fields of the body.
-    pub extra: Map<String, Value>,
+    pub(crate) extra: Map<String, Value>,
     /// `Retry-After` seconds, for 429.
-    pub retry_after: Option<u64>,
+    pub(crate) retry_after: Option<u64>,
     /// The core error, kept for logging its source chain.
-    pub source: Option<Error>,
+    pub(crate) source: Option<Error>,
 }
 
 impl ApiError {
     /// An error with `status`, `name` and `message`.
-    pub fn new(status: StatusCode, name: impl Into<String>, message: impl Into<String>) -> Self {
+    pub(crate) fn new(
+        status: StatusCode,
+        name: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
         ApiError {
             status,
             name: name.into(),
@@ -113,17 +129,17 @@ impl ApiError {
     }
 
     /// 400 `Bad Request`.
-    pub fn bad_request(message: impl Into<String>) -> Self {
+    pub(crate) fn bad_request(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "Bad Request", message)
     }
 
     /// 404 `Not Found` with message `Not Found`.
-    pub fn not_found() -> Self {
+    pub(crate) fn not_found() -> Self {
         Self::new(StatusCode::NOT_FOUND, "Not Found", "Not Found")
     }
 
     /// 500 `Internal Server Error`.
-    pub fn internal(message: impl Into<String>) -> Self {
+    pub(crate) fn internal(message: impl Into<String>) -> Self {
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "Internal Server Error",
@@ -132,19 +148,13 @@ impl ApiError {
     }
 
     /// Replaces the name.
-    pub fn with_name(mut self, name: impl Into<String>) -> Self {
+    pub(crate) fn with_name(mut self, name: impl Into<String>) -> Self {
         self.name = name.into();
         self
     }
 
-    /// Replaces the message.
-    pub fn with_message(mut self, message: impl Into<String>) -> Self {
-        self.message = message.into();
-        self
-    }
-
     /// Adds a body field.
-    pub fn with_field(mut self, key: &str, value: Value) -> Self {
+    pub(crate) fn with_field(mut self, key: &str, value: Value) -> Self {
         self.extra.insert(key.to_string(), value);
         self
     }
@@ -169,7 +179,7 @@ impl ApiError {
 
     /// The JSON response. A 5xx is logged with its whole source chain and a request
     /// id; the client gets the stable envelope with that id, never internal detail.
-    pub fn into_response(mut self) -> Response<Body> {
+    pub(crate) fn into_response(mut self) -> Response<Body> {
         if self.status.is_server_error() {
             let request_id = next_request_id();
             match &self.source {
@@ -206,11 +216,13 @@ impl ApiError {
         body.insert("message".into(), Value::String(self.message));
         body.extend(self.extra);
         if self.status == StatusCode::NOT_MODIFIED {
-            let mut response = Response::new(body::empty());
+            let mut response = Response::new(plain::empty());
             *response.status_mut() = self.status;
             return response;
         }
-        let mut response = body::json(self.status, &Value::Object(body));
+        // Encoding a `Value` cannot fail (its map keys are strings).
+        let bytes = serde_json::to_vec(&Value::Object(body)).unwrap_or_default();
+        let mut response = plain::json_bytes(self.status, bytes);
         if let Some(secs) = self.retry_after {
             if let Ok(value) = HeaderValue::from_str(&secs.to_string()) {
                 response.headers_mut().insert(RETRY_AFTER, value);
@@ -228,7 +240,11 @@ impl From<Error> for ApiError {
             .and_then(|s| StatusCode::from_u16(s).ok())
             .filter(|s| !s.is_success())
             .unwrap_or_else(|| status_of(kind));
-        let name = err.code().unwrap_or_else(|| default_name(kind)).to_string();
+        let name = err
+            .code()
+            .map(wire_name)
+            .unwrap_or_else(|| default_name(kind))
+            .to_string();
         let mut api = ApiError::new(status, name, err.message().to_string());
         if let Some(at) = err.retry_at() {
             let now = std::time::SystemTime::now()
@@ -283,6 +299,20 @@ mod tests {
         let body: Value = serde_json::from_slice(&bytes).expect("json");
         assert_eq!(body["error"], "SlowDown");
         assert_eq!(body["message"], "Reduce your rate");
+    }
+
+    /// Core's domain codes get the contract's names; other codes pass through.
+    #[test]
+    fn domain_codes_get_contract_names() {
+        let named = |code: &'static str| {
+            ApiError::from(Error::new(ErrorKind::InvalidInput, "x").with_code(code)).name
+        };
+        assert_eq!(named("TicketWrongEndpoint"), "BadRequest");
+        assert_eq!(named("TicketFieldsRequired"), "BadRequest");
+        assert_eq!(named("InvalidResourceType"), "BadRequest");
+        assert_eq!(named("TicketFailed"), "InternalServerError");
+        assert_eq!(named("AuthenticationError"), "Internal Server Error");
+        assert_eq!(named("NoSuchKey"), "NoSuchKey");
     }
 
     /// An operation a backend (or its engine) does not implement: 501 `NotImplemented`.

@@ -17,28 +17,41 @@
 //!
 //! ## Layout
 //!
-//! * [`server`]: accept loop, HTTP/1.1 + h2c, graceful shutdown ([`serve`]).
-//! * [`app`]: shared state and the request pipeline (prefix, limits, routing, auth,
-//!   headers, logging).
+//! What an embedder needs is public: [`serve`]/[`serve_with`] ([`ServeOptions`]),
+//! [`App`] with its [`HttpConfig`] (and [`Cors`]), and the [`router`]'s route table
+//! (tooling and tests walk it). Everything else is the crate's own:
+//!
+//! * `server.rs`: accept loop, HTTP/1.1 + h2c, graceful shutdown.
+//! * `app.rs`: shared state ([`App`], [`HttpConfig`]) and the per-request context;
+//!   `pipeline.rs`: the request pipeline (prefix, limits, routing, auth, headers,
+//!   logging).
 //! * [`router`]: the one route table; authentication and tests are driven by it.
-//! * [`routes`]: handlers, one module per operation family.
-//! * [`error`]: the only mapping from core errors to statuses and JSON bodies.
-//! * [`body`], [`download`]: the one body type; JSON and streaming helpers.
-//! * [`s3`]: the S3 protocol endpoint (second listener, `s3s`), served by
-//!   [`server::serve_handler`].
+//! * `routes/`: handlers, one module per operation family.
+//! * `error.rs`: the only mapping from core errors to statuses and JSON bodies.
+//! * `body.rs` (`body/plain.rs`), `download.rs`: the one body type; JSON and
+//!   streaming helpers.
+//! * `access.rs`: authentication, CORS, security headers; `cookie.rs`: the
+//!   session cookie's wire format.
+//! * `console.rs`: the embedded web console, served outside `/api`.
+//! * [`s3`]: the S3 protocol endpoint (second listener, `s3s`), served by the
+//!   same accept loop as the API (`server.rs`).
 
 #![warn(missing_docs, unreachable_pub)]
 
-pub mod access;
-pub mod app;
-pub mod body;
-pub mod download;
-pub mod error;
-pub mod multipart;
+mod access;
+mod app;
+mod body;
+mod console;
+mod cookie;
+mod download;
+mod error;
+mod multipart;
+mod pipeline;
 pub mod router;
-pub mod routes;
+mod routes;
 pub mod s3;
-pub mod server;
+mod server;
 
+pub use access::Cors;
 pub use app::{App, HttpConfig};
 pub use server::{serve, serve_with, ServeOptions};

@@ -41,7 +41,7 @@ impl Stream for SharedBody {
 }
 
 /// The first file part of a multipart request, with what follows it.
-pub struct FileField {
+pub(crate) struct FileField {
     field: multer::Field<'static>,
     rest: multer::Multipart<'static>,
     body: SharedBody,
@@ -49,7 +49,7 @@ pub struct FileField {
 
 impl FileField {
     /// The part's own headers (e.g. a `Content-Length` the client declared).
-    pub fn headers(&self) -> &http::HeaderMap {
+    pub(crate) fn headers(&self) -> &http::HeaderMap {
         self.field.headers()
     }
 }
@@ -67,7 +67,7 @@ impl std::fmt::Debug for FileField {
 ///
 /// # Errors
 /// 400 for a malformed multipart body before the file part.
-pub async fn first_file_field(
+pub(crate) async fn first_file_field(
     request: Request<Incoming>,
 ) -> Result<Option<(FileField, Option<String>)>, ApiError> {
     let Some(boundary) = boundary_of(request.headers()) else {
@@ -151,7 +151,7 @@ async fn finish(mut rest: multer::Multipart<'static>, body: SharedBody) -> Resul
 
 /// The file part's bytes as a stream of core results, ending only once the whole
 /// request body arrived intact (see the module documentation).
-pub fn field_stream(
+pub(crate) fn field_stream(
     file: FileField,
 ) -> impl Stream<Item = s4_core::Result<Bytes>> + Send + 'static {
     let FileField { field, rest, body } = file;

@@ -8,6 +8,7 @@
 use std::collections::HashMap;
 
 use http::Method;
+use s4_core::auth::TicketType;
 
 /// Who may call a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,8 +18,8 @@ pub enum Access {
     /// Requires authentication when authentication is enabled.
     Protected,
     /// Like [`Access::Protected`], but also accepts a one-time SSE ticket of this
-    /// resource type (`transfer` or `upload`) for the `{resource}` parameter.
-    Ticket(&'static str),
+    /// resource type for the `{resource}` parameter.
+    Ticket(TicketType),
 }
 
 /// What a route does. Handlers are dispatched on this.
@@ -152,7 +153,7 @@ pub static ROUTES: &[Route] = &[
         GET,
         "/objects/upload-progress/{resource}",
         UploadProgress,
-        Ticket("upload")
+        Ticket(TicketType::Upload)
     ),
     route!(GET, "/objects/abort-upload/{key}", AbortUpload, Protected),
     route!(GET, "/local/locations", LocalLocations, Protected),
@@ -213,7 +214,7 @@ pub static ROUTES: &[Route] = &[
         GET,
         "/transfer/progress/{resource}",
         TransferProgress,
-        Ticket("transfer")
+        Ticket(TicketType::Transfer)
     ),
     route!(POST, "/transfer/cancel/{job}", TransferCancel, Protected),
     route!(DELETE, "/transfer/{job}", TransferCancel, Protected),

@@ -47,11 +47,11 @@ use crate::app::App;
 use crate::body::{BodyReadTimeout, BoxError};
 
 /// Default of [`ServeOptions::header_read_timeout`].
-pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// Default of [`ServeOptions::idle_timeout`].
-pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+pub(crate) const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Default of [`ServeOptions::body_read_timeout`].
-pub const DEFAULT_BODY_READ_TIMEOUT: Duration = Duration::from_secs(60);
+pub(crate) const DEFAULT_BODY_READ_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Server tuning.
 #[derive(Debug, Clone)]
@@ -110,7 +110,7 @@ pub async fn serve(
 
 /// What the accept loop serves on each request: the REST [`App`], or the S3
 /// protocol endpoint ([`crate::s3::S3Endpoint`]).
-pub trait Handler: Clone + Send + Sync + 'static {
+pub(crate) trait Handler: Clone + Send + Sync + 'static {
     /// Answers one request from `peer`.
     fn handle(
         &self,
@@ -147,7 +147,7 @@ pub async fn serve_with(
 ///
 /// # Errors
 /// Only unrecoverable listener failures; per-connection errors are logged.
-pub async fn serve_handler<H: Handler>(
+pub(crate) async fn serve_handler<H: Handler>(
     listener: TcpListener,
     app: H,
     shutdown: impl Future<Output = ()>,

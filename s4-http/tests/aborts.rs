@@ -243,6 +243,7 @@ async fn object_uploads_leave_nothing_local() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(s4_test_s3), ignore = "needs S4_TEST_S3_ENDPOINT")]
 async fn object_uploads_leave_nothing_s3() {
     object_uploads_leave_nothing(Kind::S3).await;
 }

@@ -21,6 +21,7 @@ macro_rules! on_every_backend {
         )* }
         mod s3 { $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            #[cfg_attr(not(s4_test_s3), ignore = "needs S4_TEST_S3_ENDPOINT")]
             async fn $name() { if let Some(s) = super::start(super::Kind::S3).await { super::$name(s).await } }
         )* }
     };

@@ -620,7 +620,7 @@ async fn cors_and_security_headers() {
     assert!(h.get("strict-transport-security").is_none());
     // Reflect-any never sends "*".
     let s = start_with(Kind::Memory, |c| {
-        c.cors = s4_http::access::Cors::from_value(Some("*"))
+        c.cors = s4_http::Cors::from_value(Some("*"))
     })
     .await
     .expect("server");

@@ -93,6 +93,16 @@ fn invalid_configuration_fails_before_listening() {
             "ftp",
             "S4_BACKEND=\"ftp\" is not one of local, memory, s3",
         ),
+        (
+            "LOG_LEVEL",
+            "verbose",
+            "LOG_LEVEL=\"verbose\" is not one of",
+        ),
+        (
+            "LOG_FORMAT",
+            "xml",
+            "LOG_FORMAT=\"xml\" is not one of text, json",
+        ),
     ] {
         let output = std::process::Command::new(env!("CARGO_BIN_EXE_s4"))
             .env(var, value)
@@ -103,6 +113,28 @@ fn invalid_configuration_fails_before_listening() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(stderr.contains(needle), "{stderr}");
     }
+}
+
+#[test]
+fn malformed_dotenv_stops_the_start() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(
+        dir.path().join(".env"),
+        "PORT=5000\nTHIS IS NOT A SETTING\n",
+    )
+    .expect("write");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_s4"))
+        .current_dir(dir.path())
+        .env("S4_BACKEND", "memory")
+        .env("S4_DATA_DIR", dir.path())
+        // Were the file accepted, this invalid port would stop the start instead
+        // (with a message not naming `.env`): the test never leaves a server running.
+        .env("PORT", "not-a-port")
+        .output()
+        .expect("run s4");
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains(".env:"), "{stderr}");
 }
 
 #[test]

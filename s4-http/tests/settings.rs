@@ -692,6 +692,7 @@ fn body_of(config: &s4_core::storage::S3Config, secret: &str) -> Value {
 }
 
 #[tokio::test]
+#[cfg_attr(not(s4_test_s3), ignore = "needs S4_TEST_S3_ENDPOINT")]
 async fn s3_test_good_and_bad_credentials() {
     let Some(config) = s3_env() else { return };
     let dir = tempfile::tempdir().expect("dir");
@@ -755,6 +756,7 @@ async fn second_garage_key() -> Option<(String, String)> {
 }
 
 #[tokio::test]
+#[cfg_attr(not(s4_test_s3), ignore = "needs S4_TEST_S3_ENDPOINT")]
 async fn put_s3_swaps_the_backend_without_restart() {
     let Some(config) = s3_env() else { return };
     let dir = tempfile::tempdir().expect("dir");

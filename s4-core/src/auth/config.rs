@@ -23,11 +23,6 @@ use crate::settings::var;
 pub const DEFAULT_JWT_EXPIRATION_HOURS: u64 = 8;
 /// Default SSE ticket lifetime in seconds (`SSE_TICKET_TTL_SECONDS`).
 pub const DEFAULT_SSE_TICKET_TTL_SECONDS: u64 = 60;
-/// Name of the session cookie holding the JWT (API §4.4).
-pub const COOKIE_NAME: &str = "s4_auth_token";
-/// `Set-Cookie` value that clears the session cookie on logout (API §4.4).
-pub const CLEAR_COOKIE: &str =
-    "s4_auth_token=; Path=/; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT";
 
 /// How requests are authenticated (API §4.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -200,29 +195,16 @@ impl AuthConfig {
         self.jwt_expiration_hours.saturating_mul(3600)
     }
 
-    /// Whether the session cookie carries `Secure`: yes unless
-    /// `NODE_ENV=development` or `COOKIE_REQUIRE_HTTPS=false`.
+    /// Whether the session token may only travel over HTTPS (the adapter's cookie
+    /// carries `Secure`): yes unless `NODE_ENV=development` or
+    /// `COOKIE_REQUIRE_HTTPS=false`.
     pub fn cookie_secure(&self) -> bool {
         self.cookie_require_https && !self.development
     }
 
-    /// The cookie's `SameSite` value: `Lax` when `NODE_ENV=development`, else `Strict`.
-    pub fn cookie_same_site(&self) -> &'static str {
-        if self.development {
-            "Lax"
-        } else {
-            "Strict"
-        }
-    }
-
-    /// The `Set-Cookie` value carrying `token` as the session cookie (API §4.4).
-    pub fn session_cookie(&self, token: &str) -> String {
-        let secure = if self.cookie_secure() { "; Secure" } else { "" };
-        format!(
-            "{COOKIE_NAME}={token}; HttpOnly; Path=/; Max-Age={}; SameSite={}{secure}",
-            self.token_lifetime_secs(),
-            self.cookie_same_site()
-        )
+    /// Whether `NODE_ENV=development` (the adapter relaxes its cookie's `SameSite`).
+    pub fn development(&self) -> bool {
+        self.development
     }
 
     /// SSE ticket lifetime (`SSE_TICKET_TTL_SECONDS`, default 60 s).
@@ -348,24 +330,15 @@ mod tests {
     }
 
     #[test]
-    fn cookie_attributes() {
+    fn cookie_policy() {
         let c = config(&[]);
         assert!(c.cookie_secure());
-        assert_eq!(c.cookie_same_site(), "Strict");
-        assert_eq!(
-            c.session_cookie("t"),
-            "s4_auth_token=t; HttpOnly; Path=/; Max-Age=28800; SameSite=Strict; Secure"
-        );
+        assert!(!c.development());
         let c = config(&[("COOKIE_REQUIRE_HTTPS", "false")]);
         assert!(!c.cookie_secure());
-        assert_eq!(c.cookie_same_site(), "Strict");
         let c = config(&[("NODE_ENV", "development")]);
         assert!(!c.cookie_secure());
-        assert_eq!(c.cookie_same_site(), "Lax");
-        assert_eq!(
-            c.session_cookie("t"),
-            "s4_auth_token=t; HttpOnly; Path=/; Max-Age=28800; SameSite=Lax"
-        );
+        assert!(c.development());
         let c = config(&[("NODE_ENV", "production"), ("COOKIE_REQUIRE_HTTPS", "true")]);
         assert!(c.cookie_secure());
     }

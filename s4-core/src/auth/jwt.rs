@@ -111,7 +111,7 @@ fn map_jwt_error(err: jsonwebtoken::errors::Error) -> Error {
         }
         JwtErrorKind::Provider(_) | JwtErrorKind::MissingAlgorithm => {
             return Error::internal(messages::AUTHENTICATION_ERROR)
-                .with_code("Internal Server Error")
+                .with_code("AuthenticationError")
                 .with_source(err)
         }
         _ => messages::INVALID_TOKEN,

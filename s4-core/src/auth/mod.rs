@@ -6,13 +6,15 @@
 //! [`AuthService::authenticate`] as plain strings; it maps the returned
 //! [`Error`]s (kind `Unauthenticated`, `InvalidInput`, `PermissionDenied`,
 //! `Internal`) to statuses. Messages are the contract's, verbatim (see
-//! [`messages`]), and errors whose contract `error` name differs from the kind's
-//! default carry it as their [`Error::code`].
+//! [`messages`]); errors the adapter must name differently from the kind's default
+//! carry a domain [`Error::code`] (`TicketWrongEndpoint`, `TicketFieldsRequired`,
+//! `InvalidResourceType`, `TicketFailed`, `AuthenticationError`), which the
+//! adapter's error table turns into the contract's `error` name.
 //!
 //! ## Layout
 //!
 //! * [`AuthConfig`] (`config.rs`): environment → mode, secret, lifetimes, cookie
-//!   attributes. Never fails.
+//!   policy. Never fails.
 //! * `credentials.rs`: the constant-time user name / password check (digests).
 //! * `jwt.rs`: issuing and verifying HS256 tokens.
 //! * [`TicketService`] (`ticket.rs`): one-time SSE tickets.
@@ -31,8 +33,7 @@ use std::sync::Arc;
 use serde::Serialize;
 
 pub use config::{
-    AuthConfig, AuthMode, CLEAR_COOKIE, COOKIE_NAME, DEFAULT_JWT_EXPIRATION_HOURS,
-    DEFAULT_SSE_TICKET_TTL_SECONDS,
+    AuthConfig, AuthMode, DEFAULT_JWT_EXPIRATION_HOURS, DEFAULT_SSE_TICKET_TTL_SECONDS,
 };
 pub use ticket::{IssuedTicket, TicketService, TicketType};
 pub use user::{User, ADMIN_ROLE};
@@ -103,7 +104,7 @@ impl fmt::Debug for IssuedToken {
 pub struct Presented<'a> {
     /// Value of the `s4_auth_token` cookie.
     pub cookie: Option<&'a str>,
-    /// The token of an `Authorization: Bearer <jwt>` header (see [`bearer_token`]).
+    /// The token of an `Authorization: Bearer <jwt>` header (extracted by the adapter).
     pub bearer: Option<&'a str>,
     /// The `ticket` query parameter.
     pub ticket: Option<&'a str>,
@@ -117,12 +118,6 @@ impl fmt::Debug for Presented<'_> {
             .field("ticket", &self.ticket.is_some())
             .finish()
     }
-}
-
-/// The token of an `Authorization` header value of the form `Bearer <jwt>` (prefix
-/// exactly `Bearer `, case-sensitive); `None` for any other scheme.
-pub fn bearer_token(authorization: &str) -> Option<&str> {
-    authorization.strip_prefix("Bearer ")
 }
 
 /// The authentication service: configuration, credential digests, JWT keys and the
@@ -246,7 +241,7 @@ impl AuthService {
     /// [`messages::INVALID_TOKEN_PAYLOAD`] (`id`/`username` not non-empty strings,
     /// `roles` not an array of strings, `allowedLocations` not an array of strings,
     /// `exp` missing or not a number); [`ErrorKind::Internal`]
-    /// [`messages::AUTHENTICATION_ERROR`] (code `Internal Server Error`) if the
+    /// [`messages::AUTHENTICATION_ERROR`] (code `AuthenticationError`) if the
     /// crypto provider fails.
     pub fn verify_token(&self, token: &str) -> Result<User> {
         self.inner.jwt.verify(token)
@@ -266,7 +261,7 @@ impl AuthService {
     /// [`ErrorKind::Unauthenticated`] with [`messages::MISSING_CREDENTIALS`] when
     /// nothing is presented, or the errors of [`verify_token`](Self::verify_token) /
     /// [`TicketService::redeem`]; [`ErrorKind::InvalidInput`] with
-    /// [`messages::TICKET_WRONG_ENDPOINT`] (code `BadRequest`) for a ticket on a
+    /// [`messages::TICKET_WRONG_ENDPOINT`] (code `TicketWrongEndpoint`) for a ticket on a
     /// non-SSE route.
     pub fn authenticate(
         &self,
@@ -296,7 +291,8 @@ impl AuthService {
                 self.inner.tickets.redeem(ticket, kind, resource)
             }
             (Some(_), None) => {
-                Err(Error::invalid(messages::TICKET_WRONG_ENDPOINT).with_code("BadRequest"))
+                Err(Error::invalid(messages::TICKET_WRONG_ENDPOINT)
+                    .with_code("TicketWrongEndpoint"))
             }
             (None, _) => Err(Error::new(
                 ErrorKind::Unauthenticated,
@@ -518,7 +514,7 @@ mod tests {
             (err.kind(), err.message()),
             (ErrorKind::InvalidInput, messages::TICKET_WRONG_ENDPOINT)
         );
-        assert_eq!(err.code(), Some("BadRequest"));
+        assert_eq!(err.code(), Some("TicketWrongEndpoint"));
 
         // Wrong scope: rejected, untouched.
         let wrong = auth.authenticate(&p, Some((TicketType::Upload, "job-1")));
@@ -552,14 +548,6 @@ mod tests {
             ..Presented::default()
         };
         assert_eq!(auth.authenticate(&p, None).expect("valid").username, "ext");
-    }
-
-    #[test]
-    fn bearer_prefix_is_exact() {
-        assert_eq!(bearer_token("Bearer abc"), Some("abc"));
-        assert_eq!(bearer_token("bearer abc"), None);
-        assert_eq!(bearer_token("Basic abc"), None);
-        assert_eq!(bearer_token("Bearer"), None);
     }
 
     #[test]

@@ -60,7 +60,10 @@ impl TicketType {
         match s {
             "transfer" => Ok(TicketType::Transfer),
             "upload" => Ok(TicketType::Upload),
-            _ => Err(Error::invalid(messages::INVALID_RESOURCE_TYPE).with_code("BadRequest")),
+            _ => {
+                Err(Error::invalid(messages::INVALID_RESOURCE_TYPE)
+                    .with_code("InvalidResourceType"))
+            }
         }
     }
 
@@ -174,7 +177,9 @@ impl TicketService {
         resource: &str,
     ) -> Result<IssuedTicket> {
         if resource.is_empty() {
-            return Err(Error::invalid(messages::TICKET_FIELDS_REQUIRED).with_code("BadRequest"));
+            return Err(
+                Error::invalid(messages::TICKET_FIELDS_REQUIRED).with_code("TicketFieldsRequired")
+            );
         }
         let ticket = random_ticket()?;
         let now = Instant::now();
@@ -293,7 +298,7 @@ fn random_ticket() -> Result<String> {
     let mut bytes = [0u8; 32];
     rand::rngs::OsRng.try_fill_bytes(&mut bytes).map_err(|e| {
         Error::internal(messages::TICKET_FAILED)
-            .with_code("InternalServerError")
+            .with_code("TicketFailed")
             .with_source(e)
     })?;
     Ok(URL_SAFE_NO_PAD.encode(bytes))
@@ -469,7 +474,7 @@ mod tests {
             err.message(),
             "Invalid resourceType. Must be 'transfer' or 'upload'"
         );
-        assert_eq!(err.code(), Some("BadRequest"));
+        assert_eq!(err.code(), Some("InvalidResourceType"));
     }
 
     #[tokio::test]

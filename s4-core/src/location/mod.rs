@@ -62,30 +62,32 @@
 //! | mkdir with a file in the way | `Conflict` | none |
 
 mod config;
+mod entry;
 mod ops;
 mod path;
+mod read;
 mod transfer_io;
 mod upload;
 
 #[cfg(all(test, unix))]
 mod tests;
 
-use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::Bytes;
 use cap_std::fs::Dir;
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use futures::stream::BoxStream;
 use futures::StreamExt;
-use serde::ser::{SerializeStruct, Serializer};
-use serde::Serialize;
 
 pub use config::{
     FileTypePolicy, LocationsConfig, DEFAULT_ALLOWED_EXTENSIONS, DEFAULT_BLOCKED_EXTENSIONS,
     DEFAULT_MAX_FILE_SIZE, INVALID_FILE_TYPE,
 };
+use entry::sort_entries;
+pub use entry::{DirListing, Entry, EntryKind, FileStream, LocationInfo, QuotaUsage};
+use read::file_body;
 pub use transfer_io::{WalkEntry, MAX_WALK_PATH};
 pub use upload::{UploadTarget, WriteOptions};
 
@@ -142,202 +144,6 @@ where
     tokio::task::spawn_blocking(work)
         .await
         .map_err(|e| Error::internal(format!("file system task failed: {e}")))?
-}
-
-/// What an entry is (its own type: a symlink is a symlink, whatever it points to).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum EntryKind {
-    /// A regular file (or another non-directory, such as a FIFO).
-    File,
-    /// A directory.
-    Directory,
-    /// A symbolic link whose target resolves inside the location.
-    Symlink,
-}
-
-impl EntryKind {
-    /// The API's `type` value: `file`, `directory` or `symlink`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EntryKind::File => "file",
-            EntryKind::Directory => "directory",
-            EntryKind::Symlink => "symlink",
-        }
-    }
-}
-
-impl Serialize for EntryKind {
-    fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
-        serializer.serialize_str(self.as_str())
-    }
-}
-
-/// One entry of a listing, or the subject of [`Locations::stat`] (API §17.2 shape).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Entry {
-    /// Last path component (for the root: the location's name).
-    pub name: String,
-    /// Path relative to the location root (`""` for the root).
-    pub path: String,
-    /// The entry's own type.
-    pub kind: EntryKind,
-    /// Size in bytes: files, and symlinks (their target's); `None` for directories.
-    pub size: Option<u64>,
-    /// Last modification: files, and symlinks (their target's); `None` for directories.
-    pub modified: Option<DateTime<Utc>>,
-    /// For symlinks: the link text, as stored.
-    pub target: Option<String>,
-}
-
-impl Entry {
-    fn directory(name: String, path: String) -> Self {
-        Self {
-            name,
-            path,
-            kind: EntryKind::Directory,
-            size: None,
-            modified: None,
-            target: None,
-        }
-    }
-
-    fn file(name: String, path: String, size: u64, modified: Option<DateTime<Utc>>) -> Self {
-        Self {
-            name,
-            path,
-            kind: EntryKind::File,
-            size: Some(size),
-            modified,
-            target: None,
-        }
-    }
-}
-
-/// Serializes as `{"name","path","type","size"?,"modified"?,"target"?}` with `modified`
-/// as ISO-8601 UTC with milliseconds; absent fields are omitted.
-impl Serialize for Entry {
-    fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
-        let mut s = serializer.serialize_struct("Entry", 6)?;
-        s.serialize_field("name", &self.name)?;
-        s.serialize_field("path", &self.path)?;
-        s.serialize_field("type", &self.kind)?;
-        if let Some(size) = self.size {
-            s.serialize_field("size", &size)?;
-        } else {
-            s.skip_field("size")?;
-        }
-        if let Some(modified) = &self.modified {
-            s.serialize_field(
-                "modified",
-                &modified.to_rfc3339_opts(SecondsFormat::Millis, true),
-            )?;
-        } else {
-            s.skip_field("modified")?;
-        }
-        if let Some(target) = &self.target {
-            s.serialize_field("target", target)?;
-        } else {
-            s.skip_field("target")?;
-        }
-        s.end()
-    }
-}
-
-/// One page of a directory listing (API §17.2).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DirListing {
-    /// The page: directories first, then the rest, each group by name
-    /// case-insensitively (ties broken on the raw name); sorted before slicing.
-    pub files: Vec<Entry>,
-    /// The normalized listed path (`""` at the root).
-    pub current_path: String,
-    /// `None` at the root, `"."` for a top-level directory, else the parent path.
-    pub parent_path: Option<String>,
-    /// Number of entries before `limit`/`offset`.
-    pub total_count: usize,
-}
-
-/// Serializes as `{"files","currentPath","parentPath" (null at the root),"totalCount"}`.
-impl Serialize for DirListing {
-    fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
-        let mut s = serializer.serialize_struct("DirListing", 4)?;
-        s.serialize_field("files", &self.files)?;
-        s.serialize_field("currentPath", &self.current_path)?;
-        s.serialize_field("parentPath", &self.parent_path)?;
-        s.serialize_field("totalCount", &self.total_count)?;
-        s.end()
-    }
-}
-
-/// A configured location (API §17.1).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LocationInfo {
-    /// `local-<n>`.
-    pub id: String,
-    /// Last component of the configured path (or the whole path).
-    pub name: String,
-    /// The configured path, as given.
-    pub path: String,
-    /// Whether the path exists and is a directory (checked on every call).
-    pub available: bool,
-}
-
-/// Serializes as `{"id","name","path","type":"local","available"}`.
-impl Serialize for LocationInfo {
-    fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
-        let mut s = serializer.serialize_struct("LocationInfo", 5)?;
-        s.serialize_field("id", &self.id)?;
-        s.serialize_field("name", &self.name)?;
-        s.serialize_field("path", &self.path)?;
-        s.serialize_field("type", "local")?;
-        s.serialize_field("available", &self.available)?;
-        s.end()
-    }
-}
-
-/// A file being read: what is read, the byte range served, and the bytes.
-pub struct FileStream {
-    /// Last path component.
-    pub name: String,
-    /// Normalized path relative to the location root.
-    pub path: String,
-    /// Size of the whole file (of the opened file, symlinks followed).
-    pub size: u64,
-    /// Last modification of the opened file.
-    pub modified: Option<DateTime<Utc>>,
-    /// The range this stream yields (`0..size` without a range request).
-    pub range: Range<u64>,
-    /// Whether a range was requested.
-    pub partial: bool,
-    /// The bytes in chunks of up to [`READ_CHUNK`]. Ends with an error if reading fails
-    /// or the file shrinks midway. Dropping the stream stops the read.
-    pub body: BoxStream<'static, Result<Bytes>>,
-}
-
-impl FileStream {
-    /// Number of bytes `body` yields (the `Content-Length`).
-    pub fn content_length(&self) -> u64 {
-        self.range.end - self.range.start
-    }
-}
-
-impl std::fmt::Debug for FileStream {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FileStream")
-            .field("path", &self.path)
-            .field("size", &self.size)
-            .field("range", &self.range)
-            .finish_non_exhaustive()
-    }
-}
-
-/// Upload usage recorded by this process for one location (§17.9).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct QuotaUsage {
-    /// Bytes uploaded minus bytes deleted (never below 0).
-    pub bytes: u64,
-    /// Files uploaded minus files deleted (never below 0).
-    pub files: u64,
 }
 
 /// The local locations service. Cheap to clone (`Arc` inside); every clone shares the
@@ -438,17 +244,6 @@ impl Root {
         usage.bytes = usage.bytes.saturating_sub(removed.bytes);
         usage.files = usage.files.saturating_sub(removed.files);
     }
-}
-
-/// Directories first, then by name case-insensitively, ties on the raw name.
-fn sort_entries(entries: &mut [Entry]) {
-    entries.sort_by_cached_key(|e| {
-        (
-            e.kind != EntryKind::Directory,
-            e.name.to_lowercase(),
-            e.name.clone(),
-        )
-    });
 }
 
 impl Locations {
@@ -554,155 +349,6 @@ impl Locations {
     fn resolve(&self, id: &str, rel_path: &str) -> Result<(usize, RelPath)> {
         let index = parse_location_id(id, self.len())?;
         Ok((index, RelPath::parse(rel_path)?))
-    }
-
-    /// All configured locations, in order, with `available` checked now.
-    pub async fn list_locations(&self) -> Vec<LocationInfo> {
-        let this = self.clone();
-        blocking(move || {
-            Ok(this
-                .inner
-                .roots
-                .iter()
-                .map(|root| LocationInfo {
-                    id: root.id.clone(),
-                    name: root.name.clone(),
-                    path: root.path.to_string_lossy().into_owned(),
-                    available: std::fs::metadata(&root.path).is_ok_and(|m| m.is_dir()),
-                })
-                .collect())
-        })
-        .await
-        .unwrap_or_default()
-    }
-
-    /// Lists a directory (API §17.2): immediate children, sorted, then `offset` and
-    /// `limit` (`None` = all) applied. Dangling symlinks and symlinks leading outside
-    /// the location are omitted; in-flight upload temporaries are hidden. Buffers the
-    /// directory's entries (they must be sorted before slicing).
-    ///
-    /// # Errors
-    /// `NotFound` (unknown location, missing directory), `PermissionDenied` with code
-    /// `Forbidden` (traversal) or without (EACCES), `InvalidInput`
-    /// `Not a directory: <path>` when the path is a file.
-    pub async fn list_dir(
-        &self,
-        id: &str,
-        rel_path: &str,
-        limit: Option<usize>,
-        offset: usize,
-    ) -> Result<DirListing> {
-        let (index, rel) = self.resolve(id, rel_path)?;
-        let current_path = rel.display();
-        let parent_path = rel.parent_display();
-        let mut entries = self
-            .run(index, rel, rel_path, |_, target| ops::list(target))
-            .await?;
-        sort_entries(&mut entries);
-        let total_count = entries.len();
-        let files = entries
-            .into_iter()
-            .skip(offset)
-            .take(limit.unwrap_or(usize::MAX))
-            .collect();
-        Ok(DirListing {
-            files,
-            current_path,
-            parent_path,
-            total_count,
-        })
-    }
-
-    /// The entry at a path (for view metadata). A symlink reports its target's size
-    /// and time; one leading outside the location is refused.
-    ///
-    /// # Errors
-    /// As [`Self::list_dir`] (without the `Not a directory` case).
-    pub async fn stat(&self, id: &str, rel_path: &str) -> Result<Entry> {
-        let (index, rel) = self.resolve(id, rel_path)?;
-        self.run(index, rel, rel_path, |root, target| {
-            ops::stat(target, &root.name)
-        })
-        .await
-    }
-
-    /// Opens a regular file for streaming (download, raw view), optionally a byte
-    /// range of it. Symlinks inside the location are followed. Size, type and range
-    /// are those of the opened file, so a later change of the path does not matter.
-    ///
-    /// # Errors
-    /// As [`Self::stat`], plus `InvalidInput` `Not a file: <path>` (directory or other
-    /// non-regular file), `TooLarge` `File size <X.XX>GB exceeds limit of <Y.YY>GB`
-    /// (GB = 2^30 bytes) above `max_file_size`, `RangeNotSatisfiable` (with
-    /// [`Error::object_size`]).
-    pub async fn open_read(
-        &self,
-        id: &str,
-        rel_path: &str,
-        range: Option<ByteRange>,
-    ) -> Result<FileStream> {
-        use std::io::{Seek, SeekFrom};
-        let (index, rel) = self.resolve(id, rel_path)?;
-        let name = rel.file_name().unwrap_or_default().to_string();
-        let path = rel.display();
-        let max = self.inner.config.max_file_size;
-        let (file, size, modified, span) = self
-            .run(index, rel, rel_path, move |_, target| {
-                let (file, meta) = ops::open_file(target)?;
-                let size = meta.len();
-                if size > max {
-                    return Err(Error::new(
-                        ErrorKind::TooLarge,
-                        format!(
-                            "File size {:.2}GB exceeds limit of {:.2}GB",
-                            gib(size),
-                            gib(max)
-                        ),
-                    ));
-                }
-                let span = match range {
-                    None => 0..size,
-                    Some(range) => range.resolve(size).ok_or_else(|| {
-                        Error::new(ErrorKind::RangeNotSatisfiable, "Range Not Satisfiable")
-                            .with_object_size(size)
-                    })?,
-                };
-                let mut file = file.into_std();
-                if span.start > 0 {
-                    file.seek(SeekFrom::Start(span.start))
-                        .map_err(|e| target.fail(e, "read"))?;
-                }
-                let modified = meta
-                    .modified()
-                    .ok()
-                    .map(|t| DateTime::<Utc>::from(t.into_std()));
-                Ok((file, size, modified, span))
-            })
-            .await?;
-        let body = file_body(file, span.end - span.start, path.clone());
-        Ok(FileStream {
-            name,
-            path,
-            size,
-            modified,
-            range: span,
-            partial: range.is_some(),
-            body,
-        })
-    }
-
-    /// The first `max` bytes (or fewer) of a regular file, for previews
-    /// ([`PREVIEW_MAX`]). Not subject to `max_file_size`.
-    ///
-    /// # Errors
-    /// As [`Self::open_read`] (without the size limit and range cases).
-    pub async fn read_prefix(&self, id: &str, rel_path: &str, max: usize) -> Result<Bytes> {
-        let (index, rel) = self.resolve(id, rel_path)?;
-        self.run(index, rel, rel_path, move |_, target| {
-            let (file, _) = ops::open_file(target)?;
-            ops::read_prefix(file, max, target).map(Bytes::from)
-        })
-        .await
     }
 
     /// Upload steps 2 and 3 of API §17.3: the path is required (`File path is
@@ -815,36 +461,4 @@ impl Locations {
         })
         .await
     }
-}
-
-/// Streams `len` bytes from the current position of `file` in [`READ_CHUNK`] chunks,
-/// failing (rather than ending quietly) if the file turns out shorter.
-fn file_body(file: std::fs::File, len: u64, path: String) -> BoxStream<'static, Result<Bytes>> {
-    use tokio::io::AsyncReadExt;
-    let reader = tokio::fs::File::from_std(file).take(len);
-    let chunks = tokio_util::io::ReaderStream::with_capacity(reader, READ_CHUNK);
-    futures::stream::unfold(
-        (chunks, 0u64, false, path),
-        move |(mut chunks, seen, done, path)| async move {
-            if done {
-                return None;
-            }
-            match chunks.next().await {
-                Some(Ok(bytes)) => {
-                    let seen = seen + bytes.len() as u64;
-                    Some((Ok(bytes), (chunks, seen, false, path)))
-                }
-                Some(Err(err)) => {
-                    let err = Error::from_io(err, format_args!("Cannot read '{path}'"));
-                    Some((Err(err), (chunks, seen, true, path)))
-                }
-                None if seen < len => {
-                    let err = Error::internal(format!("File '{path}' shrank while being read"));
-                    Some((Err(err), (chunks, seen, true, path)))
-                }
-                None => None,
-            }
-        },
-    )
-    .boxed()
 }

@@ -10,16 +10,13 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use cap_std::fs::{Dir, OpenOptions};
-use futures::{Stream, StreamExt};
-use tokio::io::AsyncWriteExt;
+use futures::Stream;
 
 use super::ops::{self, is_temp_name, TEMP_PREFIX, TEMP_SUFFIX};
 use super::path::{escapes, is_escape, RelPath};
+use super::upload::metered_write;
 use super::{blocking, file_body, FileStream, Locations, WriteOptions};
 use crate::error::{Error, ErrorKind, Result};
-
-/// Write buffer between the source stream and the file.
-const WRITE_BUFFER: usize = 256 << 10;
 
 /// Longest full path the walk accepts (API §15.1).
 pub const MAX_WALK_PATH: usize = 4096;
@@ -211,44 +208,18 @@ impl Locations {
                 Error::from_io(err, format_args!("Cannot write '{shown}'"))
             }
         };
-        let cancel = options.cancel.clone().unwrap_or_default();
-        let mut out =
-            tokio::io::BufWriter::with_capacity(WRITE_BUFFER, tokio::fs::File::from_std(file));
-        let mut body = std::pin::pin!(body);
-        let mut total: u64 = 0;
-        let streamed: Result<()> = async {
-            loop {
-                let item = tokio::select! {
-                    biased;
-                    _ = cancel.cancelled() => {
-                        return Err(Error::new(ErrorKind::Cancelled, "Cancelled by user"));
-                    }
-                    item = body.next() => item,
-                };
-                let chunk = match item {
-                    None => break,
-                    Some(Err(err)) => return Err(err),
-                    Some(Ok(chunk)) => chunk,
-                };
-                total += chunk.len() as u64;
-                out.write_all(&chunk).await.map_err(&fail)?;
-                if let Some(progress) = &options.progress {
-                    progress(total);
-                }
+        let streamed = metered_write(file, body, &options, None, "Cancelled by user", &fail).await;
+        let (file, total) = match streamed {
+            Ok(written) => written,
+            Err(err) => {
+                let _ = blocking(move || {
+                    drop(temp);
+                    Ok(())
+                })
+                .await;
+                return Err(err);
             }
-            out.flush().await.map_err(&fail)
-        }
-        .await;
-        if let Err(err) = streamed {
-            drop(out);
-            let _ = blocking(move || {
-                drop(temp);
-                Ok(())
-            })
-            .await;
-            return Err(err);
-        }
-        let file = out.into_inner().into_std().await;
+        };
         blocking(move || {
             drop(file);
             let mut temp = temp;

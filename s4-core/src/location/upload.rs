@@ -315,51 +315,32 @@ impl UploadTarget {
         .await?;
 
         let max = this.locations.inner.config.max_file_size;
-        let cancel = options.cancel.clone().unwrap_or_default();
-        let mut out =
-            tokio::io::BufWriter::with_capacity(WRITE_BUFFER, tokio::fs::File::from_std(file));
-        let mut body = std::pin::pin!(body);
-        let mut total: u64 = 0;
-        let streamed: Result<()> = async {
-            loop {
-                let item = tokio::select! {
-                    biased;
-                    _ = cancel.cancelled() => {
-                        return Err(Error::new(ErrorKind::Cancelled, "Upload aborted by client"));
-                    }
-                    item = body.next() => item,
-                };
-                let chunk = match item {
-                    None => break,
-                    Some(Err(err)) => return Err(err),
-                    Some(Ok(chunk)) => chunk,
-                };
-                total += chunk.len() as u64;
-                if total > max {
-                    return Err(Error::new(ErrorKind::TooLarge, "File too large"));
-                }
-                out.write_all(&chunk).await.map_err(|e| this.io_error(e))?;
-                if let Some(progress) = &options.progress {
-                    progress(total);
-                }
-            }
-            out.flush().await.map_err(|e| this.io_error(e))
-        }
+        let io_error = {
+            let this = Arc::clone(&this);
+            move |e| this.io_error(e)
+        };
+        let streamed = metered_write(
+            file,
+            body,
+            &options,
+            Some(max),
+            "Upload aborted by client",
+            io_error,
+        )
         .await;
-
-        if let Err(err) = streamed {
-            drop(out);
-            // Removal on a blocking thread; should this await be cut short by a drop,
-            // the closure still runs to completion.
-            let _ = blocking(move || {
-                temp.remove();
-                Ok(())
-            })
-            .await;
-            return Err(err);
-        }
-
-        let file = out.into_inner().into_std().await;
+        let (file, total) = match streamed {
+            Ok(written) => written,
+            Err(err) => {
+                // Removal on a blocking thread; should this await be cut short by a
+                // drop, the closure still runs to completion.
+                let _ = blocking(move || {
+                    temp.remove();
+                    Ok(())
+                })
+                .await;
+                return Err(err);
+            }
+        };
         let finish = Arc::clone(&this);
         blocking(move || {
             finish.link_into_place(file, temp)?;
@@ -480,4 +461,55 @@ impl State {
             Err(err) => Err(self.io_error(err)),
         }
     }
+}
+
+/// The one metered write of local locations (uploads and transfers): streams `body`
+/// into `file` through a [`WRITE_BUFFER`] buffer, checking `options.cancel` between
+/// chunks (then [`ErrorKind::Cancelled`] with `cancelled`), failing with
+/// [`ErrorKind::TooLarge`] `File too large` as soon as more than `max` bytes arrived,
+/// reporting the cumulative count to `options.progress`, and flushing at the end.
+/// Returns the file and the bytes written. On error the caller removes the file.
+///
+/// # Errors
+/// The error `body` yielded; cancellation; the size limit; `fail(e)` for I/O.
+pub(super) async fn metered_write<S>(
+    file: std::fs::File,
+    body: S,
+    options: &WriteOptions,
+    max: Option<u64>,
+    cancelled: &'static str,
+    fail: impl Fn(io::Error) -> Error,
+) -> Result<(std::fs::File, u64)>
+where
+    S: Stream<Item = Result<Bytes>> + Send,
+{
+    let cancel = options.cancel.clone().unwrap_or_default();
+    let mut out =
+        tokio::io::BufWriter::with_capacity(WRITE_BUFFER, tokio::fs::File::from_std(file));
+    let mut body = std::pin::pin!(body);
+    let mut total: u64 = 0;
+    loop {
+        let item = tokio::select! {
+            biased;
+            _ = cancel.cancelled() => {
+                return Err(Error::new(ErrorKind::Cancelled, cancelled));
+            }
+            item = body.next() => item,
+        };
+        let chunk = match item {
+            None => break,
+            Some(Err(err)) => return Err(err),
+            Some(Ok(chunk)) => chunk,
+        };
+        total += chunk.len() as u64;
+        if max.is_some_and(|max| total > max) {
+            return Err(Error::new(ErrorKind::TooLarge, "File too large"));
+        }
+        out.write_all(&chunk).await.map_err(&fail)?;
+        if let Some(progress) = &options.progress {
+            progress(total);
+        }
+    }
+    out.flush().await.map_err(&fail)?;
+    Ok((out.into_inner().into_std().await, total))
 }

@@ -76,6 +76,7 @@ impl MemoryObjects {
             let mut attributes = raw.attributes.clone();
             let chunks: Vec<Bytes> = match raw.payload {
                 GetResultPayload::Stream(s) => s.try_collect().await?,
+                #[cfg(feature = "local")]
                 GetResultPayload::File(..) => {
                     return Err(object_store::Error::NotImplemented {
                         operation: "file payload".into(),

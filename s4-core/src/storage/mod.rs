@@ -16,14 +16,21 @@
 //! [`Backend::store`], so everything built on top (transfers, imports) streams the
 //! same way on every backend.
 
+#[cfg(feature = "local")]
 pub mod local;
+#[cfg(feature = "local")]
 mod local_store;
 pub mod memory;
 mod memory_store;
 pub(crate) mod objmeta;
+#[cfg(feature = "s3")]
 mod quickack;
+#[cfg(feature = "s3")]
 pub mod s3;
+#[cfg(feature = "s3")]
 pub mod s3_client;
+mod s3_config;
+pub(crate) mod transport;
 
 use std::fmt;
 use std::sync::Arc;
@@ -40,11 +47,16 @@ use futures::stream::BoxStream;
 use crate::error::Result;
 use crate::names::{BucketName, ObjectKey, Prefix};
 
+#[cfg(feature = "local")]
 pub use local::{LocalBackend, LocalOptions};
 pub use memory::MemoryBackend;
+#[cfg(feature = "s3")]
 pub use quickack::QuickAckConnector;
-pub use s3::{S3Backend, S3Config};
+#[cfg(feature = "s3")]
+pub use s3::S3Backend;
+#[cfg(feature = "s3")]
 pub use s3_client::S3Timeouts;
+pub use s3_config::S3Config;
 
 /// A bucket as listed by a backend.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -309,6 +321,7 @@ pub(crate) fn decode_token(token: &str) -> Result<String> {
 
 /// Splits a raw prefix into its directory part (ending in `/`, or empty) and the
 /// leaf-name prefix after it.
+#[cfg_attr(not(feature = "local"), allow(dead_code))]
 pub(crate) fn split_prefix(prefix: &str) -> (&str, &str) {
     match prefix.rfind('/') {
         Some(i) => (&prefix[..=i], &prefix[i + 1..]),

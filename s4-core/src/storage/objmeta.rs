@@ -8,6 +8,9 @@
 //! `rename(2)`, move with the file, vanish with its unlink, and never show up in a
 //! directory listing. See the README's design notes.
 
+// The extended-attribute half serves only the local backend.
+#![cfg_attr(not(feature = "local"), allow(dead_code))]
+
 use std::os::fd::AsFd;
 use std::path::Path as FsPath;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -29,6 +29,7 @@ use object_store::client::{
 };
 use object_store::{BackoffConfig, ClientOptions, RetryConfig};
 
+use super::transport::TransportFailure;
 use crate::error::{Error, ErrorKind, Result};
 
 /// Environment variable of [`S3Timeouts::connect`] (seconds).
@@ -44,7 +45,7 @@ pub struct S3Timeouts {
     /// TCP (and TLS) connect timeout. Default 3 s.
     pub connect: Duration,
     /// Time allowed until the response headers arrive, and the longest pause within
-    /// a response body. Default 10 s.
+    /// a response body. Default 30 s.
     pub response: Duration,
     /// Bytes per second a request body is allowed to need on top of
     /// [`Self::response`] before its headers are due. Default 1 MiB/s.
@@ -57,7 +58,7 @@ impl Default for S3Timeouts {
     fn default() -> Self {
         S3Timeouts {
             connect: Duration::from_secs(3),
-            response: Duration::from_secs(10),
+            response: Duration::from_secs(30),
             min_upload_rate: 1 << 20,
             retries: 2,
         }
@@ -167,27 +168,15 @@ pub(crate) async fn read_body(timeouts: &S3Timeouts, response: reqwest::Response
 }
 
 fn timed_out() -> Error {
-    Error::new(
-        ErrorKind::Timeout,
-        "The storage backend did not answer in time",
-    )
-    .with_code("GatewayTimeout")
+    Error::from(TransportFailure::Timeout)
 }
 
 fn unavailable() -> Error {
-    Error::new(
-        ErrorKind::Unavailable,
-        "Cannot connect to the storage backend",
-    )
-    .with_code("ServiceUnavailable")
+    Error::from(TransportFailure::Unavailable)
 }
 
 fn connection_lost() -> Error {
-    Error::new(
-        ErrorKind::ConnectionLost,
-        "The storage backend closed the connection",
-    )
-    .with_code("BadGateway")
+    Error::from(TransportFailure::ConnectionLost)
 }
 
 /// The error of a failed reqwest request (without source).
@@ -203,52 +192,10 @@ pub(crate) fn classify_reqwest(e: &reqwest::Error) -> Error {
     })
 }
 
-/// Classifies a transport failure found in `err`'s source chain (an HTTP client
-/// error of `object_store`, reqwest or hyper), or `None` when the chain holds none
-/// (then it is not a transport failure, e.g. a local file-system error).
+/// The typed error of a transport failure in `err`'s source chain (see
+/// [`super::transport::classify`]), or `None`.
 pub(crate) fn transport_failure(err: &(dyn std::error::Error + 'static)) -> Option<Error> {
-    let mut transport = false;
-    let mut timeout = false;
-    let mut connect = false;
-    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(err);
-    while let Some(e) = cur {
-        if let Some(h) = e.downcast_ref::<HttpError>() {
-            transport = true;
-            match h.kind() {
-                HttpErrorKind::Timeout => timeout = true,
-                HttpErrorKind::Connect => connect = true,
-                _ => {}
-            }
-        } else if let Some(r) = e.downcast_ref::<reqwest::Error>() {
-            transport = true;
-            timeout |= r.is_timeout();
-            connect |= r.is_connect();
-        } else if let Some(h) = e.downcast_ref::<hyper_util::client::legacy::Error>() {
-            transport = true;
-            connect |= h.is_connect();
-        } else if e.downcast_ref::<hyper::Error>().is_some() {
-            transport = true;
-        } else if e.downcast_ref::<tokio::time::error::Elapsed>().is_some() {
-            timeout = true;
-        } else if let Some(io) = e.downcast_ref::<std::io::Error>() {
-            match io.kind() {
-                std::io::ErrorKind::TimedOut => timeout = true,
-                std::io::ErrorKind::ConnectionRefused => connect = true,
-                _ => {}
-            }
-        }
-        cur = e.source();
-    }
-    if !transport {
-        return None;
-    }
-    Some(if timeout {
-        timed_out()
-    } else if connect {
-        unavailable()
-    } else {
-        connection_lost()
-    })
+    super::transport::classify(err).map(Error::from)
 }
 
 /// An `object_store` HTTP service with the response timeout of [`S3Timeouts`]:

@@ -84,7 +84,9 @@ impl Flags {
     }
 }
 
-fn load_dotenv() {
+/// Loads the `.env` files. A missing file is fine; one that cannot be read or
+/// parsed is an error naming it (a silently ignored typo would change behaviour).
+fn load_dotenv() -> Result<(), String> {
     // Earlier files win and the real environment wins over all: dotenvy never
     // overrides a variable that is already set.
     let node_env = std::env::var("NODE_ENV").unwrap_or_else(|_| "production".into());
@@ -94,12 +96,39 @@ fn load_dotenv() {
         ".env.local".to_string(),
         ".env".to_string(),
     ] {
-        let _ = dotenvy::from_filename(file);
+        match dotenvy::from_filename(&file) {
+            Ok(_) => {}
+            Err(dotenvy::Error::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(format!("{file}: {e}")),
+        }
+    }
+    Ok(())
+}
+
+/// How log lines are written (`LOG_FORMAT`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LogFormat {
+    /// Human-readable lines; ANSI colours only when stdout is a terminal (never in
+    /// log files or journald).
+    Text,
+    /// One JSON object per line, for log shippers.
+    Json,
+}
+
+fn log_format(raw: Option<String>) -> Result<LogFormat, String> {
+    match raw.as_deref().map(str::trim) {
+        None | Some("") => Ok(LogFormat::Text),
+        Some(v) if v.eq_ignore_ascii_case("text") => Ok(LogFormat::Text),
+        Some(v) if v.eq_ignore_ascii_case("json") => Ok(LogFormat::Json),
+        Some(v) => Err(format!("LOG_FORMAT={v:?} is not one of text, json")),
     }
 }
 
 fn main() -> ExitCode {
-    load_dotenv();
+    if let Err(e) = load_dotenv() {
+        eprintln!("s4: invalid configuration: {e}");
+        return ExitCode::from(2);
+    }
     let flags = Flags::parse();
     let lookup = |name: &str| -> Option<String> {
         let flag = match name {
@@ -124,9 +153,30 @@ fn main() -> ExitCode {
     } else {
         format!("{},audit=off", settings.log_level)
     };
-    let filter = tracing_subscriber::EnvFilter::try_new(&directives)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).init();
+    let filter = match tracing_subscriber::EnvFilter::try_new(&directives) {
+        Ok(filter) => filter,
+        Err(e) => {
+            eprintln!(
+                "s4: invalid configuration: LOG_LEVEL={:?}: {e}",
+                settings.log_level
+            );
+            return ExitCode::from(2);
+        }
+    };
+    let format = match log_format(lookup("LOG_FORMAT")) {
+        Ok(format) => format,
+        Err(e) => {
+            eprintln!("s4: invalid configuration: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let logs = tracing_subscriber::fmt().with_env_filter(filter);
+    match format {
+        LogFormat::Text => logs
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+            .init(),
+        LogFormat::Json => logs.json().init(),
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -212,7 +262,7 @@ async fn run(
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
-    tracing::info!(address = %listener.local_addr()?, "s4 listening; API under {}/api", settings.nb_prefix);
+    tracing::info!(address = %listener.local_addr()?, "s4 listening; API under {}/api", app.config().nb_prefix);
     tracing::info!(
         header_read_timeout = ?options.header_read_timeout,
         idle_timeout = ?options.idle_timeout,

@@ -3,7 +3,7 @@
 use http::header::{HeaderValue, SET_COOKIE};
 use http::Request;
 use hyper::body::Incoming;
-use s4_core::auth::{messages, TicketType, CLEAR_COOKIE};
+use s4_core::auth::{messages, TicketType};
 use s4_core::ratelimit::RateLimit;
 use serde_json::{json, Value};
 
@@ -11,6 +11,7 @@ use super::HandlerResult;
 use crate::access;
 use crate::app::{App, Ctx};
 use crate::body;
+use crate::cookie::{self, CLEAR_COOKIE};
 use crate::error::ApiError;
 
 fn audit(event: &str, username: &str, ctx: &Ctx, ok: bool) {
@@ -18,7 +19,7 @@ fn audit(event: &str, username: &str, ctx: &Ctx, ok: bool) {
 }
 
 /// `GET /api/auth/info`.
-pub fn info(app: &App) -> HandlerResult {
+pub(crate) fn info(app: &App) -> HandlerResult {
     let mode = app.auth().mode();
     Ok(body::ok(&json!({
         "authMode": mode.info_name(),
@@ -27,7 +28,7 @@ pub fn info(app: &App) -> HandlerResult {
 }
 
 /// `POST /api/auth/login`.
-pub async fn login(app: &App, request: Request<Incoming>, ctx: &Ctx) -> HandlerResult {
+pub(crate) async fn login(app: &App, request: Request<Incoming>, ctx: &Ctx) -> HandlerResult {
     if !app.auth().mode().login_enabled() {
         return Err(ApiError::bad_request(messages::AUTH_NOT_ENABLED));
     }
@@ -48,7 +49,7 @@ pub async fn login(app: &App, request: Request<Incoming>, ctx: &Ctx) -> HandlerR
     audit("login", &username, ctx, result.is_ok());
     let issued = result?;
     let mut response = body::ok(&issued);
-    let cookie = app.auth().config().session_cookie(&issued.token);
+    let cookie = cookie::set_session_cookie(app.auth().config(), &issued.token);
     if let Ok(value) = HeaderValue::from_str(&cookie) {
         response.headers_mut().insert(SET_COOKIE, value);
     }
@@ -56,7 +57,7 @@ pub async fn login(app: &App, request: Request<Incoming>, ctx: &Ctx) -> HandlerR
 }
 
 /// `POST /api/auth/logout`: always succeeds and clears the cookie.
-pub fn logout(app: &App, request: &Request<Incoming>, ctx: &Ctx) -> HandlerResult {
+pub(crate) fn logout(app: &App, request: &Request<Incoming>, ctx: &Ctx) -> HandlerResult {
     if app.auth().mode().auth_enabled() {
         let token = access::session_cookie(request.headers());
         if let Some(user) = token.and_then(|t| app.auth().verify_token(t).ok()) {
@@ -71,12 +72,12 @@ pub fn logout(app: &App, request: &Request<Incoming>, ctx: &Ctx) -> HandlerResul
 }
 
 /// `GET /api/auth/me`.
-pub fn me(ctx: &Ctx) -> HandlerResult {
+pub(crate) fn me(ctx: &Ctx) -> HandlerResult {
     Ok(body::ok(&json!({ "user": ctx.caller()? })))
 }
 
 /// `POST /api/auth/sse-ticket`.
-pub async fn sse_ticket(app: &App, request: Request<Incoming>, ctx: &Ctx) -> HandlerResult {
+pub(crate) async fn sse_ticket(app: &App, request: Request<Incoming>, ctx: &Ctx) -> HandlerResult {
     app.limiter().check(
         &RateLimit::SSE_TICKET.key(ctx.peer.ip()),
         &RateLimit::SSE_TICKET,

@@ -12,7 +12,7 @@ use crate::body;
 use crate::error::ApiError;
 
 /// `GET /api/buckets`.
-pub async fn list(app: &App) -> HandlerResult {
+pub(crate) async fn list(app: &App) -> HandlerResult {
     let listing = app.s4().list_buckets().await?;
     let buckets: Vec<Value> = listing
         .buckets
@@ -48,7 +48,10 @@ fn default_bucket(app: &App) -> String {
 }
 
 /// Schema-style validation message for a bucket name in a body or path (§3.4, §7.2).
-pub fn schema_bucket_name(location: &str, value: Option<&Value>) -> Result<BucketName, ApiError> {
+pub(crate) fn schema_bucket_name(
+    location: &str,
+    value: Option<&Value>,
+) -> Result<BucketName, ApiError> {
     let field = location.rsplit('/').next().unwrap_or(location);
     let parent = location.split('/').next().unwrap_or(location);
     let name = match value {
@@ -77,7 +80,7 @@ pub fn schema_bucket_name(location: &str, value: Option<&Value>) -> Result<Bucke
 }
 
 /// `POST /api/buckets`.
-pub async fn create(app: &App, request: Request<Incoming>) -> HandlerResult {
+pub(crate) async fn create(app: &App, request: Request<Incoming>) -> HandlerResult {
     let value = body::read_json_value(request).await?;
     if !value.is_object() {
         return Err(ApiError::bad_request("body must be object"));
@@ -97,7 +100,7 @@ pub async fn create(app: &App, request: Request<Incoming>) -> HandlerResult {
 }
 
 /// `DELETE /api/buckets/:bucketName`.
-pub async fn delete(app: &App, ctx: &Ctx) -> HandlerResult {
+pub(crate) async fn delete(app: &App, ctx: &Ctx) -> HandlerResult {
     let bucket = super::bucket_param(ctx)?;
     let result = app.s4().delete_bucket(&bucket).await;
     tracing::info!(target: "audit", action = "DELETE", resource = %format!("s3:{bucket}"), status = if result.is_ok() { "success" } else { "failure" }, "delete bucket");

@@ -10,7 +10,7 @@ use crate::body;
 use crate::error::ApiError;
 
 /// `GET /api/github/repo-info`.
-pub async fn repo_info(app: &App) -> HandlerResult {
+pub(crate) async fn repo_info(app: &App) -> HandlerResult {
     match s4_core::github::repo_info(&app.config().github_repo_api).await {
         Ok(info) => Ok(body::ok(&json!({
             "stargazers_count": info.stargazers_count,

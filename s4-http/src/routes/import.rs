@@ -26,7 +26,11 @@ fn local_location(value: &Value) -> Option<&str> {
 }
 
 /// `POST /api/objects/huggingface-import`.
-pub async fn huggingface_import(app: &App, request: Request<Incoming>, ctx: &Ctx) -> HandlerResult {
+pub(crate) async fn huggingface_import(
+    app: &App,
+    request: Request<Incoming>,
+    ctx: &Ctx,
+) -> HandlerResult {
     let value = body::read_json_value(request).await?;
     let parsed = ImportRequest::parse(&value);
     // §4.7 comes before the localPath check of §7.3 (the parse checks it too).

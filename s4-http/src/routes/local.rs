@@ -10,6 +10,7 @@ use s4_core::ratelimit::RateLimit;
 use s4_core::{Error, ErrorKind};
 use serde_json::{json, Value};
 
+use super::local_wire;
 use super::objects::{field_stream, first_file_field, preview_json};
 use super::HandlerResult;
 use crate::app::{App, Ctx};
@@ -45,14 +46,16 @@ fn target(ctx: &Ctx) -> Result<(String, String), ApiError> {
 }
 
 /// `GET /api/local/locations`.
-pub async fn locations(app: &App, ctx: &Ctx) -> HandlerResult {
+pub(crate) async fn locations(app: &App, ctx: &Ctx) -> HandlerResult {
     let caller = ctx.caller()?;
     let all = app.s4().locations().list_locations().await;
     let visible: Vec<_> = all
         .into_iter()
         .filter(|l| caller.can_access_location(&l.id))
         .collect();
-    Ok(body::ok(&json!({ "locations": visible })))
+    Ok(body::ok(
+        &json!({ "locations": local_wire::locations(&visible) }),
+    ))
 }
 
 fn parse_offset_limit(ctx: &Ctx) -> Result<(Option<usize>, usize), ApiError> {
@@ -77,7 +80,7 @@ fn parse_offset_limit(ctx: &Ctx) -> Result<(Option<usize>, usize), ApiError> {
 }
 
 /// `GET /api/local/files/:locationId/*`.
-pub async fn list(app: &App, ctx: &Ctx) -> HandlerResult {
+pub(crate) async fn list(app: &App, ctx: &Ctx) -> HandlerResult {
     let (limit, offset) = parse_offset_limit(ctx)?;
     let (id, path) = target(ctx)?;
     let listing = app
@@ -86,11 +89,11 @@ pub async fn list(app: &App, ctx: &Ctx) -> HandlerResult {
         .list_dir(&id, &path, limit, offset)
         .await
         .map_err(local_error)?;
-    Ok(body::ok(&listing))
+    Ok(body::ok(&local_wire::listing(&listing)))
 }
 
 /// `POST /api/local/upload/:locationId/*` (and the `/local/files/...` alias).
-pub async fn upload(app: &App, request: Request<Incoming>, ctx: &Ctx) -> HandlerResult {
+pub(crate) async fn upload(app: &App, request: Request<Incoming>, ctx: &Ctx) -> HandlerResult {
     let limit = &RateLimit::LOCAL_UPLOAD;
     app.limiter().check(&limit.key(ctx.peer.ip()), limit)?;
     let (id, path) = target(ctx)?;
@@ -126,7 +129,7 @@ pub async fn upload(app: &App, request: Request<Incoming>, ctx: &Ctx) -> Handler
 }
 
 /// `GET /api/local/download/:locationId/*`.
-pub async fn download(app: &App, request: &Request<Incoming>, ctx: &Ctx) -> HandlerResult {
+pub(crate) async fn download(app: &App, request: &Request<Incoming>, ctx: &Ctx) -> HandlerResult {
     let (id, path) = target(ctx)?;
     let range = download::parse_range(request.headers());
     let result = app.s4().locations().open_read(&id, &path, range).await;
@@ -153,7 +156,7 @@ pub async fn download(app: &App, request: &Request<Incoming>, ctx: &Ctx) -> Hand
 }
 
 /// `DELETE /api/local/:locationId/*` (and the `/local/files/...` alias).
-pub async fn delete(app: &App, ctx: &Ctx) -> HandlerResult {
+pub(crate) async fn delete(app: &App, ctx: &Ctx) -> HandlerResult {
     let (id, path) = target(ctx)?;
     let result = app.s4().locations().delete(&id, &path).await;
     audit("DELETE", &id, &path, result.is_ok());
@@ -162,7 +165,7 @@ pub async fn delete(app: &App, ctx: &Ctx) -> HandlerResult {
 }
 
 /// `GET /api/local/view/:locationId/*`.
-pub async fn view(app: &App, ctx: &Ctx) -> HandlerResult {
+pub(crate) async fn view(app: &App, ctx: &Ctx) -> HandlerResult {
     let (id, path) = target(ctx)?;
     let locations = app.s4().locations();
     if matches!(ctx.query("raw"), Some("true" | "1")) {
@@ -198,12 +201,12 @@ pub async fn view(app: &App, ctx: &Ctx) -> HandlerResult {
         build_preview(kind, size, &head)
     };
     Ok(body::ok(
-        &json!({ "metadata": entry, "preview": preview_json(&preview) }),
+        &json!({ "metadata": local_wire::entry(&entry), "preview": preview_json(&preview) }),
     ))
 }
 
 /// `POST /api/local/create-directory/:locationId/*` (and `/local/directories/...`).
-pub async fn create_dir(app: &App, ctx: &Ctx) -> HandlerResult {
+pub(crate) async fn create_dir(app: &App, ctx: &Ctx) -> HandlerResult {
     let (id, path) = target(ctx)?;
     if path.is_empty() {
         return Err(ApiError::bad_request("Directory path is required"));
@@ -215,7 +218,7 @@ pub async fn create_dir(app: &App, ctx: &Ctx) -> HandlerResult {
 }
 
 /// `GET /api/local/debug` — admin-only diagnostics.
-pub async fn debug(app: &App, ctx: &Ctx) -> HandlerResult {
+pub(crate) async fn debug(app: &App, ctx: &Ctx) -> HandlerResult {
     if !ctx.caller()?.is_admin() {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
@@ -265,7 +268,7 @@ pub async fn debug(app: &App, ctx: &Ctx) -> HandlerResult {
             "parsedPaths": paths,
             "pathCount": paths.len(),
         },
-        "locations": listed,
+        "locations": local_wire::locations(&listed),
         "directoryChecks": checks,
         "authentication": {
             "disabled": !auth_enabled,

@@ -1,18 +1,19 @@
 //! Route handlers, one module per operation family, dispatched on [`RouteId`].
 
-pub mod auth;
-pub mod buckets;
-pub mod github;
-pub mod import;
-pub mod local;
-pub mod notifications;
-pub mod objects;
-pub mod service;
-pub mod settings;
-pub mod sse;
-pub mod tags;
-pub mod transfer;
-pub mod upload_progress;
+pub(crate) mod auth;
+pub(crate) mod buckets;
+pub(crate) mod github;
+pub(crate) mod import;
+pub(crate) mod local;
+pub(crate) mod local_wire;
+pub(crate) mod notifications;
+pub(crate) mod objects;
+pub(crate) mod service;
+pub(crate) mod settings;
+pub(crate) mod sse;
+pub(crate) mod tags;
+pub(crate) mod transfer;
+pub(crate) mod upload_progress;
 
 use http::{Request, Response};
 use hyper::body::Incoming;
@@ -23,10 +24,10 @@ use crate::error::ApiError;
 use crate::router::RouteId;
 
 /// Result of a handler.
-pub type HandlerResult = Result<Response<Body>, ApiError>;
+pub(crate) type HandlerResult = Result<Response<Body>, ApiError>;
 
 /// Runs the handler of `ctx.route`.
-pub async fn dispatch(app: &App, request: Request<Incoming>, ctx: Ctx) -> HandlerResult {
+pub(crate) async fn dispatch(app: &App, request: Request<Incoming>, ctx: Ctx) -> HandlerResult {
     match ctx.route.id {
         RouteId::Health => service::health(),
         RouteId::Kernels => service::kernels(app),
@@ -88,7 +89,7 @@ pub async fn dispatch(app: &App, request: Request<Incoming>, ctx: Ctx) -> Handle
 }
 
 /// ISO-8601 UTC with milliseconds, as every timestamp of the API.
-pub fn iso(time: &chrono::DateTime<chrono::Utc>) -> String {
+pub(crate) fn iso(time: &chrono::DateTime<chrono::Utc>) -> String {
     time.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
 }
 
@@ -96,7 +97,7 @@ pub fn iso(time: &chrono::DateTime<chrono::Utc>) -> String {
 /// breaks the rules cannot exist on any backend, so it is answered as the
 /// backend answers a missing bucket (404 `NoSuchBucket`), and no backend ever
 /// receives an unchecked name.
-pub fn bucket_param(ctx: &Ctx) -> Result<s4_core::BucketName, ApiError> {
+pub(crate) fn bucket_param(ctx: &Ctx) -> Result<s4_core::BucketName, ApiError> {
     s4_core::BucketName::parse(ctx.params.get("bucket")).map_err(|_| {
         ApiError::new(
             http::StatusCode::NOT_FOUND,

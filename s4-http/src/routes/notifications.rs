@@ -22,7 +22,7 @@ fn bucket_param(ctx: &Ctx) -> Result<BucketName, ApiError> {
 }
 
 /// `GET /api/notifications/:bucketName`.
-pub async fn get(app: &App, ctx: &Ctx) -> HandlerResult {
+pub(crate) async fn get(app: &App, ctx: &Ctx) -> HandlerResult {
     let bucket = bucket_param(ctx)?;
     let entries: Vec<NotificationEntry> = app
         .s4()
@@ -36,7 +36,7 @@ pub async fn get(app: &App, ctx: &Ctx) -> HandlerResult {
 }
 
 /// `PUT /api/notifications/:bucketName`: replaces the bucket's list.
-pub async fn put(app: &App, request: Request<Incoming>, ctx: &Ctx) -> HandlerResult {
+pub(crate) async fn put(app: &App, request: Request<Incoming>, ctx: &Ctx) -> HandlerResult {
     let bucket = bucket_param(ctx)?;
     let value = body::read_json_value(request).await?;
     let entries = parse_entries(&value)?;
@@ -49,7 +49,7 @@ pub async fn put(app: &App, request: Request<Incoming>, ctx: &Ctx) -> HandlerRes
 }
 
 /// `DELETE /api/notifications/:bucketName/:notificationId`.
-pub async fn delete(app: &App, ctx: &Ctx) -> HandlerResult {
+pub(crate) async fn delete(app: &App, ctx: &Ctx) -> HandlerResult {
     let bucket = bucket_param(ctx)?;
     let id = ctx.params.get("id");
     if id.is_empty() {
@@ -66,7 +66,7 @@ pub async fn delete(app: &App, ctx: &Ctx) -> HandlerResult {
 }
 
 /// `POST /api/notifications/test-endpoint`.
-pub async fn test_endpoint(app: &App, request: Request<Incoming>) -> HandlerResult {
+pub(crate) async fn test_endpoint(app: &App, request: Request<Incoming>) -> HandlerResult {
     let value = body::read_json_value(request).await?;
     let Some(object) = value.as_object() else {
         return Err(ApiError::bad_request("body must be object"));

@@ -10,12 +10,12 @@ use crate::body;
 const BUSY_WINDOW_MS: i64 = 10 * 60 * 1000;
 
 /// `GET /api`: liveness/readiness.
-pub fn health() -> HandlerResult {
+pub(crate) fn health() -> HandlerResult {
     Ok(body::ok(&json!({ "status": "ok" })))
 }
 
 /// `GET /api/kernels`, `/api/terminals`: activity report for idle culling.
-pub fn kernels(app: &App) -> HandlerResult {
+pub(crate) fn kernels(app: &App) -> HandlerResult {
     let now = chrono::Utc::now();
     let (last, state) = match app
         .last_activity_ms()

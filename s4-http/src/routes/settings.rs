@@ -71,7 +71,7 @@ where
 }
 
 /// Dispatches every settings route.
-pub async fn dispatch(app: &App, request: Request<Incoming>, ctx: &Ctx) -> HandlerResult {
+pub(crate) async fn dispatch(app: &App, request: Request<Incoming>, ctx: &Ctx) -> HandlerResult {
     let store = app.settings();
     match ctx.route.id {
         RouteId::GetS3Settings => Ok(body::ok(&json!({ "settings": store.s3().redacted() }))),

@@ -11,7 +11,7 @@ use http::Response;
 use crate::body::{self, Body};
 
 /// Interval of keep-alive comments.
-pub const KEEPALIVE: Duration = Duration::from_secs(15);
+pub(crate) const KEEPALIVE: Duration = Duration::from_secs(15);
 
 enum Item {
     Event(String),
@@ -21,7 +21,7 @@ enum Item {
 
 /// An SSE response streaming `events` (compact JSON texts). The response ends when
 /// `events` ends; dropping it (client gone) drops `events` and the keep-alive timer.
-pub fn response<S>(events: S) -> Response<Body>
+pub(crate) fn response<S>(events: S) -> Response<Body>
 where
     S: Stream<Item = String> + Send + 'static,
 {

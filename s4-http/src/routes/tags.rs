@@ -95,7 +95,7 @@ fn parse_body(value: &Value) -> Result<Vec<(String, String)>, ApiError> {
 }
 
 /// `GET /api/objects/tags/:bucketName/:encodedKey`.
-pub async fn get(app: &App, ctx: &Ctx) -> HandlerResult {
+pub(crate) async fn get(app: &App, ctx: &Ctx) -> HandlerResult {
     let (bucket, key) = target(ctx)?;
     let result = app.s4().get_object_tags(&bucket, &key).await;
     audit("GET", bucket.as_str(), key.as_str(), result.is_ok());
@@ -103,7 +103,7 @@ pub async fn get(app: &App, ctx: &Ctx) -> HandlerResult {
 }
 
 /// `PUT /api/objects/tags/:bucketName/:encodedKey`.
-pub async fn put(app: &App, request: Request<Incoming>, ctx: &Ctx) -> HandlerResult {
+pub(crate) async fn put(app: &App, request: Request<Incoming>, ctx: &Ctx) -> HandlerResult {
     let value = body::read_json_value(request).await?;
     let tags = parse_body(&value)?;
     let (bucket, key) = target(ctx)?;
@@ -117,7 +117,7 @@ pub async fn put(app: &App, request: Request<Incoming>, ctx: &Ctx) -> HandlerRes
 }
 
 /// `DELETE /api/objects/tags/:bucketName/:encodedKey`.
-pub async fn delete(app: &App, ctx: &Ctx) -> HandlerResult {
+pub(crate) async fn delete(app: &App, ctx: &Ctx) -> HandlerResult {
     let (bucket, key) = target(ctx)?;
     let result = app.s4().delete_object_tags(&bucket, &key).await;
     audit("DELETE", bucket.as_str(), key.as_str(), result.is_ok());

@@ -199,7 +199,7 @@ fn transfer_error(e: Error, internal_name: Option<&str>) -> ApiError {
 }
 
 /// `POST /api/transfer`.
-pub async fn create(app: &App, request: Request<Incoming>, ctx: &Ctx) -> HandlerResult {
+pub(crate) async fn create(app: &App, request: Request<Incoming>, ctx: &Ctx) -> HandlerResult {
     let value = body::read_json_value(request).await?;
     let parsed = parse(&value, true)?;
     authorize(ctx, &parsed)?;
@@ -222,7 +222,11 @@ pub async fn create(app: &App, request: Request<Incoming>, ctx: &Ctx) -> Handler
 }
 
 /// `POST /api/transfer/check-conflicts`.
-pub async fn check_conflicts(app: &App, request: Request<Incoming>, ctx: &Ctx) -> HandlerResult {
+pub(crate) async fn check_conflicts(
+    app: &App,
+    request: Request<Incoming>,
+    ctx: &Ctx,
+) -> HandlerResult {
     let value = body::read_json_value(request).await?;
     let parsed = parse(&value, false)?;
     authorize(ctx, &parsed)?;
@@ -265,7 +269,7 @@ fn file_event(file: &FileState) -> Value {
 }
 
 /// The job event JSON of §15.4.
-pub fn job_event(job: &Job) -> Value {
+pub(crate) fn job_event(job: &Job) -> Value {
     let p = job.progress();
     let kind = match job.status {
         s4_core::transfer::JobStatus::Completed => "complete",
@@ -320,7 +324,7 @@ fn progress_json(job: &Job) -> Value {
 }
 
 /// `GET /api/transfer/progress/:jobId` (SSE; cookie, Bearer or ticket).
-pub fn progress(app: &App, ctx: &Ctx) -> HandlerResult {
+pub(crate) fn progress(app: &App, ctx: &Ctx) -> HandlerResult {
     let id = JobId::from(ctx.params.get("resource"));
     audit("progress", id.as_str(), true);
     let Some(events) = app.s4().transfers().subscribe(&id) else {
@@ -336,7 +340,7 @@ fn job_not_found() -> ApiError {
 }
 
 /// `GET /api/transfer/:jobId`.
-pub fn details(app: &App, ctx: &Ctx) -> HandlerResult {
+pub(crate) fn details(app: &App, ctx: &Ctx) -> HandlerResult {
     let id = JobId::from(ctx.params.get("job"));
     let job = app.s4().transfers().get(&id);
     audit("get", id.as_str(), job.is_some());
@@ -382,7 +386,7 @@ pub fn details(app: &App, ctx: &Ctx) -> HandlerResult {
 }
 
 /// `POST /api/transfer/cancel/:jobId` and `DELETE /api/transfer/:jobId`.
-pub fn cancel(app: &App, ctx: &Ctx) -> HandlerResult {
+pub(crate) fn cancel(app: &App, ctx: &Ctx) -> HandlerResult {
     let id = JobId::from(ctx.params.get("job"));
     let cancelled = app.s4().transfers().cancel(&id);
     audit("cancel", id.as_str(), cancelled);
@@ -390,7 +394,7 @@ pub fn cancel(app: &App, ctx: &Ctx) -> HandlerResult {
 }
 
 /// `POST /api/transfer/cleanup/:jobId` and `POST /api/transfer/:jobId/cleanup`.
-pub async fn cleanup(app: &App, ctx: &Ctx) -> HandlerResult {
+pub(crate) async fn cleanup(app: &App, ctx: &Ctx) -> HandlerResult {
     let id = JobId::from(ctx.params.get("job"));
     let result = app.s4().transfers().cleanup(&id).await;
     audit("cleanup", id.as_str(), result.is_ok());

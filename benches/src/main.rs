@@ -29,6 +29,7 @@ mod durability;
 mod limits;
 mod process;
 mod report;
+mod s3proto;
 mod transfer;
 
 use std::path::{Path, PathBuf};
@@ -83,7 +84,8 @@ struct Flags {
     #[arg(long)]
     s3_list_objects: Option<usize>,
     /// Groups to run, comma-separated: limits, core, http, durability (local-location
-    /// uploads with and without fsync), transfer (opt-in).
+    /// uploads with and without fsync), transfer (opt-in), s3proto (opt-in: the S3
+    /// endpoint vs the REST API on the local backend).
     #[arg(
         long,
         default_value = "limits,core,http,durability",
@@ -128,6 +130,7 @@ struct Plan {
     core: bool,
     http: bool,
     transfer: bool,
+    s3proto: bool,
     durability: bool,
     local: bool,
     s3: Option<S3Config>,
@@ -166,7 +169,12 @@ fn plan(flags: Flags) -> Result<Plan> {
         .list_objects
         .unwrap_or(if q { 10_000 } else { 100_000 });
     let s4_bin = flags.s4_bin.unwrap_or_else(process::default_s4_bin);
-    if flags.only.iter().any(|g| g == "http" || g == "transfer") && !s4_bin.exists() {
+    if flags
+        .only
+        .iter()
+        .any(|g| g == "http" || g == "transfer" || g == "s3proto")
+        && !s4_bin.exists()
+    {
         return Err(format!(
             "{} not found: build it with `cargo build --release -p s4-http`",
             s4_bin.display()
@@ -185,6 +193,7 @@ fn plan(flags: Flags) -> Result<Plan> {
         core: flags.only.iter().any(|g| g == "core"),
         http: flags.only.iter().any(|g| g == "http"),
         transfer: flags.only.iter().any(|g| g == "transfer"),
+        s3proto: flags.only.iter().any(|g| g == "s3proto"),
         durability: flags.only.iter().any(|g| g == "durability"),
         local: flags.backends.iter().any(|b| b == "local"),
         s3,
@@ -417,6 +426,9 @@ async fn run(flags: Flags) -> Result<()> {
         if plan.transfer {
             transfer::measure(&plan, &mut results).await?;
         }
+        if plan.s3proto {
+            s3proto::measure(&plan, &mut results).await?;
+        }
         if plan.http {
             if plan.local {
                 measure_http(&plan, &mut results, "local", &list_bucket).await?;
@@ -469,6 +481,9 @@ fn declare(r: &mut Results, plan: &Plan) {
     use Better::{Higher, Lower};
     if plan.transfer {
         transfer::declare(r, plan);
+    }
+    if plan.s3proto {
+        s3proto::declare(r, plan);
     }
     let size = format!("{} MiB", plan.size >> 20);
     let ratio = |reference: &str, factor: f64| {

@@ -36,6 +36,8 @@
 //! * [`names`] and [`codec`]: validated bucket names and keys; the Base64 path codec.
 //! * [`events`]: every successful write/delete is published as an [`events::ObjectChange`].
 //! * [`uploads`]: progress records and abort handles of in-flight uploads.
+//! * [`multipart`]: S3-style multipart uploads (staged parts, atomic complete) and,
+//!   in `exact.rs`, single-key deletes with S3 semantics, for the S3 endpoint.
 //! * [`notify`]: bucket notifications: webhook configurations and event delivery.
 //! * [`auth`], [`ratelimit`]: credentials, JWTs, SSE tickets, rate limits.
 //! * [`transfer`]: transfer jobs between buckets and local directories, with
@@ -74,6 +76,7 @@ pub mod codec;
 pub mod config_store;
 pub mod error;
 pub mod events;
+mod exact;
 #[cfg(feature = "github")]
 pub mod github;
 mod handle;
@@ -82,6 +85,7 @@ pub mod hf;
 mod io;
 #[cfg(feature = "locations")]
 pub mod location;
+pub mod multipart;
 pub mod names;
 #[cfg(feature = "notifications")]
 pub mod notify;

@@ -33,6 +33,8 @@
 //! * `access.rs`: authentication, CORS, security headers; `cookie.rs`: the
 //!   session cookie's wire format.
 //! * `console.rs`: the embedded web console, served outside `/api`.
+//! * [`s3`]: the S3 protocol endpoint (second listener, `s3s`), served by the
+//!   same accept loop as the API (`server.rs`).
 
 #![warn(missing_docs, unreachable_pub)]
 
@@ -47,6 +49,7 @@ mod multipart;
 mod pipeline;
 pub mod router;
 mod routes;
+pub mod s3;
 mod server;
 
 pub use access::Cors;

@@ -108,6 +108,27 @@ pub async fn serve(
     serve_with(listener, app, shutdown, ServeOptions::default()).await
 }
 
+/// What the accept loop serves on each request: the REST [`App`], or the S3
+/// protocol endpoint ([`crate::s3::S3Endpoint`]).
+pub(crate) trait Handler: Clone + Send + Sync + 'static {
+    /// Answers one request from `peer`.
+    fn handle(
+        &self,
+        request: http::Request<hyper::body::Incoming>,
+        peer: SocketAddr,
+    ) -> impl Future<Output = http::Response<crate::body::Body>> + Send;
+}
+
+impl Handler for App {
+    fn handle(
+        &self,
+        request: http::Request<hyper::body::Incoming>,
+        peer: SocketAddr,
+    ) -> impl Future<Output = http::Response<crate::body::Body>> + Send {
+        App::handle(self, request, peer)
+    }
+}
+
 /// [`serve`] with explicit [`ServeOptions`].
 ///
 /// # Errors
@@ -115,6 +136,20 @@ pub async fn serve(
 pub async fn serve_with(
     listener: TcpListener,
     app: App,
+    shutdown: impl Future<Output = ()>,
+    options: ServeOptions,
+) -> std::io::Result<()> {
+    serve_handler(listener, app, shutdown, options).await
+}
+
+/// [`serve_with`] for any [`Handler`]: the same connection handling, timeouts and
+/// graceful shutdown.
+///
+/// # Errors
+/// Only unrecoverable listener failures; per-connection errors are logged.
+pub(crate) async fn serve_handler<H: Handler>(
+    listener: TcpListener,
+    app: H,
     shutdown: impl Future<Output = ()>,
     options: ServeOptions,
 ) -> std::io::Result<()> {
@@ -205,11 +240,11 @@ pub async fn serve_with(
 
 /// Serves one connection until it ends, its watchdog fires, or shutdown (then
 /// gracefully).
-async fn serve_connection(
+async fn serve_connection<H: Handler>(
     builder: Arc<Builder<TokioExecutor>>,
     stream: TcpStream,
     peer: SocketAddr,
-    app: App,
+    app: H,
     state: Arc<ConnState>,
     options: ServeOptions,
     stop: CancellationToken,

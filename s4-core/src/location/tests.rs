@@ -448,7 +448,7 @@ async fn symlink_swapping_race_never_escapes() {
         std::thread::spawn(move || {
             let mut flips = 0u64;
             while !stop.load(Ordering::Relaxed) {
-                let target: &Path = if flips % 2 == 0 {
+                let target: &Path = if flips.is_multiple_of(2) {
                     &outside
                 } else {
                     Path::new("real")

@@ -104,6 +104,10 @@ pub struct PutObjectOptions {
     /// Multipart parts uploaded concurrently (default [`PARTS_IN_FLIGHT`]); lower
     /// it to bound memory when several puts run at once (transfers do).
     pub parts_in_flight: Option<usize>,
+    /// ETag to record instead of the content's own (local and memory backends):
+    /// an S3 multipart upload completed from staged parts keeps S3's
+    /// `"<md5 of part md5s>-N"` form (see [`crate::multipart`]).
+    pub etag: Option<String>,
 }
 
 impl std::fmt::Debug for PutObjectOptions {
@@ -112,6 +116,7 @@ impl std::fmt::Debug for PutObjectOptions {
             .field("max_size", &self.max_size)
             .field("content_type", &self.content_type)
             .field("metadata", &self.metadata)
+            .field("etag", &self.etag)
             .finish_non_exhaustive()
     }
 }

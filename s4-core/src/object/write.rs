@@ -78,6 +78,14 @@ impl S4 {
                 );
             }
         }
+        if let Some(etag) = &options.etag {
+            if self.backend().name() != "s3" {
+                attributes.insert(
+                    crate::storage::objmeta::etag_override_attribute(),
+                    AttributeValue::from(etag.clone()),
+                );
+            }
+        }
         let cancel = options.cancel.clone().unwrap_or_default();
         let parts_in_flight = options.parts_in_flight.unwrap_or(PARTS_IN_FLIGHT).max(1);
         let mut body = std::pin::pin!(body);

@@ -236,7 +236,10 @@ impl ObjectStore for LocalObjects {
                 file.write_all_at(chunk, offset).map_err(os_err)?;
                 offset += chunk.len() as u64;
             }
-            let etag = objmeta::single_etag(&objmeta::md5_of(payload.iter().map(|b| &b[..])));
+            let etag = objmeta::etag_for(
+                &opts.attributes,
+                objmeta::single_etag(&objmeta::md5_of(payload.iter().map(|b| &b[..]))),
+            );
             let meta = StoredMeta::from_attributes(&opts.attributes, etag.clone());
             staged.publish(&dest, &meta, config.fsync).map_err(os_err)?;
             Ok(PutResult {
@@ -429,7 +432,7 @@ impl MultipartUpload for LocalMultipart {
             let all = all
                 .filter(|d| d.len() == parts)
                 .ok_or_else(|| os_err(std::io::Error::other("a part was not written")))?;
-            let etag = objmeta::multipart_etag(&all);
+            let etag = objmeta::etag_for(&attributes, objmeta::multipart_etag(&all));
             let meta = StoredMeta::from_attributes(&attributes, etag.clone());
             staged.publish(&dest, &meta, fsync).map_err(os_err)?;
             Ok(PutResult {

@@ -136,7 +136,10 @@ impl ObjectStore for MemoryObjects {
         payload: PutPayload,
         opts: PutOptions,
     ) -> OsResult<PutResult> {
-        let etag = objmeta::single_etag(&objmeta::md5_of(payload.iter().map(|b| &b[..])));
+        let etag = objmeta::etag_for(
+            &opts.attributes,
+            objmeta::single_etag(&objmeta::md5_of(payload.iter().map(|b| &b[..]))),
+        );
         let opts = PutOptions {
             attributes: with_etag(opts.attributes, &etag),
             ..opts
@@ -244,7 +247,7 @@ impl MultipartUpload for MemoryMultipart {
     async fn complete(&mut self) -> OsResult<PutResult> {
         let parts = std::mem::take(&mut self.parts);
         let digests: Vec<[u8; 16]> = parts.iter().map(|(_, d)| *d).collect();
-        let etag = objmeta::multipart_etag(&digests);
+        let etag = objmeta::etag_for(&self.attributes, objmeta::multipart_etag(&digests));
         let payload: PutPayload = parts.iter().flat_map(|(p, _)| p.iter().cloned()).collect();
         let opts = PutOptions {
             attributes: with_etag(std::mem::take(&mut self.attributes), &etag),

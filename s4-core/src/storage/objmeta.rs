@@ -45,14 +45,17 @@ pub(crate) struct StoredMeta {
 }
 
 impl StoredMeta {
-    /// The record for a write with `attributes` whose content hashes to `etag`.
+    /// The record for a write with `attributes` whose content hashes to `etag`
+    /// (unless the attributes carry an [`etag_override_attribute`]).
     pub(crate) fn from_attributes(attributes: &Attributes, etag: String) -> Self {
         let mut meta = StoredMeta {
             etag: Some(etag),
             ..StoredMeta::default()
         };
+        let overridden = etag_override_attribute();
         for (attribute, value) in attributes {
             match attribute {
+                a if *a == overridden => meta.etag = Some(value.to_string()),
                 Attribute::ContentType => meta.content_type = Some(value.to_string()),
                 Attribute::Metadata(name) => {
                     meta.metadata.push((name.to_string(), value.to_string()))
@@ -79,6 +82,23 @@ impl StoredMeta {
         }
         attributes
     }
+}
+
+/// Internal write attribute: the ETag to record instead of the content's own
+/// (multipart uploads completed from staged parts). Never stored as metadata.
+pub(crate) const ETAG_OVERRIDE: &str = "\u{1}s4-etag";
+
+/// The [`ETAG_OVERRIDE`] attribute.
+pub(crate) fn etag_override_attribute() -> Attribute {
+    Attribute::Metadata(ETAG_OVERRIDE.into())
+}
+
+/// The ETag a write with `attributes` records: the override, or `computed`.
+pub(crate) fn etag_for(attributes: &Attributes, computed: String) -> String {
+    attributes
+        .get(&etag_override_attribute())
+        .map(|v| v.to_string())
+        .unwrap_or(computed)
 }
 
 /// The content type of a key guessed from its extension.

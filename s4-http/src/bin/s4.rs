@@ -58,6 +58,18 @@ struct Flags {
         value_name = "SECS"
     )]
     body_read_timeout: u64,
+    /// S3 protocol endpoint: auto (on for the local and memory backends, off for
+    /// s3), on, or off.
+    #[arg(
+        long,
+        env = "S4_S3_ENDPOINT",
+        default_value = "auto",
+        value_name = "auto|on|off"
+    )]
+    s3_endpoint: s4_http::s3::daemon::EndpointMode,
+    /// Port of the S3 protocol endpoint (bound to IP like the API).
+    #[arg(long, env = "S4_S3_PORT", default_value_t = s4_http::s3::DEFAULT_S3_PORT)]
+    s3_port: u16,
 }
 
 impl Flags {
@@ -186,7 +198,8 @@ fn main() -> ExitCode {
         ..s4_core::config_store::StoreOptions::from_lookup(&settings.data_dir, &lookup)
     };
     let options = flags.serve_options();
-    match runtime.block_on(run(settings, store_options, backend_explicit, options)) {
+    let s3 = (flags.s3_endpoint, flags.s3_port);
+    match runtime.block_on(run(settings, store_options, backend_explicit, options, s3)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("s4: {e}");
@@ -200,6 +213,7 @@ async fn run(
     store_options: s4_core::config_store::StoreOptions,
     backend_explicit: bool,
     options: s4_http::ServeOptions,
+    (s3_mode, s3_port): (s4_http::s3::daemon::EndpointMode, u16),
 ) -> Result<(), Box<dyn std::error::Error>> {
     // Runtime settings (API §16): a corrupt settings file stops the start, naming it.
     let store = s4_core::config_store::ConfigStore::open(store_options).await?;
@@ -239,6 +253,10 @@ async fn run(
     // Configurations of a previous run: watch and deliver from the start.
     s4.notifications().start().await?;
     let config = HttpConfig::from_lookup(&settings, &|name| std::env::var(name).ok());
+    let s3 = s4_http::s3::daemon::start(&s4, s3_mode, settings.ip, s3_port, &|name| {
+        std::env::var(name).ok()
+    })
+    .await?;
     let app = App::with_settings(s4, config, store);
     let addr = std::net::SocketAddr::new(settings.ip, settings.port);
     let listener = tokio::net::TcpListener::bind(addr)
@@ -251,7 +269,29 @@ async fn run(
         body_read_timeout = ?options.body_read_timeout,
         "connection timeouts"
     );
-    serve_with(listener, app, shutdown_signal(), options).await?;
+    // One shutdown signal stops both listeners.
+    let stop = tokio_util::sync::CancellationToken::new();
+    tokio::spawn({
+        let stop = stop.clone();
+        async move {
+            shutdown_signal().await;
+            stop.cancel();
+        }
+    });
+    let s3_task = s3.map(|s3| {
+        tokio::spawn(s4_http::s3::serve(
+            s3.listener,
+            s3.endpoint,
+            stop.clone().cancelled_owned(),
+            options.clone(),
+        ))
+    });
+    let served = serve_with(listener, app, stop.clone().cancelled_owned(), options).await;
+    stop.cancel();
+    if let Some(task) = s3_task {
+        task.await??;
+    }
+    served?;
     Ok(())
 }
 

@@ -47,7 +47,7 @@ mod tests {
 
     #[tokio::test]
     async fn deletes_only_the_key() -> Result<()> {
-        let s4 = S4::builder().build();
+        let s4 = S4::builder().memory().build();
         let bucket = BucketName::try_from("exact")?;
         s4.create_bucket(&bucket).await?;
         let mut changes = s4.subscribe_changes();

@@ -120,7 +120,7 @@ mod tests {
 
     #[tokio::test]
     async fn modes_and_credentials() -> Result<(), Box<dyn std::error::Error>> {
-        let s4 = S4::builder().build();
+        let s4 = S4::builder().memory().build();
         let ip: IpAddr = "127.0.0.1".parse()?;
         let off = start(&s4, EndpointMode::Off, ip, 0, &|_| None).await?;
         assert!(off.is_none());

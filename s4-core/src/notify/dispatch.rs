@@ -54,6 +54,14 @@ pub(crate) struct Dispatcher {
     /// backend), when.
     recent_own: HashMap<Key, (State, Option<SystemTime>, Instant)>,
     recent_order: VecDeque<(Instant, Key)>,
+    /// Directories that appeared on disk, to scan again when due: (due, bucket
+    /// and directory key, when it appeared).
+    rescans: VecDeque<(Instant, Key, Instant)>,
+    /// When each key was last settled (reported or found unchanged), for
+    /// [`OWN_ECHO_WINDOW`]: a rescan does not report a key settled since its
+    /// directory appeared.
+    settled: HashMap<Key, Instant>,
+    settled_order: VecDeque<(Instant, Key)>,
     deliverer: Deliverer,
 }
 
@@ -67,6 +75,9 @@ impl Dispatcher {
             order: VecDeque::new(),
             recent_own: HashMap::new(),
             recent_order: VecDeque::new(),
+            rescans: VecDeque::new(),
+            settled: HashMap::new(),
+            settled_order: VecDeque::new(),
             deliverer,
         }
     }
@@ -78,7 +89,10 @@ impl Dispatcher {
             for change in shared.intake.drain() {
                 self.on_own(change);
             }
-            let deadline = self.order.front().map(|(d, _)| *d);
+            let deadline = match (self.order.front(), self.rescans.front()) {
+                (Some((a, _)), Some((b, _, _))) => Some((*a).min(*b)),
+                (a, b) => a.map(|(d, _)| *d).or(b.map(|(d, _, _)| *d)),
+            };
             tokio::select! {
                 () = shared.intake.wait() => {}
                 Some(change) = fs.recv() => self.on_disk(change),
@@ -118,11 +132,52 @@ impl Dispatcher {
         if !self.wanted(&change.bucket, &change.key) {
             return;
         }
+        if change.dir {
+            // Half a window later the kernel watch on the new directory is in
+            // place, and the files its first scan found are still pending (so a
+            // second sighting coalesces with them instead of reporting twice).
+            let now = Instant::now();
+            self.rescans
+                .push_back((now + self.window / 2, (change.bucket, change.key), now));
+            return;
+        }
         self.touch((change.bucket, change.key)).seen_on_disk = true;
+    }
+
+    /// Scans the directories that appeared and are due, reporting the files the
+    /// first scan and the watcher both missed.
+    async fn rescan_due(&mut self, now: Instant) {
+        while self.rescans.front().is_some_and(|(due, _, _)| *due <= now) {
+            let Some((_, (bucket, dir), appeared)) = self.rescans.pop_front() else {
+                break;
+            };
+            let Some(root) = self.shared.data_dir.clone() else {
+                continue;
+            };
+            let mut path = root.join(&bucket);
+            for segment in dir.split('/') {
+                path.push(segment);
+            }
+            let found = tokio::task::spawn_blocking(move || {
+                let mut out = Vec::new();
+                super::watcher::scan_dir(&root, &path, &mut out);
+                out
+            })
+            .await
+            .unwrap_or_default();
+            for change in found {
+                let key = (change.bucket.clone(), change.key.clone());
+                let reported = self.settled.get(&key).is_some_and(|at| *at >= appeared);
+                if self.pending.contains_key(&key) || !reported {
+                    self.on_disk(change);
+                }
+            }
+        }
     }
 
     async fn flush_due(&mut self) {
         let now = Instant::now();
+        self.rescan_due(now).await;
         while let Some((deadline, _)) = self.order.front() {
             if *deadline > now {
                 break;
@@ -135,6 +190,8 @@ impl Dispatcher {
                 continue; // A later change moved this key's deadline.
             }
             if let Some(pending) = self.pending.remove(&key) {
+                self.settled.insert(key.clone(), now);
+                self.settled_order.push_back((now, key.clone()));
                 self.settle(key, pending).await;
             }
         }
@@ -195,6 +252,16 @@ impl Dispatcher {
     }
 
     fn prune_recent(&mut self, now: Instant) {
+        while let Some((at, _)) = self.settled_order.front() {
+            if now.duration_since(*at) < OWN_ECHO_WINDOW {
+                break;
+            }
+            if let Some((at, key)) = self.settled_order.pop_front() {
+                if self.settled.get(&key).is_some_and(|t| *t <= at) {
+                    self.settled.remove(&key);
+                }
+            }
+        }
         while let Some((at, _)) = self.recent_order.front() {
             if now.duration_since(*at) < OWN_ECHO_WINDOW {
                 break;

@@ -27,6 +27,9 @@ pub(crate) const FS_CHANNEL_CAPACITY: usize = 8192;
 pub(crate) struct FsChange {
     pub(crate) bucket: String,
     pub(crate) key: String,
+    /// `key` names a directory that just appeared: the dispatcher scans it again
+    /// once the kernel watch on it is in place (see [`translate`]).
+    pub(crate) dir: bool,
 }
 
 /// The watcher and the set of watched buckets.
@@ -152,6 +155,10 @@ fn translate(root: &Path, event: &::notify::Event) -> Vec<FsChange> {
         );
         if appeared && path.is_dir() {
             scan_dir(root, path, &mut out);
+            // `notify` adds the watch on a new directory only after this handler
+            // returns: a file written in between is in neither this scan nor a
+            // later event. The dispatcher scans the directory again a moment later.
+            out.extend(change_for_path(root, path).map(|c| FsChange { dir: true, ..c }));
         } else if !matches!(event.kind, EventKind::Create(CreateKind::Folder)) {
             out.extend(change_for_path(root, path));
         }
@@ -160,7 +167,7 @@ fn translate(root: &Path, event: &::notify::Event) -> Vec<FsChange> {
 }
 
 /// Every file under `dir`, as changes (at most [`SCAN_LIMIT`]).
-fn scan_dir(root: &Path, dir: &Path, out: &mut Vec<FsChange>) {
+pub(crate) fn scan_dir(root: &Path, dir: &Path, out: &mut Vec<FsChange>) {
     let mut stack = vec![dir.to_path_buf()];
     let mut seen = 0usize;
     while let Some(dir) = stack.pop() {
@@ -201,6 +208,7 @@ pub(crate) fn change_for_path(root: &Path, path: &Path) -> Option<FsChange> {
     Some(FsChange {
         bucket,
         key: segments.join("/"),
+        dir: false,
     })
 }
 
@@ -225,9 +233,21 @@ mod tests {
         std::fs::write(root.join("b1/d/e/y"), b"2").expect("write");
         let event =
             ::notify::Event::new(EventKind::Create(CreateKind::Folder)).add_path(root.join("b1/d"));
-        let mut keys: Vec<String> = translate(root, &event).into_iter().map(|c| c.key).collect();
+        let changes = translate(root, &event);
+        let mut keys: Vec<String> = changes
+            .iter()
+            .filter(|c| !c.dir)
+            .map(|c| c.key.clone())
+            .collect();
         keys.sort();
         assert_eq!(keys, vec!["d/e/y", "d/x"]);
+        // ... and asks for a second scan of the directory.
+        let dirs: Vec<&str> = changes
+            .iter()
+            .filter(|c| c.dir)
+            .map(|c| c.key.as_str())
+            .collect();
+        assert_eq!(dirs, vec!["d"]);
         let access = ::notify::Event::new(EventKind::Access(::notify::event::AccessKind::Any))
             .add_path(root.join("b1/d/x"));
         assert!(translate(root, &access).is_empty());
@@ -240,7 +260,8 @@ mod tests {
             change_for_path(root, Path::new("/data/b1/a/b.csv")),
             Some(FsChange {
                 bucket: "b1".into(),
-                key: "a/b.csv".into()
+                key: "a/b.csv".into(),
+                dir: false,
             })
         );
         assert_eq!(change_for_path(root, Path::new("/data/b1")), None);

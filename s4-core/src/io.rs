@@ -33,12 +33,10 @@ impl ByteRange {
 pub type ProgressFn = Arc<dyn Fn(u64) + Send + Sync>;
 
 /// Size of the chunks a file stream yields (objects of the local backend and
-/// files of local locations alike).
-#[cfg(any(feature = "local", feature = "locations"))]
+/// files of local locations, staged multipart parts).
 pub(crate) const FILE_CHUNK: usize = 1 << 20;
 
 /// The errors a [`file_stream`] reports, worded by its caller.
-#[cfg(any(feature = "local", feature = "locations"))]
 pub(crate) struct FileStreamErrors {
     /// Context of an I/O error (`Error::from_io`).
     pub read: String,
@@ -56,7 +54,6 @@ pub(crate) struct FileStreamErrors {
 /// Dropping the stream stops reading after the chunk in flight. A file that
 /// ends before `range.end` (it shrank under us) fails the stream rather than
 /// serving a short body.
-#[cfg(any(feature = "local", feature = "locations"))]
 pub(crate) fn file_stream(
     file: std::fs::File,
     range: Range<u64>,

@@ -923,11 +923,13 @@ async fn console_local_auth_on() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(s4_test_s3), ignore = "needs S4_TEST_S3_ENDPOINT")]
 async fn console_garage_auth_off() {
     console_session(Kind::S3, false).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(s4_test_s3), ignore = "needs S4_TEST_S3_ENDPOINT")]
 async fn console_garage_auth_on() {
     console_session(Kind::S3, true).await;
 }

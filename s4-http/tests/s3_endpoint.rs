@@ -359,6 +359,7 @@ mod garage {
     macro_rules! on_garage {
         ($($name:ident),* $(,)?) => { $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            #[cfg_attr(not(s4_test_s3), ignore = "needs S4_TEST_S3_ENDPOINT")]
             async fn $name() { super::$name(super::Kind::S3).await }
         )* };
     }

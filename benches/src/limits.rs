@@ -1,6 +1,7 @@
 //! The machine's limits: sequential disk write (with `fdatasync`) and read (cold
 //! and warm) on the data directory's file system, loopback TCP, and direct PUT /
-//! GET / small GETs / listing against the S3 engine through `object_store`.
+//! GET / small GETs / listing against the S3 engine through `object_store`; and
+//! [`measure`], the `limits` group built from them.
 
 use std::io::{Read, Write};
 use std::path::Path;
@@ -9,11 +10,13 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use object_store::path::Path as ObjectPath;
-use object_store::{ObjectStore, ObjectStoreExt, WriteMultipart};
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::data::Payload;
-use crate::Result;
+use crate::report::Results;
+use crate::setup::{direct_store, direct_store_with};
+use crate::{mb_per_s, say, Error, Plan, Result, DATA_BUCKET, SMALL_KEY};
 
 /// Buffer of the raw disk and TCP loops.
 const IO_BUF: usize = 1 << 20;
@@ -186,4 +189,86 @@ pub async fn s3_first_page(store: &Arc<dyn ObjectStore>) -> Result<Duration> {
         }
         None => Err("empty listing".into()),
     }
+}
+
+/// The `limits` group: disk, loopback TCP and the S3 engine measured directly.
+pub async fn measure(plan: &Plan, r: &mut Results, rep: usize) -> Result<()> {
+    if plan.local {
+        let file = plan.work_dir.join("limit.bin");
+        let payload = Payload::new(plan.size, rep as u64);
+        let f = file.clone();
+        let write = tokio::task::spawn_blocking(move || disk_write(&f, &payload)).await??;
+        r.add("limit.disk.write", mb_per_s(plan.size, write));
+        let f = file.clone();
+        let cold = plan.cold;
+        let (read_cold, read_warm) = tokio::task::spawn_blocking(move || {
+            if cold {
+                drop_caches();
+            }
+            let (c, n1) = disk_read(&f)?;
+            let (w, n2) = disk_read(&f)?;
+            Ok::<_, Error>((mb_per_s(n1, c), mb_per_s(n2, w)))
+        })
+        .await??;
+        r.add("limit.disk.read_cold", read_cold);
+        r.add("limit.disk.read_warm", read_warm);
+        let _ = std::fs::remove_file(&file);
+        say(format!(
+            "disk: write {:.0} MB/s, read cold {read_cold:.0} MB/s, warm {read_warm:.0} MB/s",
+            mb_per_s(plan.size, write)
+        ));
+    }
+    let tcp = tcp_loopback(plan.size).await?;
+    r.add("limit.tcp", mb_per_s(plan.size, tcp));
+    say(format!("tcp: {:.0} MB/s", mb_per_s(plan.size, tcp)));
+    if let Some(config) = &plan.s3 {
+        let store = direct_store(config, DATA_BUCKET)?;
+        let payload = Payload::new(plan.size, 1000 + rep as u64);
+        let put = s3_put(
+            &store,
+            "direct.bin",
+            &payload,
+            plan.direct_part,
+            plan.direct_in_flight,
+        )
+        .await?;
+        r.add("limit.s3.put", mb_per_s(plan.size, put));
+        let (get, n) = s3_get(&store, "direct.bin").await?;
+        r.add("limit.s3.get", mb_per_s(n, get));
+        say(format!(
+            "s3 direct: put {:.0} MB/s, get {:.0} MB/s",
+            mb_per_s(plan.size, put),
+            mb_per_s(n, get)
+        ));
+        store
+            .put(
+                &object_store::path::Path::from(SMALL_KEY),
+                PutPayload::from(Payload::new(4096, 7).chunk(0)),
+            )
+            .await?;
+        let load = s3_get_load(&store, SMALL_KEY, plan.concurrency, plan.warmup, plan.load).await?;
+        r.add("limit.s3.small_get", load.requests_per_sec);
+        r.add("limit.s3.small_get_p99", load.p99_ms);
+        say(format!(
+            "s3 direct 4 KiB GETs: {:.0} req/s, p50 {:.1} ms, p99 {:.1} ms, {} errors",
+            load.requests_per_sec, load.p50_ms, load.p99_ms, load.errors
+        ));
+        let quick = direct_store_with(config, DATA_BUCKET, true)?;
+        let load = s3_get_load(&quick, SMALL_KEY, plan.concurrency, plan.warmup, plan.load).await?;
+        r.add("limit.s3.small_get_quickack", load.requests_per_sec);
+        r.add("limit.s3.small_get_quickack_p99", load.p99_ms);
+        say(format!(
+            "s3 direct 4 KiB GETs, quick-ACK client: {:.0} req/s, p50 {:.1} ms, p99 {:.1} ms, {} errors",
+            load.requests_per_sec, load.p50_ms, load.p99_ms, load.errors
+        ));
+        if plan.http {
+            let list_store =
+                direct_store(config, &format!("s4-bench-list-{}", plan.s3_list_objects))?;
+            for _ in 0..5 {
+                let t = s3_first_page(&list_store).await?;
+                r.add("limit.s3.list_page", t.as_secs_f64() * 1000.0);
+            }
+        }
+    }
+    Ok(())
 }

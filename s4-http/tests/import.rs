@@ -5,6 +5,8 @@
 
 mod common;
 
+use common::on_every_backend;
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -225,25 +227,8 @@ fn files_below(root: &Path) -> BTreeSet<String> {
     out
 }
 
-macro_rules! on_every_backend {
-    ($($name:ident),* $(,)?) => {
-        mod memory { $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(super::Kind::Memory).await }
-        )* }
-        mod local { $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(super::Kind::Local).await }
-        )* }
-        mod s3 { $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            #[cfg_attr(not(s4_test_s3), ignore = "needs S4_TEST_S3_ENDPOINT")]
-            async fn $name() { super::$name(super::Kind::S3).await }
-        )* }
-    };
-}
-
-on_every_backend!(import_into_a_bucket, cancel_mid_import_leaves_nothing);
+on_every_backend!(
+    kind: import_into_a_bucket, cancel_mid_import_leaves_nothing);
 
 const ALL: &[&str] = &[
     "config.json",

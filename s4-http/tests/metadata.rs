@@ -4,29 +4,13 @@
 
 mod common;
 
+use common::on_every_backend;
+
 use std::time::Duration;
 
 use common::{b64, sse_until, start, start_with, Kind, TestServer};
 use s4_core::{BucketName, ObjectKey, PutObjectOptions};
 use serde_json::{json, Value};
-
-macro_rules! on_every_backend {
-    ($($name:ident),* $(,)?) => {
-        mod memory { $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { if let Some(s) = super::start(super::Kind::Memory).await { super::$name(s).await } }
-        )* }
-        mod local { $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { if let Some(s) = super::start(super::Kind::Local).await { super::$name(s).await } }
-        )* }
-        mod s3 { $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            #[cfg_attr(not(s4_test_s3), ignore = "needs S4_TEST_S3_ENDPOINT")]
-            async fn $name() { if let Some(s) = super::start(super::Kind::S3).await { super::$name(s).await } }
-        )* }
-    };
-}
 
 on_every_backend!(
     content_type_and_metadata,

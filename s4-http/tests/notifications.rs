@@ -9,6 +9,8 @@
 
 mod common;
 
+use common::on_every_backend;
+
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -325,26 +327,8 @@ fn removed(key: &str) -> (String, String, u64) {
 
 const ALL: [&str; 2] = ["s3:ObjectCreated:*", "s3:ObjectRemoved:*"];
 
-macro_rules! on_every_backend {
-    ($($name:ident),* $(,)?) => {
-        mod memory { $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(super::Kind::Memory).await }
-        )* }
-        mod local { $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(super::Kind::Local).await }
-        )* }
-        mod s3 { $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            #[cfg_attr(not(s4_test_s3), ignore = "needs S4_TEST_S3_ENDPOINT")]
-            async fn $name() { super::$name(super::Kind::S3).await }
-        )* }
-    };
-}
-
 on_every_backend!(
-    write_paths_produce_matching_events,
+    kind: write_paths_produce_matching_events,
     rapid_overwrites_coalesce,
     receiver_outage_is_retried,
     signed_deliveries_verify,

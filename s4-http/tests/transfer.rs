@@ -4,6 +4,8 @@
 
 mod common;
 
+use common::on_every_backend;
+
 use std::collections::BTreeSet;
 use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -71,25 +73,8 @@ async fn bucket_keys(s: &TestServer, bucket: &str) -> BTreeSet<String> {
 
 // ---------------------------------------------------------------- every backend
 
-macro_rules! on_every_backend {
-    ($($name:ident),* $(,)?) => {
-        mod memory { $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(super::Kind::Memory).await }
-        )* }
-        mod local { $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(super::Kind::Local).await }
-        )* }
-        mod s3 { $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            #[cfg_attr(not(s4_test_s3), ignore = "needs S4_TEST_S3_ENDPOINT")]
-            async fn $name() { super::$name(super::Kind::S3).await }
-        )* }
-    };
-}
-
-on_every_backend!(transfer_over_http);
+on_every_backend!(
+    kind: transfer_over_http);
 
 async fn transfer_over_http(kind: Kind) {
     let (locations, dir) = locations().await;

@@ -342,3 +342,47 @@ pub async fn sse_until(
     }
     events
 }
+
+/// Runs each named test body on the memory, local and S3 backends, as modules
+/// `memory`, `local` and `s3` of tests with the body's name. The S3 variants read
+/// as ignored unless the build saw an S3 endpoint (`cfg(s4_test_s3)`, see
+/// `build.rs`).
+///
+/// `on_every_backend!(a, b)`: the bodies take a started [`TestServer`] (a body
+/// whose server cannot be started, S3 without an endpoint, is skipped).
+/// `on_every_backend!(kind: a, b)`: the bodies take the [`Kind`] and start what
+/// they need themselves.
+#[allow(unused_macros)]
+macro_rules! on_every_backend {
+    (kind: $($name:ident),* $(,)?) => {
+        $crate::common::on_every_backend!(@all kind $($name),*);
+    };
+    ($($name:ident),* $(,)?) => {
+        $crate::common::on_every_backend!(@all server $($name),*);
+    };
+    (@all $mode:ident $($name:ident),*) => {
+        mod memory { $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { $crate::common::on_every_backend!(@call $mode Memory $name) }
+        )* }
+        mod local { $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { $crate::common::on_every_backend!(@call $mode Local $name) }
+        )* }
+        mod s3 { $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            #[cfg_attr(not(s4_test_s3), ignore = "needs S4_TEST_S3_ENDPOINT")]
+            async fn $name() { $crate::common::on_every_backend!(@call $mode S3 $name) }
+        )* }
+    };
+    (@call server $kind:ident $name:ident) => {
+        if let Some(s) = super::start(super::Kind::$kind).await {
+            super::$name(s).await
+        }
+    };
+    (@call kind $kind:ident $name:ident) => {
+        super::$name(super::Kind::$kind).await
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use on_every_backend;

@@ -6,6 +6,7 @@ use crate::client::{self, Conn};
 use crate::data::Payload;
 use crate::process::{self, Daemon};
 use crate::report::Results;
+use crate::setup::{populate_folder, DELETE_FOLDER};
 use crate::{limits, mb_per_s, say, Plan, Result, DATA_BUCKET, SMALL_KEY};
 
 /// Daemon settings the harness passes through from its own environment (the daemon
@@ -91,6 +92,10 @@ pub(crate) async fn measure(
         "http {backend}: first page {firsts:.1?} ms; walk {:.2} s ({pages} pages)",
         walk.as_secs_f64()
     ));
+
+    if backend == "local" {
+        measure_folder_delete(plan, r, addr, list_bucket).await?;
+    }
 
     // Big upload and download.
     client::create_bucket(addr, DATA_BUCKET).await?;
@@ -193,5 +198,42 @@ pub(crate) async fn measure(
     let (rss, _) = daemon.memory()?;
     r.add(&format!("http.{backend}.rss_after"), rss);
     drop(daemon);
+    Ok(())
+}
+
+/// Bucket that holds only the deleted folder (the reference of the folder delete).
+const DELETE_ALONE_BUCKET: &str = "s4-bench-delete-alone";
+
+/// Deletes a folder of `plan.folder_keys()` objects once inside the big listing
+/// bucket and once in a bucket holding only that folder: the delete walks the
+/// folder, not the bucket, so the two should take about as long.
+async fn measure_folder_delete(
+    plan: &Plan,
+    r: &mut Results,
+    addr: std::net::SocketAddr,
+    list_bucket: &str,
+) -> Result<()> {
+    client::create_bucket(addr, DELETE_ALONE_BUCKET).await?;
+    let keys = plan.folder_keys();
+    let mut conn = Conn::open(addr).await?;
+    for (metric, bucket) in [
+        ("http.local.folder_delete", list_bucket),
+        ("http.local.folder_delete_alone", DELETE_ALONE_BUCKET),
+    ] {
+        let dir = plan.data_dir.join(bucket);
+        tokio::task::spawn_blocking(move || populate_folder(&dir, keys)).await??;
+        let path = format!("/api/objects/{bucket}/{}", client::b64(DELETE_FOLDER));
+        let started = Instant::now();
+        let (status, body) = conn.json(http::Method::DELETE, &path, None).await?;
+        let elapsed = started.elapsed();
+        if !status.is_success() || body["count"].as_u64() != Some(keys as u64) {
+            return Err(format!("folder delete in {bucket} answered {status} {body}").into());
+        }
+        r.add(metric, elapsed.as_secs_f64() * 1000.0);
+        say(format!(
+            "http local: deleted a {keys}-key folder in {bucket} in {:.0} ms",
+            elapsed.as_secs_f64() * 1000.0
+        ));
+    }
     Ok(())
 }

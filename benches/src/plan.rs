@@ -157,3 +157,11 @@ pub(crate) fn plan(flags: Flags) -> Result<Plan> {
         direct_in_flight: flags.direct_in_flight.max(1),
     })
 }
+
+impl Plan {
+    /// Objects in the folder of the folder-delete measurement: a tenth of the
+    /// listing bucket.
+    pub(crate) fn folder_keys(&self) -> usize {
+        (self.list_objects / 10).max(1)
+    }
+}

@@ -64,8 +64,16 @@ fn list_key(i: usize) -> String {
 /// directory (the local backend maps keys to files). Existing files are kept.
 pub(crate) fn populate_local(bucket_dir: &Path, count: usize) -> Result<()> {
     std::fs::create_dir_all(bucket_dir)?;
-    let present = std::fs::read_dir(bucket_dir)?.count();
-    if present == count {
+    let mut present = 0;
+    let mut others = false;
+    for entry in std::fs::read_dir(bucket_dir)? {
+        if entry?.file_type()?.is_file() {
+            present += 1;
+        } else {
+            others = true;
+        }
+    }
+    if present == count && !others {
         return Ok(());
     }
     say(format!(
@@ -73,7 +81,12 @@ pub(crate) fn populate_local(bucket_dir: &Path, count: usize) -> Result<()> {
         bucket_dir.display()
     ));
     for entry in std::fs::read_dir(bucket_dir)? {
-        std::fs::remove_file(entry?.path())?;
+        let entry = entry?;
+        if entry.file_type()?.is_dir() {
+            std::fs::remove_dir_all(entry.path())?;
+        } else {
+            std::fs::remove_file(entry.path())?;
+        }
     }
     for i in 0..count {
         std::fs::write(bucket_dir.join(list_key(i)), format!("object {i}\n"))?;
@@ -118,5 +131,19 @@ pub(crate) async fn populate_s3(config: &S3Config, bucket: &str, count: usize) -
         started.elapsed().as_secs_f64()
     ));
     marker_store.put(&marker, PutPayload::from("done")).await?;
+    Ok(())
+}
+
+/// Name of the folder the folder-delete measurement writes and deletes.
+pub(crate) const DELETE_FOLDER: &str = "zz-delete";
+
+/// Writes `count` small files into `bucket_dir/DELETE_FOLDER` (keys sorting after
+/// the listing bucket's own), straight into the data directory.
+pub(crate) fn populate_folder(bucket_dir: &Path, count: usize) -> Result<()> {
+    let dir = bucket_dir.join(DELETE_FOLDER);
+    std::fs::create_dir_all(&dir)?;
+    for i in 0..count {
+        std::fs::write(dir.join(list_key(i)), format!("object {i}\n"))?;
+    }
     Ok(())
 }

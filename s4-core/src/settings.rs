@@ -201,14 +201,14 @@ fn s3_timeouts(get: &dyn Fn(&str) -> Option<String>, problems: &mut Problems) ->
 /// The errors found so far: every variable is checked, and all problems are
 /// reported together.
 #[derive(Default)]
-struct Problems(Vec<String>);
+struct Problems(Vec<Error>);
 
 impl Problems {
     fn take<T>(&mut self, result: Result<T>) -> Option<T> {
         match result {
             Ok(value) => Some(value),
             Err(e) => {
-                self.0.push(e.message().to_string());
+                self.0.push(e);
                 None
             }
         }
@@ -224,6 +224,20 @@ impl Settings {
     /// [`crate::ErrorKind::InvalidInput`] naming each offending variable
     /// (`NAME="value" ...`, separated by `; `).
     pub fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self> {
+        Self::from_lookup_all(lookup).map_err(|problems| {
+            let messages: Vec<&str> = problems.iter().map(Error::message).collect();
+            Error::invalid(messages.join("; "))
+        })
+    }
+
+    /// [`Self::from_lookup`], with every problem as an error of its own (each
+    /// [`crate::ErrorKind::InvalidInput`], naming its variable).
+    ///
+    /// # Errors
+    /// The problems, in the order the variables are read.
+    pub fn from_lookup_all(
+        lookup: &dyn Fn(&str) -> Option<String>,
+    ) -> std::result::Result<Self, Vec<Error>> {
         let get = |name: &str| var(lookup, name);
         let mut problems = Problems::default();
         let port_var = if get("PORT").is_some() {
@@ -296,7 +310,7 @@ impl Settings {
             .take(switch("S4_FSYNC", get("S4_FSYNC").as_deref(), true))
             .unwrap_or(true);
         if !problems.0.is_empty() {
-            return Err(Error::invalid(problems.0.join("; ")));
+            return Err(problems.0);
         }
         Ok(Settings {
             ip,

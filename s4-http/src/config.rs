@@ -164,7 +164,10 @@ pub const ENV_VARS: &[(&str, &str)] = &[
         "NO_PROXY",
         "Proxy exemptions: hosts, .domains, host:port, IPs, *",
     ),
-    ("no_proxy", "Lower-case spelling of NO_PROXY (used when NO_PROXY is unset)"),
+    (
+        "no_proxy",
+        "Lower-case spelling of NO_PROXY (used when NO_PROXY is unset)",
+    ),
     (
         "MAX_CONCURRENT_TRANSFERS",
         "Initial limit of files copied at once (default 2)",
@@ -346,7 +349,11 @@ fn var(lookup: &dyn Fn(&str) -> Option<String>, name: &str) -> Option<String> {
     lookup(name).filter(|v| !v.trim().is_empty())
 }
 
-fn seconds(lookup: &dyn Fn(&str) -> Option<String>, name: &str, default: u64) -> Result<Duration, String> {
+fn seconds(
+    lookup: &dyn Fn(&str) -> Option<String>,
+    name: &str,
+    default: u64,
+) -> Result<Duration, String> {
     let secs = match var(lookup, name) {
         None => default,
         Some(raw) => raw
@@ -381,10 +388,10 @@ impl DaemonConfig {
     ) -> Result<Self, ConfigError> {
         let lookup = |name: &str| flags.value(name).or_else(|| env(name));
         let mut problems = Vec::new();
-        let settings = match Settings::from_lookup(&lookup) {
+        let settings = match Settings::from_lookup_all(&lookup) {
             Ok(settings) => settings,
-            Err(e) => {
-                problems.push(e.message().to_string());
+            Err(errors) => {
+                problems.extend(errors.iter().map(|e| e.message().to_string()));
                 // The other sections are still checked against the defaults.
                 Settings::memory()
             }
@@ -403,9 +410,7 @@ impl DaemonConfig {
             s3_timeouts: settings.s3_timeouts,
             ..StoreOptions::from_lookup(&settings.data_dir, &lookup)
         };
-        if let Err(e) = store.check() {
-            problems.push(e.message().to_string());
-        }
+        problems.extend(store.problems().iter().map(|e| e.message().to_string()));
         let notifications_store = NotifyOptions::default_store_path(&settings.data_dir, &lookup);
         let http = HttpConfig::from_lookup(&settings, &lookup);
         let mode = match var(&lookup, "S4_S3_ENDPOINT") {
@@ -420,9 +425,7 @@ impl DaemonConfig {
         let port = match var(&lookup, "S4_S3_PORT") {
             None => DEFAULT_S3_PORT,
             Some(raw) => raw.trim().parse().unwrap_or_else(|_| {
-                problems.push(format!(
-                    "S4_S3_PORT={raw:?} is not a valid port (0-65535)"
-                ));
+                problems.push(format!("S4_S3_PORT={raw:?} is not a valid port (0-65535)"));
                 DEFAULT_S3_PORT
             }),
         };
@@ -437,7 +440,11 @@ impl DaemonConfig {
                 DEFAULT_HEADER_READ_TIMEOUT,
                 &mut serve.header_read_timeout,
             ),
-            ("S4_IDLE_TIMEOUT", DEFAULT_IDLE_TIMEOUT, &mut serve.idle_timeout),
+            (
+                "S4_IDLE_TIMEOUT",
+                DEFAULT_IDLE_TIMEOUT,
+                &mut serve.idle_timeout,
+            ),
             (
                 "S4_BODY_READ_TIMEOUT",
                 DEFAULT_BODY_READ_TIMEOUT,
@@ -544,13 +551,20 @@ mod tests {
         ])?;
         let s = &config.settings;
         assert_eq!((s.ip.to_string(), s.port), ("0.0.0.0".to_string(), 8081));
-        let BackendSettings::S3 { config: s3, timeouts } = &s.backend else {
+        let BackendSettings::S3 {
+            config: s3,
+            timeouts,
+        } = &s.backend
+        else {
             panic!("s3 backend expected: {:?}", s.backend);
         };
         assert_eq!(s3.endpoint, "http://127.0.0.1:3900");
         assert_eq!(timeouts.response, Duration::from_secs(7));
         assert!(!config.backend_explicit);
-        assert_eq!(config.locations.paths, [PathBuf::from("/a"), PathBuf::from("/b")]);
+        assert_eq!(
+            config.locations.paths,
+            [PathBuf::from("/a"), PathBuf::from("/b")]
+        );
         assert_eq!(config.locations.max_file_size, 3 << 30);
         assert!(!config.locations.fsync);
         assert_eq!(config.store.env.hf_token.as_deref(), Some("hf_x"));
@@ -560,7 +574,11 @@ mod tests {
             config.store.settings_path,
             Some(data.join(s4_core::config_store::SETTINGS_FILE))
         );
-        let initial = config.store.initial_s3.as_ref().map(|s3| s3.default_bucket.as_str());
+        let initial = config
+            .store
+            .initial_s3
+            .as_ref()
+            .map(|s3| s3.default_bucket.as_str());
         assert_eq!(initial, Some("shared"));
         assert_eq!(config.notifications_store, PathBuf::from("/etc/s4/n.json"));
         assert_eq!(config.http.nb_prefix, "/nb/x");
@@ -569,7 +587,11 @@ mod tests {
         assert!(config.http.auth.auth_enabled());
         assert_eq!(config.s3_endpoint.mode, EndpointMode::On);
         assert_eq!(config.s3_endpoint.port, 9100);
-        let credentials = config.s3_endpoint.credentials.as_ref().map(|c| c.access_key_id.as_str());
+        let credentials = config
+            .s3_endpoint
+            .credentials
+            .as_ref()
+            .map(|c| c.access_key_id.as_str());
         assert_eq!(credentials, Some("AK"));
         assert_eq!(config.serve.header_read_timeout, Duration::from_secs(30));
         assert_eq!(config.serve.idle_timeout, Duration::from_secs(1));
@@ -648,22 +670,52 @@ mod tests {
         for (vars, needle) in [
             (&[("PORT", "http")][..], "PORT=\"http\" is not a valid port"),
             (&[("BACKEND_PORT", "-1")], "BACKEND_PORT=\"-1\""),
-            (&[("IP", "localhost:80")], "IP=\"localhost:80\" is not a valid IP address"),
-            (&[("S4_BACKEND", "ftp")], "S4_BACKEND=\"ftp\" is not one of local, memory, s3"),
+            (
+                &[("IP", "localhost:80")],
+                "IP=\"localhost:80\" is not a valid IP address",
+            ),
+            (
+                &[("S4_BACKEND", "ftp")],
+                "S4_BACKEND=\"ftp\" is not one of local, memory, s3",
+            ),
             (&[("S4_BACKEND", "s3")], "needs AWS_S3_ENDPOINT"),
-            (&[("AWS_S3_ENDPOINT", "ftp://x")], "AWS_S3_ENDPOINT=\"ftp://x\""),
-            (&[("LOG_LEVEL", "verbose")], "LOG_LEVEL=\"verbose\" is not one of"),
+            (
+                &[("AWS_S3_ENDPOINT", "ftp://x")],
+                "AWS_S3_ENDPOINT=\"ftp://x\"",
+            ),
+            (
+                &[("LOG_LEVEL", "verbose")],
+                "LOG_LEVEL=\"verbose\" is not one of",
+            ),
             (&[("LOG_LEVEL", "info,=x=y")], "LOG_LEVEL=\"info,=x=y\""),
-            (&[("LOG_FORMAT", "xml")], "LOG_FORMAT=\"xml\" is not one of text, json"),
+            (
+                &[("LOG_FORMAT", "xml")],
+                "LOG_FORMAT=\"xml\" is not one of text, json",
+            ),
             (&[("S4_FSYNC", "sometimes")], "S4_FSYNC=\"sometimes\""),
             (&[("S4_S3_TIMEOUT", "soon")], "S4_S3_TIMEOUT=\"soon\""),
             (&[("S4_S3_RETRIES", "99")], "S4_S3_RETRIES=\"99\""),
             (&[("HF_ENDPOINT", "not a url")], "HF_ENDPOINT=\"not a url\""),
-            (&[("HTTPS_PROXY", "proxy:3128")], "HTTPS_PROXY=\"proxy:3128\""),
-            (&[("S4_S3_ENDPOINT", "maybe")], "S4_S3_ENDPOINT=\"maybe\" is not one of auto, on, off"),
-            (&[("S4_S3_PORT", "70000")], "S4_S3_PORT=\"70000\" is not a valid port"),
-            (&[("S4_S3_ACCESS_KEY_ID", "AK")], "S4_S3_ACCESS_KEY_ID and S4_S3_SECRET_ACCESS_KEY"),
-            (&[("S4_IDLE_TIMEOUT", "1m")], "S4_IDLE_TIMEOUT=\"1m\" is not a whole number"),
+            (
+                &[("HTTPS_PROXY", "proxy:3128")],
+                "HTTPS_PROXY=\"proxy:3128\"",
+            ),
+            (
+                &[("S4_S3_ENDPOINT", "maybe")],
+                "S4_S3_ENDPOINT=\"maybe\" is not one of auto, on, off",
+            ),
+            (
+                &[("S4_S3_PORT", "70000")],
+                "S4_S3_PORT=\"70000\" is not a valid port",
+            ),
+            (
+                &[("S4_S3_ACCESS_KEY_ID", "AK")],
+                "S4_S3_ACCESS_KEY_ID and S4_S3_SECRET_ACCESS_KEY",
+            ),
+            (
+                &[("S4_IDLE_TIMEOUT", "1m")],
+                "S4_IDLE_TIMEOUT=\"1m\" is not a whole number",
+            ),
         ] {
             let message = problem(vars);
             assert!(message.contains(needle), "{vars:?}: {message}");
@@ -683,7 +735,15 @@ mod tests {
         for name in ["PORT=", "LOG_FORMAT=", "S4_S3_PORT=", "HF_ENDPOINT="] {
             assert!(text.contains(name), "{name}: {text}");
         }
-        assert_eq!(err.problems().len(), 4, "{text}");
+        assert_eq!(err.problems().len(), 4, "one line per problem: {text}");
+        let err = env(&[
+            ("PORT", "x"),
+            ("IP", "y"),
+            ("HTTP_PROXY", "z:1"),
+            ("HF_ENDPOINT", "::"),
+        ])
+        .expect_err("invalid");
+        assert_eq!(err.problems().len(), 4, "one line per problem: {err}");
     }
 
     #[test]
@@ -731,7 +791,10 @@ mod tests {
             ("BLOCKED_FILE_EXTENSIONS", ".b"),
         ]));
         let unlisted: Vec<_> = read.difference(&table).collect();
-        assert!(unlisted.is_empty(), "read but not in ENV_VARS: {unlisted:?}");
+        assert!(
+            unlisted.is_empty(),
+            "read but not in ENV_VARS: {unlisted:?}"
+        );
         let unread: Vec<_> = table.difference(&read).collect();
         assert!(unread.is_empty(), "in ENV_VARS but never read: {unread:?}");
     }

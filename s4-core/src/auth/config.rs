@@ -367,7 +367,10 @@ mod tests {
         assert!(half[0].contains("only one of UI_USERNAME"), "{half:?}");
         let unsigned = config(&[("UI_USERNAME", "a"), ("UI_PASSWORD", "p")]).warnings();
         assert_eq!(unsigned.len(), 1);
-        assert!(unsigned[0].contains("JWT_SECRET is not set"), "{unsigned:?}");
+        assert!(
+            unsigned[0].contains("JWT_SECRET is not set"),
+            "{unsigned:?}"
+        );
         let signed = config(&[
             ("UI_USERNAME", "a"),
             ("UI_PASSWORD", "p"),

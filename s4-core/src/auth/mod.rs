@@ -30,7 +30,6 @@ mod user;
 use std::fmt;
 use std::sync::Arc;
 
-
 pub use config::{
     AuthConfig, AuthMode, DEFAULT_JWT_EXPIRATION_HOURS, DEFAULT_SSE_TICKET_TTL_SECONDS,
 };

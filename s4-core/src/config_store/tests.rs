@@ -142,7 +142,7 @@ async fn disclaimer_round_trip_keeps_other_keys() {
 #[test]
 fn check_names_every_bad_initial_value() {
     let dir = tempfile::tempdir().expect("dir");
-    assert!(options(dir.path(), &[]).check().is_ok());
+    assert!(options(dir.path(), &[]).problems().is_empty());
     let ok = options(
         dir.path(),
         &[
@@ -150,8 +150,8 @@ fn check_names_every_bad_initial_value() {
             ("HTTP_PROXY", "http://proxy:3128"),
         ],
     );
-    assert!(ok.check().is_ok());
-    let err = options(
+    assert!(ok.problems().is_empty());
+    let problems = options(
         dir.path(),
         &[
             ("HF_ENDPOINT", "not a url"),
@@ -159,14 +159,15 @@ fn check_names_every_bad_initial_value() {
             ("HTTPS_PROXY", "ftp://proxy"),
         ],
     )
-    .check()
-    .expect_err("invalid");
-    for needle in [
+    .problems();
+    let messages: Vec<&str> = problems.iter().map(Error::message).collect();
+    assert_eq!(messages.len(), 3, "one problem per variable: {messages:?}");
+    for (message, needle) in messages.iter().zip([
         "HF_ENDPOINT=\"not a url\"",
         "HTTP_PROXY=\"proxy:3128\"",
         "HTTPS_PROXY=\"ftp://proxy\"",
-    ] {
-        assert!(err.message().contains(needle), "{needle}: {err}");
+    ]) {
+        assert!(message.contains(needle), "{needle}: {message}");
     }
 }
 

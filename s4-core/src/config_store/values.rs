@@ -326,14 +326,12 @@ impl StoreOptions {
 
     /// Checks the initial values that [`super::ConfigStore::open`] would otherwise
     /// accept or reject only later: `HF_ENDPOINT` and the proxies (`HTTP_PROXY`,
-    /// `HTTPS_PROXY`) must be valid URLs. Every problem is listed.
-    ///
-    /// # Errors
-    /// [`crate::ErrorKind::InvalidInput`] naming each offending variable.
-    pub fn check(&self) -> Result<()> {
+    /// `HTTPS_PROXY`) must be valid URLs. Returns every problem
+    /// ([`crate::ErrorKind::InvalidInput`], naming its variable); empty = valid.
+    pub fn problems(&self) -> Vec<Error> {
         let mut problems = Vec::new();
         if let Err(e) = hf_endpoint(&self.env) {
-            problems.push(e.message().to_string());
+            problems.push(e);
         }
         for (name, value) in [
             ("HTTP_PROXY", &self.env.http_proxy),
@@ -345,16 +343,12 @@ impl StoreOptions {
                 https_proxy: String::new(),
             };
             if proxy.validate().is_err() {
-                problems.push(format!(
+                problems.push(Error::invalid(format!(
                     "{name}={value:?} is not an http(s)://host[:port] URL"
-                ));
+                )));
             }
         }
-        if problems.is_empty() {
-            Ok(())
-        } else {
-            Err(Error::invalid(problems.join("; ")))
-        }
+        problems
     }
 }
 

@@ -184,10 +184,9 @@ impl S4 {
             }
             BackendSettings::Memory => Arc::new(storage::MemoryBackend::new()),
             #[cfg(feature = "s3")]
-            BackendSettings::S3(config) => Arc::new(storage::S3Backend::with_timeouts(
-                config.clone(),
-                storage::S3Timeouts::from_env(),
-            )?),
+            BackendSettings::S3 { config, timeouts } => Arc::new(
+                storage::S3Backend::with_timeouts(config.clone(), *timeouts)?,
+            ),
             #[cfg(not(all(feature = "local", feature = "s3")))]
             other => return Err(not_compiled_in(other)),
         })
@@ -271,7 +270,7 @@ fn not_compiled_in(settings: &BackendSettings) -> crate::Error {
     let name = match settings {
         BackendSettings::Local { .. } => "local",
         BackendSettings::Memory => "memory",
-        BackendSettings::S3(_) => "s3",
+        BackendSettings::S3 { .. } => "s3",
     };
     crate::Error::new(
         crate::ErrorKind::Unsupported,

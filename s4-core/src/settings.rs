@@ -1,16 +1,24 @@
-//! Start-up configuration: raw environment → validated [`Settings`].
+//! Start-up configuration: raw variables → validated [`Settings`].
 //!
-//! Everything is read and checked before anything listens, so a bad value fails the
-//! start with a clear message instead of surfacing on the first request. Values the
-//! API contract says fall back to a default when invalid (e.g. `MAX_FILE_SIZE_GB`)
-//! do so; values that would silently change behaviour (a bad `PORT`, `IP`,
-//! `S4_BACKEND`, an S3 backend without endpoint) are errors.
+//! The parsers here take a *lookup* (variable name → value), never the process
+//! environment: the `s4` daemon reads its environment once, in one place
+//! (`s4_http::config`), and hands the snapshot to [`Settings::from_lookup`] and the
+//! other section parsers. Everything is checked before anything listens, so a bad
+//! value fails the start with a clear message instead of surfacing on the first
+//! request. Values the API contract says fall back to a default when invalid (e.g.
+//! `MAX_FILE_SIZE_GB`) do so; values that would silently change behaviour (a bad
+//! `PORT`, `IP`, `S4_BACKEND`, `LOG_LEVEL`, `S4_FSYNC`, an S3 timeout, an S3 backend
+//! without endpoint) are errors, every one of them reported at once.
 
 use std::net::IpAddr;
 use std::path::PathBuf;
+#[cfg(feature = "s3")]
+use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::storage::S3Config;
+#[cfg(feature = "s3")]
+use crate::storage::S3Timeouts;
 
 /// Default limit on files copied at the same time by transfer jobs
 /// (`MAX_CONCURRENT_TRANSFERS`).
@@ -27,7 +35,14 @@ pub enum BackendSettings {
     /// Buckets live in process memory.
     Memory,
     /// Buckets live on an S3-compatible endpoint.
-    S3(S3Config),
+    S3 {
+        /// Endpoint, credentials and region (`AWS_*`).
+        config: S3Config,
+        /// Timeouts and retries of the requests to the engine
+        /// (`S4_S3_CONNECT_TIMEOUT`, `S4_S3_TIMEOUT`, `S4_S3_RETRIES`).
+        #[cfg(feature = "s3")]
+        timeouts: S3Timeouts,
+    },
 }
 
 impl BackendSettings {
@@ -36,7 +51,16 @@ impl BackendSettings {
         match self {
             BackendSettings::Local { .. } => "local",
             BackendSettings::Memory => "memory",
-            BackendSettings::S3(_) => "s3",
+            BackendSettings::S3 { .. } => "s3",
+        }
+    }
+
+    /// The S3 backend with default timeouts.
+    pub fn s3(config: S3Config) -> Self {
+        BackendSettings::S3 {
+            config,
+            #[cfg(feature = "s3")]
+            timeouts: S3Timeouts::default(),
         }
     }
 }
@@ -68,165 +92,14 @@ pub struct Settings {
     /// (`MAX_CONCURRENT_TRANSFERS`, integer ≥ 1, default 2; anything else → 2).
     pub max_concurrent_transfers: usize,
     /// `fsync` written files and directory entries before acknowledging a write
-    /// (`S4_FSYNC`, default `true`; `false` turns it off).
+    /// (`S4_FSYNC`, default `true`; `false`, `0`, `no` or `off` turn it off).
     pub fsync: bool,
+    /// Timeouts and retries of requests to an S3 engine (`S4_S3_*`): those of the
+    /// `s3` backend (also inside [`BackendSettings::S3`]), and of S3 backends
+    /// opened later (runtime settings).
+    #[cfg(feature = "s3")]
+    pub s3_timeouts: S3Timeouts,
 }
-
-/// Every environment variable S4 reads, with its meaning, for `--help` and docs.
-pub const ENV_VARS: &[(&str, &str)] = &[
-    (
-        "PORT",
-        "Listen port (default 5000; BACKEND_PORT is used when PORT is unset)",
-    ),
-    ("BACKEND_PORT", "Fallback listen port"),
-    (
-        "IP",
-        "Bind address (default 127.0.0.1; use 0.0.0.0 in containers)",
-    ),
-    (
-        "S4_BACKEND",
-        "local | memory | s3 (default: s3 if AWS_S3_ENDPOINT is set, else local)",
-    ),
-    (
-        "S4_DATA_DIR",
-        "Data directory of the local backend and S4's state (default ./s4-data)",
-    ),
-    (
-        "AWS_S3_ENDPOINT",
-        "S3-compatible endpoint to manage; selects the s3 backend",
-    ),
-    ("AWS_ACCESS_KEY_ID", "Backend access key (default s4admin)"),
-    (
-        "AWS_SECRET_ACCESS_KEY",
-        "Backend secret key (default s4secret)",
-    ),
-    ("AWS_DEFAULT_REGION", "Backend region (default us-east-1)"),
-    (
-        "AWS_S3_BUCKET",
-        "Default bucket reported by GET /api/buckets",
-    ),
-    ("MAX_FILE_SIZE_GB", "Upload size limit in GiB (default 20)"),
-    (
-        "NOTIFICATION_STORE_PATH",
-        "Webhook configuration file (default <S4_DATA_DIR>/.s4/notifications.json)",
-    ),
-    (
-        "NB_PREFIX",
-        "URL prefix of the whole app, e.g. /notebook/ns/name",
-    ),
-    (
-        "LOG_LEVEL",
-        "Log verbosity: error, warn, info, debug, trace, off, or a directive list (default info)",
-    ),
-    (
-        "LOG_FORMAT",
-        "text (default; colours only on a terminal) or json (one object per line)",
-    ),
-    (
-        "LOG_HEALTH_CHECKS",
-        "true: also log GET /api, /api/kernels, /api/terminals",
-    ),
-    (
-        "AUDIT_LOG_ENABLED",
-        "false: disable audit log lines (default true)",
-    ),
-    (
-        "S4_FSYNC",
-        "false: do not fsync written files and their directory entries (default true)",
-    ),
-    (
-        "UI_USERNAME",
-        "Login user name; with UI_PASSWORD enables authentication",
-    ),
-    (
-        "UI_PASSWORD",
-        "Login password; with UI_USERNAME enables authentication",
-    ),
-    (
-        "DISABLE_AUTH",
-        "false: require JWTs even without login credentials",
-    ),
-    (
-        "JWT_SECRET",
-        "HS256 key for tokens (default: random per process)",
-    ),
-    (
-        "JWT_EXPIRATION_HOURS",
-        "Token lifetime in hours (default 8)",
-    ),
-    (
-        "COOKIE_REQUIRE_HTTPS",
-        "false: session cookie without Secure",
-    ),
-    (
-        "NODE_ENV",
-        "development: cookie SameSite=Lax and never Secure",
-    ),
-    (
-        "APP_ENV",
-        "development: extra dev origins in the CSP connect-src",
-    ),
-    (
-        "SSE_TICKET_TTL_SECONDS",
-        "SSE ticket lifetime in seconds (default 60)",
-    ),
-    (
-        "ALLOWED_ORIGINS",
-        "Comma-separated CORS origins (default: localhost dev origins)",
-    ),
-    (
-        "LOCAL_STORAGE_PATHS",
-        "Comma-separated directories exposed as local-0, local-1, ...",
-    ),
-    (
-        "ALLOWED_FILE_EXTENSIONS",
-        "Replace the local-upload extension allow-list",
-    ),
-    (
-        "ALLOWED_FILE_EXTENSIONS_APPEND",
-        "Extend the local-upload extension allow-list",
-    ),
-    (
-        "BLOCKED_FILE_EXTENSIONS",
-        "Replace the local-upload extension block-list",
-    ),
-    (
-        "BLOCKED_FILE_EXTENSIONS_APPEND",
-        "Extend the local-upload extension block-list",
-    ),
-    ("HF_TOKEN", "Initial HuggingFace token"),
-    (
-        "HF_ENDPOINT",
-        "HuggingFace Hub base URL (default https://huggingface.co)",
-    ),
-    ("HTTP_PROXY", "Initial proxy for http:// targets"),
-    ("HTTPS_PROXY", "Initial proxy for https:// targets"),
-    (
-        "NO_PROXY",
-        "Proxy exemptions: hosts, .domains, host:port, IPs, *",
-    ),
-    (
-        "MAX_CONCURRENT_TRANSFERS",
-        "Initial limit of files copied at once (default 2)",
-    ),
-    ("MAX_FILES_PER_PAGE", "Initial UI page size (default 100)"),
-    (
-        "S4_FSYNC",
-        "false: do not fsync uploads before answering (throw-away data; default true)",
-    ),
-    (
-        "S4_S3_CONNECT_TIMEOUT",
-        "S3 backend connect timeout in seconds (default 3)",
-    ),
-    (
-        "S4_S3_TIMEOUT",
-        "S3 backend response timeout in seconds: headers due, longest body stall (default 30)",
-    ),
-    (
-        "S4_S3_RETRIES",
-        "S3 backend retries of refused or reset requests (default 2)",
-    ),
-];
 
 /// Reads a variable through `lookup`, treating empty as unset.
 pub(crate) fn var(lookup: &dyn Fn(&str) -> Option<String>, name: &str) -> Option<String> {
@@ -253,22 +126,120 @@ fn log_level(raw: Option<String>) -> Result<String> {
     )))
 }
 
+/// Parses an on/off switch such as `S4_FSYNC`: `true`/`false`, `1`/`0`, `yes`/`no`,
+/// `on`/`off` (any case, surrounding spaces ignored); unset is `default`.
+///
+/// # Errors
+/// [`crate::ErrorKind::InvalidInput`] naming `name` for any other value.
+pub fn switch(name: &str, raw: Option<&str>, default: bool) -> Result<bool> {
+    let Some(raw) = raw else {
+        return Ok(default);
+    };
+    match raw.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" => Ok(false),
+        _ => Err(Error::invalid(format!(
+            "{name}={raw:?} is not one of true, false (1/0, yes/no, on/off)"
+        ))),
+    }
+}
+
+/// `S4_S3_CONNECT_TIMEOUT` / `S4_S3_TIMEOUT`: seconds (fractions allowed), more
+/// than 0 and less than a day.
+#[cfg(feature = "s3")]
+fn seconds(name: &str, raw: Option<String>, default: Duration) -> Result<Duration> {
+    let Some(raw) = raw else {
+        return Ok(default);
+    };
+    raw.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && *s > 0.0 && *s < 86_400.0)
+        .map(Duration::from_secs_f64)
+        .ok_or_else(|| {
+            Error::invalid(format!(
+                "{name}={raw:?} is not a number of seconds (more than 0, less than 86400)"
+            ))
+        })
+}
+
+/// The S3 engine timeouts (`S4_S3_CONNECT_TIMEOUT`, `S4_S3_TIMEOUT`,
+/// `S4_S3_RETRIES`), strictly: an invalid value is an error naming it.
+#[cfg(feature = "s3")]
+fn s3_timeouts(get: &dyn Fn(&str) -> Option<String>, problems: &mut Problems) -> S3Timeouts {
+    use crate::storage::s3_client::{ENV_CONNECT_TIMEOUT, ENV_RETRIES, ENV_TIMEOUT};
+    let defaults = S3Timeouts::default();
+    let retries = match get(ENV_RETRIES) {
+        None => Ok(defaults.retries),
+        Some(raw) => raw
+            .trim()
+            .parse::<usize>()
+            .ok()
+            .filter(|r| *r <= 10)
+            .ok_or_else(|| {
+                Error::invalid(format!(
+                    "{ENV_RETRIES}={raw:?} is not a number of retries (0-10)"
+                ))
+            }),
+    };
+    S3Timeouts {
+        connect: problems
+            .take(seconds(
+                ENV_CONNECT_TIMEOUT,
+                get(ENV_CONNECT_TIMEOUT),
+                defaults.connect,
+            ))
+            .unwrap_or(defaults.connect),
+        response: problems
+            .take(seconds(ENV_TIMEOUT, get(ENV_TIMEOUT), defaults.response))
+            .unwrap_or(defaults.response),
+        min_upload_rate: defaults.min_upload_rate,
+        retries: problems.take(retries).unwrap_or(defaults.retries),
+    }
+}
+
+/// The errors found so far: every variable is checked, and all problems are
+/// reported together.
+#[derive(Default)]
+struct Problems(Vec<Error>);
+
+impl Problems {
+    fn take<T>(&mut self, result: Result<T>) -> Option<T> {
+        match result {
+            Ok(value) => Some(value),
+            Err(e) => {
+                self.0.push(e);
+                None
+            }
+        }
+    }
+}
+
 impl Settings {
-    /// Reads settings from the process environment.
+    /// Reads settings through `lookup` (a variable name → value function; unset and
+    /// empty are equivalent), so tests and embedders need not touch the process
+    /// environment. Every variable is checked; the error lists every problem.
     ///
     /// # Errors
-    /// [`crate::ErrorKind::InvalidInput`] naming the offending variable.
-    pub fn from_env() -> Result<Self> {
-        Self::from_lookup(&|name| std::env::var(name).ok())
+    /// [`crate::ErrorKind::InvalidInput`] naming each offending variable
+    /// (`NAME="value" ...`, separated by `; `).
+    pub fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self> {
+        Self::from_lookup_all(lookup).map_err(|problems| {
+            let messages: Vec<&str> = problems.iter().map(Error::message).collect();
+            Error::invalid(messages.join("; "))
+        })
     }
 
-    /// Reads settings through `lookup` (a variable name → value function), so tests
-    /// and embedders need not touch the process environment.
+    /// [`Self::from_lookup`], with every problem as an error of its own (each
+    /// [`crate::ErrorKind::InvalidInput`], naming its variable).
     ///
     /// # Errors
-    /// [`crate::ErrorKind::InvalidInput`] naming the offending variable.
-    pub fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self> {
+    /// The problems, in the order the variables are read.
+    pub fn from_lookup_all(
+        lookup: &dyn Fn(&str) -> Option<String>,
+    ) -> std::result::Result<Self, Vec<Error>> {
         let get = |name: &str| var(lookup, name);
+        let mut problems = Problems::default();
         let port_var = if get("PORT").is_some() {
             "PORT"
         } else {
@@ -276,19 +247,32 @@ impl Settings {
         };
         let port = match get(port_var) {
             None => 5000,
-            Some(v) => v.trim().parse::<u16>().map_err(|_| {
-                Error::invalid(format!("{port_var}={v:?} is not a valid port (0-65535)"))
-            })?,
+            Some(v) => problems
+                .take(v.trim().parse::<u16>().map_err(|_| {
+                    Error::invalid(format!("{port_var}={v:?} is not a valid port (0-65535)"))
+                }))
+                .unwrap_or(5000),
         };
         let ip = match get("IP") {
             None => IpAddr::from([127, 0, 0, 1]),
-            Some(v) => v
-                .trim()
-                .parse::<IpAddr>()
-                .map_err(|_| Error::invalid(format!("IP={v:?} is not a valid IP address")))?,
+            Some(v) => problems
+                .take(
+                    v.trim()
+                        .parse::<IpAddr>()
+                        .map_err(|_| Error::invalid(format!("IP={v:?} is not a valid IP address"))),
+                )
+                .unwrap_or(IpAddr::from([127, 0, 0, 1])),
         };
         let data_dir = PathBuf::from(get("S4_DATA_DIR").unwrap_or_else(|| "./s4-data".into()));
+        #[cfg(feature = "s3")]
+        let timeouts = s3_timeouts(&get, &mut problems);
         let endpoint = get("AWS_S3_ENDPOINT");
+        let s3_config = S3Config {
+            endpoint: endpoint.as_deref().unwrap_or_default().trim().to_string(),
+            access_key_id: get("AWS_ACCESS_KEY_ID").unwrap_or_else(|| "s4admin".into()),
+            secret_access_key: get("AWS_SECRET_ACCESS_KEY").unwrap_or_else(|| "s4secret".into()),
+            region: get("AWS_DEFAULT_REGION").unwrap_or_else(|| "us-east-1".into()),
+        };
         let backend_name = match get("S4_BACKEND") {
             Some(v) => v.trim().to_ascii_lowercase(),
             None if endpoint.is_some() => "s3".to_string(),
@@ -300,39 +284,34 @@ impl Settings {
             },
             "memory" => BackendSettings::Memory,
             "s3" => {
-                let endpoint = endpoint.ok_or_else(|| {
-                    Error::invalid(
-                        "S4_BACKEND=s3 needs AWS_S3_ENDPOINT (e.g. http://127.0.0.1:9000)",
-                    )
-                })?;
-                let parsed = url::Url::parse(endpoint.trim()).map_err(|e| {
-                    Error::invalid(format!(
-                        "AWS_S3_ENDPOINT={endpoint:?} is not a valid URL: {e}"
-                    ))
-                })?;
-                if !matches!(parsed.scheme(), "http" | "https") {
-                    return Err(Error::invalid(format!(
-                        "AWS_S3_ENDPOINT={endpoint:?} must start with http:// or https://"
-                    )));
+                let checked = s3_endpoint(endpoint.as_deref());
+                problems.take(checked);
+                BackendSettings::S3 {
+                    config: s3_config,
+                    #[cfg(feature = "s3")]
+                    timeouts,
                 }
-                BackendSettings::S3(S3Config {
-                    endpoint: endpoint.trim().to_string(),
-                    access_key_id: get("AWS_ACCESS_KEY_ID").unwrap_or_else(|| "s4admin".into()),
-                    secret_access_key: get("AWS_SECRET_ACCESS_KEY")
-                        .unwrap_or_else(|| "s4secret".into()),
-                    region: get("AWS_DEFAULT_REGION").unwrap_or_else(|| "us-east-1".into()),
-                })
             }
             other => {
-                return Err(Error::invalid(format!(
+                problems.take::<()>(Err(Error::invalid(format!(
                     "S4_BACKEND={other:?} is not one of local, memory, s3"
-                )))
+                ))));
+                BackendSettings::Memory
             }
         };
         let max_file_size_gb = get("MAX_FILE_SIZE_GB")
             .and_then(|v| v.trim().parse::<u64>().ok())
             .filter(|v| *v > 0 && *v < (1 << 33))
             .unwrap_or(20);
+        let log_level = problems
+            .take(log_level(get("LOG_LEVEL")))
+            .unwrap_or_else(|| "info".into());
+        let fsync = problems
+            .take(switch("S4_FSYNC", get("S4_FSYNC").as_deref(), true))
+            .unwrap_or(true);
+        if !problems.0.is_empty() {
+            return Err(problems.0);
+        }
         Ok(Settings {
             ip,
             port,
@@ -341,14 +320,16 @@ impl Settings {
             default_bucket: get("AWS_S3_BUCKET").unwrap_or_default(),
             max_file_size: max_file_size_gb << 30,
             max_file_size_gb,
-            log_level: log_level(get("LOG_LEVEL"))?,
+            log_level,
             audit_log: !get("AUDIT_LOG_ENABLED")
                 .is_some_and(|v| v.trim().eq_ignore_ascii_case("false")),
             max_concurrent_transfers: get("MAX_CONCURRENT_TRANSFERS")
                 .and_then(|v| v.trim().parse::<usize>().ok())
                 .filter(|v| *v >= 1)
                 .unwrap_or(DEFAULT_MAX_CONCURRENT_TRANSFERS),
-            fsync: !get("S4_FSYNC").is_some_and(|v| v.trim().eq_ignore_ascii_case("false")),
+            fsync,
+            #[cfg(feature = "s3")]
+            s3_timeouts: timeouts,
         })
     }
 
@@ -358,6 +339,24 @@ impl Settings {
         settings.backend = BackendSettings::Memory;
         settings
     }
+}
+
+/// Checks `AWS_S3_ENDPOINT` for the `s3` backend: set, an `http(s)://` URL.
+fn s3_endpoint(endpoint: Option<&str>) -> Result<()> {
+    let endpoint = endpoint.ok_or_else(|| {
+        Error::invalid("S4_BACKEND=s3 needs AWS_S3_ENDPOINT (e.g. http://127.0.0.1:9000)")
+    })?;
+    let parsed = url::Url::parse(endpoint.trim()).map_err(|e| {
+        Error::invalid(format!(
+            "AWS_S3_ENDPOINT={endpoint:?} is not a valid URL: {e}"
+        ))
+    })?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(Error::invalid(format!(
+            "AWS_S3_ENDPOINT={endpoint:?} must start with http:// or https://"
+        )));
+    }
+    Ok(())
 }
 
 fn unreachable_defaults() -> Settings {
@@ -373,6 +372,8 @@ fn unreachable_defaults() -> Settings {
         audit_log: true,
         max_concurrent_transfers: DEFAULT_MAX_CONCURRENT_TRANSFERS,
         fsync: true,
+        #[cfg(feature = "s3")]
+        s3_timeouts: S3Timeouts::default(),
     }
 }
 
@@ -403,6 +404,59 @@ mod tests {
         assert!(settings(&[]).expect("valid").fsync);
         assert!(settings(&[("S4_FSYNC", "true")]).expect("valid").fsync);
         assert!(!settings(&[("S4_FSYNC", "FALSE")]).expect("valid").fsync);
+        assert!(!settings(&[("S4_FSYNC", " off ")]).expect("valid").fsync);
+        assert!(!settings(&[("S4_FSYNC", "0")]).expect("valid").fsync);
+        let err = settings(&[("S4_FSYNC", "maybe")]).expect_err("not a switch");
+        assert!(err.message().contains("S4_FSYNC=\"maybe\""), "{err}");
+    }
+
+    #[test]
+    fn every_problem_is_reported() {
+        let err = settings(&[
+            ("PORT", "http"),
+            ("IP", "nowhere"),
+            ("LOG_LEVEL", "verbose"),
+            ("S4_BACKEND", "s3"),
+        ])
+        .expect_err("invalid");
+        for needle in [
+            "PORT=\"http\"",
+            "IP=\"nowhere\"",
+            "LOG_LEVEL=\"verbose\"",
+            "needs AWS_S3_ENDPOINT",
+        ] {
+            assert!(err.message().contains(needle), "{needle}: {err}");
+        }
+    }
+
+    #[cfg(feature = "s3")]
+    #[test]
+    fn s3_timeouts_are_validated_and_reach_the_backend() {
+        let s = settings(&[
+            ("AWS_S3_ENDPOINT", "http://127.0.0.1:3900"),
+            ("S4_S3_TIMEOUT", "2.5"),
+            ("S4_S3_CONNECT_TIMEOUT", "1"),
+            ("S4_S3_RETRIES", "0"),
+        ])
+        .expect("valid");
+        let BackendSettings::S3 { config, timeouts } = &s.backend else {
+            panic!("s3 backend expected: {:?}", s.backend);
+        };
+        assert_eq!(config.endpoint, "http://127.0.0.1:3900");
+        assert_eq!(timeouts.response, std::time::Duration::from_millis(2500));
+        assert_eq!(timeouts.connect, std::time::Duration::from_secs(1));
+        assert_eq!(timeouts.retries, 0);
+        assert_eq!(*timeouts, s.s3_timeouts);
+        for (name, bad) in [
+            ("S4_S3_TIMEOUT", "soon"),
+            ("S4_S3_TIMEOUT", "0"),
+            ("S4_S3_CONNECT_TIMEOUT", "-1"),
+            ("S4_S3_RETRIES", "11"),
+            ("S4_S3_RETRIES", "two"),
+        ] {
+            let err = settings(&[(name, bad)]).expect_err(bad);
+            assert!(err.message().contains(&format!("{name}={bad:?}")), "{err}");
+        }
     }
 
     #[test]

@@ -16,7 +16,9 @@ use crate::access::Cors;
 use crate::error::ApiError;
 use crate::router::{Params, Route, Router};
 
-/// HTTP-level configuration, derived from [`Settings`].
+/// HTTP-level configuration, derived from [`Settings`] and the adapter's own
+/// variables; the daemon builds it as a section of its
+/// [`DaemonConfig`](crate::config::DaemonConfig).
 #[derive(Debug, Clone)]
 pub struct HttpConfig {
     /// Upload size limit in bytes.
@@ -139,6 +141,9 @@ impl App {
 
     /// Builds the application over `s4` with a (persisted) runtime settings store.
     pub fn with_settings(s4: S4, config: HttpConfig, settings: ConfigStore) -> Self {
+        for warning in config.auth.warnings() {
+            tracing::warn!("{warning}");
+        }
         let app = App {
             inner: Arc::new(AppInner {
                 s4,
@@ -164,20 +169,11 @@ impl App {
             .transfers()
             .set_max_concurrent(settings.max_concurrent_transfers());
         let proxy = settings.proxy();
-        let no_proxy = ["NO_PROXY", "no_proxy"]
-            .iter()
-            .find_map(|name| std::env::var(name).ok())
-            .map(|v| {
-                v.split(',')
-                    .map(|s| s.trim().to_string())
-                    .filter(|s| !s.is_empty())
-                    .collect()
-            })
-            .unwrap_or_default();
         let config = s4_core::notify::ProxyConfig {
             http_proxy: Some(proxy.http_proxy).filter(|p| !p.is_empty()),
             https_proxy: Some(proxy.https_proxy).filter(|p| !p.is_empty()),
-            no_proxy,
+            // The store's `NO_PROXY`, which also exempts the S3 and Hub clients.
+            no_proxy: settings.no_proxy_entries().to_vec(),
         };
         if let Err(e) = self.inner.s4.notifications().set_proxy(Some(config)) {
             tracing::warn!(error = %e, "webhook proxy settings not applied");

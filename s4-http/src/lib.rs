@@ -18,9 +18,13 @@
 //! ## Layout
 //!
 //! What an embedder needs is public: [`serve`]/[`serve_with`] ([`ServeOptions`]),
-//! [`App`] with its [`HttpConfig`] (and [`Cors`]), and the [`router`]'s route table
-//! (tooling and tests walk it). Everything else is the crate's own:
+//! [`App`] with its [`HttpConfig`] (and [`Cors`]), the daemon's [`config`]
+//! ([`DaemonConfig`], the variable table [`config::ENV_VARS`]), and the
+//! [`router`]'s route table (tooling and tests walk it). Everything else is the
+//! crate's own:
 //!
+//! * [`config`]: the daemon's one configuration, every variable read and checked
+//!   in one function from one snapshot of the environment.
 //! * `server.rs`: accept loop, HTTP/1.1 + h2c, graceful shutdown.
 //! * `app.rs`: shared state ([`App`], [`HttpConfig`]) and the per-request context;
 //!   `pipeline.rs`: the request pipeline (prefix, limits, routing, auth, headers,
@@ -41,6 +45,7 @@
 mod access;
 mod app;
 mod body;
+pub mod config;
 mod console;
 mod cookie;
 mod download;
@@ -54,4 +59,5 @@ mod server;
 
 pub use access::Cors;
 pub use app::{App, HttpConfig};
+pub use config::DaemonConfig;
 pub use server::{serve, serve_with, ServeOptions};

@@ -145,7 +145,7 @@ fn help_lists_every_variable_and_flag() {
         .expect("run s4 --help");
     assert!(output.status.success());
     let help = String::from_utf8_lossy(&output.stdout);
-    for (name, _) in s4_core::settings::ENV_VARS {
+    for (name, _) in s4_http::config::ENV_VARS {
         assert!(help.contains(name), "--help lacks {name}");
     }
     for flag in ["--ip", "--port", "--backend", "--data-dir"] {

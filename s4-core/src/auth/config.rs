@@ -1,4 +1,6 @@
-//! Authentication configuration read from the environment (API §4, §22).
+//! Authentication configuration from the environment's variables (API §4, §22),
+//! read through a lookup the embedder (the `s4` daemon: its one configuration
+//! snapshot) passes in.
 //!
 //! [`AuthConfig::from_lookup`] never fails: every variable the contract gives a
 //! fallback for (`JWT_EXPIRATION_HOURS`, `SSE_TICKET_TTL_SECONDS`) falls back when
@@ -90,16 +92,10 @@ pub struct AuthConfig {
 }
 
 impl AuthConfig {
-    /// Reads the configuration from the process environment.
-    pub fn from_env() -> Self {
-        Self::from_lookup(&|name| std::env::var(name).ok())
-    }
-
     /// Reads the configuration through `lookup` (variable name → value); unset and
     /// empty are equivalent. Never fails: invalid lifetimes fall back to their
-    /// defaults (8 h, 60 s). Logs a warning when exactly one of `UI_USERNAME` /
-    /// `UI_PASSWORD` is set, and when `JWT_SECRET` is unset while authentication is
-    /// enabled.
+    /// defaults (8 h, 60 s). Logs nothing (it runs before logging is set up):
+    /// [`Self::warnings`] says what deserves a warning.
     pub fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Self {
         let get = |name: &str| var(lookup, name);
         let is = |name: &str, value: &str| {
@@ -110,13 +106,7 @@ impl AuthConfig {
         let token_only = is("DISABLE_AUTH", "false");
         let mode = match (&username, &password) {
             (Some(_), Some(_)) => AuthMode::Simple,
-            (user, pass) => {
-                if user.is_some() != pass.is_some() {
-                    tracing::warn!(
-                        "only one of UI_USERNAME and UI_PASSWORD is set: both are needed \
-                         to enable login; simple authentication stays disabled"
-                    );
-                }
+            _ => {
                 if token_only {
                     AuthMode::TokenOnly
                 } else {
@@ -126,15 +116,7 @@ impl AuthConfig {
         };
         let (jwt_secret, jwt_secret_generated) = match get("JWT_SECRET") {
             Some(secret) => (secret, false),
-            None => {
-                if mode.auth_enabled() {
-                    tracing::warn!(
-                        "JWT_SECRET is not set: using a random per-process secret; tokens die \
-                         with the process and are not shared between replicas"
-                    );
-                }
-                (process_secret().to_owned(), true)
-            }
+            None => (process_secret().to_owned(), true),
         };
         let positive = |name: &str, default: u64| {
             get(name)
@@ -153,6 +135,25 @@ impl AuthConfig {
             development: is("NODE_ENV", "development"),
             sse_ticket_ttl_secs: positive("SSE_TICKET_TTL_SECONDS", DEFAULT_SSE_TICKET_TTL_SECONDS),
         }
+    }
+
+    /// What an operator should be warned about: exactly one of `UI_USERNAME` /
+    /// `UI_PASSWORD` set, or `JWT_SECRET` unset while authentication is enabled.
+    pub fn warnings(&self) -> Vec<&'static str> {
+        let mut warnings = Vec::new();
+        if self.username.is_some() != self.password.is_some() {
+            warnings.push(
+                "only one of UI_USERNAME and UI_PASSWORD is set: both are needed to enable \
+                 login; simple authentication stays disabled",
+            );
+        }
+        if self.jwt_secret_generated && self.mode.auth_enabled() {
+            warnings.push(
+                "JWT_SECRET is not set: using a random per-process secret; tokens die with \
+                 the process and are not shared between replicas",
+            );
+        }
+        warnings
     }
 
     /// The authentication mode (API §4.1).
@@ -356,6 +357,26 @@ mod tests {
         let c = config(&[("JWT_SECRET", "s3cret")]);
         assert!(!c.jwt_secret_generated());
         assert_eq!(c.jwt_secret(), "s3cret");
+    }
+
+    #[test]
+    fn warnings() {
+        assert!(config(&[]).warnings().is_empty());
+        let half = config(&[("UI_USERNAME", "admin")]).warnings();
+        assert_eq!(half.len(), 1);
+        assert!(half[0].contains("only one of UI_USERNAME"), "{half:?}");
+        let unsigned = config(&[("UI_USERNAME", "a"), ("UI_PASSWORD", "p")]).warnings();
+        assert_eq!(unsigned.len(), 1);
+        assert!(
+            unsigned[0].contains("JWT_SECRET is not set"),
+            "{unsigned:?}"
+        );
+        let signed = config(&[
+            ("UI_USERNAME", "a"),
+            ("UI_PASSWORD", "p"),
+            ("JWT_SECRET", "k"),
+        ]);
+        assert!(signed.warnings().is_empty());
     }
 
     #[test]

@@ -14,7 +14,8 @@ impl ConfigStore {
         if creds.secret_access_key == REDACTED {
             creds.secret_access_key = self.s3().secret_access_key;
         }
-        let backend = S3Backend::with_outbound(creds.config(), &self.outbound())?;
+        let backend =
+            S3Backend::with_options(creds.config(), &self.outbound(), self.inner.s3_timeouts)?;
         backend.list_buckets().await.map(|_| ())
     }
 

@@ -19,7 +19,7 @@
 //! use s4_core::config_store::{ConfigStore, S3Settings, StoreOptions};
 //! use s4_core::S4;
 //!
-//! let store = ConfigStore::open(StoreOptions::from_env("./s4-data".as_ref())).await?;
+//! let store = ConfigStore::open(StoreOptions::new("./s4-data".as_ref())).await?;
 //! let s4 = S4::builder().memory().build();
 //! // Point S4 at another S3 engine without a restart:
 //! store
@@ -47,7 +47,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::hf::HubClient;
 use crate::outbound::{NoProxy, Outbound, ProxySettings};
 use crate::settings::BackendSettings;
-use crate::storage::{Backend, S3Backend};
+use crate::storage::{Backend, S3Backend, S3Timeouts};
 use crate::S4;
 
 mod checks;
@@ -78,6 +78,10 @@ struct StoreInner {
     disclaimer_path: PathBuf,
     hf_endpoint: reqwest::Url,
     no_proxy: NoProxy,
+    /// `NO_PROXY` as given, one entry per item (for clients configured by list).
+    no_proxy_entries: Vec<String>,
+    /// Timeouts of the S3 backends the store opens.
+    s3_timeouts: S3Timeouts,
     // A std lock: held only to read or replace the state, never across an await.
     state: RwLock<State>,
     /// Serializes updates (validate → persist → apply).
@@ -129,16 +133,15 @@ impl ConfigStore {
     fn build(options: StoreOptions, persisted: Persisted) -> Result<Self> {
         let env = &options.env;
         let effective = effective(env, options.initial_s3.as_ref(), &persisted);
-        let raw_endpoint = env
-            .hf_endpoint
-            .clone()
-            .unwrap_or_else(|| DEFAULT_HF_ENDPOINT.to_string());
-        let hf_endpoint = reqwest::Url::parse(raw_endpoint.trim_end_matches('/')).map_err(|e| {
-            Error::invalid(format!(
-                "HF_ENDPOINT={raw_endpoint:?} is not a valid URL: {e}"
-            ))
-        })?;
-        let no_proxy = NoProxy::parse(env.no_proxy.as_deref().unwrap_or(""));
+        let hf_endpoint = values::hf_endpoint(env)?;
+        let raw_no_proxy = env.no_proxy.as_deref().unwrap_or("");
+        let no_proxy = NoProxy::parse(raw_no_proxy);
+        let no_proxy_entries = raw_no_proxy
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect();
         let outbound = Outbound::new(effective.proxy.clone(), no_proxy.clone());
         let (max_concurrent, _) = watch::channel(effective.max_concurrent_transfers);
         Ok(ConfigStore {
@@ -147,6 +150,8 @@ impl ConfigStore {
                 disclaimer_path: options.disclaimer_path,
                 hf_endpoint,
                 no_proxy,
+                no_proxy_entries,
+                s3_timeouts: options.s3_timeouts,
                 state: RwLock::new(State {
                     effective,
                     persisted,
@@ -250,10 +255,16 @@ impl ConfigStore {
     ) -> BackendSettings {
         let s3 = self.s3();
         match settings {
-            BackendSettings::S3(_) => BackendSettings::S3(s3.config()),
+            BackendSettings::S3 { timeouts, .. } => BackendSettings::S3 {
+                config: s3.config(),
+                timeouts: *timeouts,
+            },
             _ if !backend_explicit && self.has_persisted_s3() && !s3.endpoint.is_empty() => {
                 tracing::info!(endpoint = %s3.endpoint, "using the S3 backend persisted in the settings file");
-                BackendSettings::S3(s3.config())
+                BackendSettings::S3 {
+                    config: s3.config(),
+                    timeouts: self.inner.s3_timeouts,
+                }
             }
             other => other.clone(),
         }
@@ -265,10 +276,10 @@ impl ConfigStore {
     /// As [`S4::open_backend`].
     pub async fn open_backend(&self, settings: &BackendSettings) -> Result<Arc<dyn Backend>> {
         match settings {
-            BackendSettings::S3(config) => Ok(Arc::new(S3Backend::with_options(
+            BackendSettings::S3 { config, timeouts } => Ok(Arc::new(S3Backend::with_options(
                 config.clone(),
                 &self.outbound(),
-                crate::storage::S3Timeouts::from_env(),
+                *timeouts,
             )?)),
             other => S4::open_backend(other).await,
         }
@@ -329,7 +340,8 @@ impl ConfigStore {
         if update.secret_access_key == REDACTED {
             update.secret_access_key = effective.s3.secret_access_key.clone();
         }
-        let backend = S3Backend::with_outbound(update.config(), &self.outbound())?;
+        let backend =
+            S3Backend::with_options(update.config(), &self.outbound(), self.inner.s3_timeouts)?;
         persisted.s3 = Some(update.clone());
         effective.s3 = update;
         self.commit(persisted, effective).await?;
@@ -367,7 +379,11 @@ impl ConfigStore {
         proxy.validate()?;
         let outbound = self.outbound().with_proxy(proxy.clone());
         let rebuilt = if s4.current_backend().name() == "s3" {
-            Some(S3Backend::with_outbound(effective.s3.config(), &outbound)?)
+            Some(S3Backend::with_options(
+                effective.s3.config(),
+                &outbound,
+                self.inner.s3_timeouts,
+            )?)
         } else {
             None
         };
@@ -421,6 +437,17 @@ impl ConfigStore {
     pub fn no_proxy(&self) -> &NoProxy {
         &self.inner.no_proxy
     }
+
+    /// The `NO_PROXY` entries as configured (trimmed, empties dropped), for
+    /// clients that take the list itself (webhook delivery).
+    pub fn no_proxy_entries(&self) -> &[String] {
+        &self.inner.no_proxy_entries
+    }
+
+    /// The timeouts and retries of the S3 backends this store opens.
+    pub fn s3_timeouts(&self) -> S3Timeouts {
+        self.inner.s3_timeouts
+    }
 }
 
 fn unreachable_store() -> ConfigStore {
@@ -433,6 +460,8 @@ fn unreachable_store() -> ConfigStore {
             hf_endpoint: reqwest::Url::parse(DEFAULT_HF_ENDPOINT)
                 .unwrap_or_else(|_| unreachable!("constant URL")),
             no_proxy: NoProxy::default(),
+            no_proxy_entries: Vec::new(),
+            s3_timeouts: S3Timeouts::default(),
             state: RwLock::new(State {
                 effective,
                 persisted: Persisted::default(),

@@ -138,3 +138,53 @@ async fn disclaimer_round_trip_keeps_other_keys() {
     assert_eq!(value["other"], 1);
     assert!(store.set_disclaimer("").await.is_err());
 }
+
+#[test]
+fn check_names_every_bad_initial_value() {
+    let dir = tempfile::tempdir().expect("dir");
+    assert!(options(dir.path(), &[]).problems().is_empty());
+    let ok = options(
+        dir.path(),
+        &[
+            ("HF_ENDPOINT", "http://127.0.0.1:9"),
+            ("HTTP_PROXY", "http://proxy:3128"),
+        ],
+    );
+    assert!(ok.problems().is_empty());
+    let problems = options(
+        dir.path(),
+        &[
+            ("HF_ENDPOINT", "not a url"),
+            ("HTTP_PROXY", "proxy:3128"),
+            ("HTTPS_PROXY", "ftp://proxy"),
+        ],
+    )
+    .problems();
+    let messages: Vec<&str> = problems.iter().map(Error::message).collect();
+    assert_eq!(messages.len(), 3, "one problem per variable: {messages:?}");
+    for (message, needle) in messages.iter().zip([
+        "HF_ENDPOINT=\"not a url\"",
+        "HTTP_PROXY=\"proxy:3128\"",
+        "HTTPS_PROXY=\"ftp://proxy\"",
+    ]) {
+        assert!(message.contains(needle), "{needle}: {message}");
+    }
+}
+
+#[tokio::test]
+async fn no_proxy_entries_and_s3_timeouts_come_from_the_options() {
+    let dir = tempfile::tempdir().expect("dir");
+    let store = ConfigStore::open(options(
+        dir.path(),
+        &[
+            ("NO_PROXY", " a.example , ,10.0.0.1:80"),
+            ("S4_S3_RETRIES", "5"),
+        ],
+    ))
+    .await
+    .expect("open");
+    assert_eq!(store.no_proxy_entries(), ["a.example", "10.0.0.1:80"]);
+    assert_eq!(store.s3_timeouts().retries, 5);
+    let memory = BackendSettings::Memory;
+    assert_eq!(store.startup_backend(&memory, false), memory);
+}

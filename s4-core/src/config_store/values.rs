@@ -9,7 +9,7 @@ use serde_json::Value;
 use crate::error::{Error, Result};
 use crate::outbound::ProxySettings;
 pub use crate::outbound::REDACTED;
-use crate::storage::S3Config;
+use crate::storage::{S3Config, S3Timeouts};
 
 /// The page sizes the UI may use (API §16.6).
 pub const PAGE_SIZES: [u32; 7] = [10, 25, 50, 100, 250, 500, 1000];
@@ -296,6 +296,9 @@ pub struct StoreOptions {
     pub initial_s3: Option<S3Settings>,
     /// Also trust the cluster CA bundles (API §20). Default true.
     pub ca_bundles: bool,
+    /// Timeouts and retries of the S3 backends the store opens (at start and after
+    /// `PUT /settings/s3` or a proxy change).
+    pub s3_timeouts: S3Timeouts,
 }
 
 impl StoreOptions {
@@ -307,19 +310,54 @@ impl StoreOptions {
             env: EnvSettings::default(),
             initial_s3: None,
             ca_bundles: true,
+            s3_timeouts: S3Timeouts::default(),
         }
     }
 
-    /// Files under `data_dir`, initial values through `lookup`.
+    /// Files under `data_dir`, initial values (and the `S4_S3_*` timeouts, invalid
+    /// ones kept at their defaults) through `lookup`.
     pub fn from_lookup(data_dir: &Path, lookup: &dyn Fn(&str) -> Option<String>) -> Self {
         StoreOptions {
             env: EnvSettings::from_lookup(lookup),
+            s3_timeouts: S3Timeouts::from_lookup(lookup),
             ..Self::new(data_dir)
         }
     }
 
-    /// Files under `data_dir`, initial values from the process environment.
-    pub fn from_env(data_dir: &Path) -> Self {
-        Self::from_lookup(data_dir, &|name| std::env::var(name).ok())
+    /// Checks the initial values that [`super::ConfigStore::open`] would otherwise
+    /// accept or reject only later: `HF_ENDPOINT` and the proxies (`HTTP_PROXY`,
+    /// `HTTPS_PROXY`) must be valid URLs. Returns every problem
+    /// ([`crate::ErrorKind::InvalidInput`], naming its variable); empty = valid.
+    pub fn problems(&self) -> Vec<Error> {
+        let mut problems = Vec::new();
+        if let Err(e) = hf_endpoint(&self.env) {
+            problems.push(e);
+        }
+        for (name, value) in [
+            ("HTTP_PROXY", &self.env.http_proxy),
+            ("HTTPS_PROXY", &self.env.https_proxy),
+        ] {
+            let Some(value) = value else { continue };
+            let proxy = ProxySettings {
+                http_proxy: value.clone(),
+                https_proxy: String::new(),
+            };
+            if proxy.validate().is_err() {
+                problems.push(Error::invalid(format!(
+                    "{name}={value:?} is not an http(s)://host[:port] URL"
+                )));
+            }
+        }
+        problems
     }
+}
+
+/// The HuggingFace Hub base URL of `HF_ENDPOINT` (default [`DEFAULT_HF_ENDPOINT`]).
+pub(super) fn hf_endpoint(env: &EnvSettings) -> Result<reqwest::Url> {
+    let raw = env
+        .hf_endpoint
+        .clone()
+        .unwrap_or_else(|| DEFAULT_HF_ENDPOINT.to_string());
+    reqwest::Url::parse(raw.trim_end_matches('/'))
+        .map_err(|e| Error::invalid(format!("HF_ENDPOINT={raw:?} is not a valid URL: {e}")))
 }

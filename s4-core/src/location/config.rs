@@ -217,11 +217,6 @@ impl LocationsConfig {
         }
     }
 
-    /// [`Self::from_lookup`] on the process environment.
-    pub fn from_env() -> Self {
-        Self::from_lookup(&|name| std::env::var(name).ok())
-    }
-
     /// Sets the size limit in bytes (e.g. `Settings::max_file_size`).
     pub fn with_max_file_size(mut self, bytes: u64) -> Self {
         self.max_file_size = bytes;
@@ -252,14 +247,10 @@ impl LocationsConfig {
 }
 
 /// `S4_FSYNC`: `false`, `0`, `no` or `off` (any case) turn durable writes off;
-/// anything else, or unset, keeps them on.
+/// anything else, or unset, keeps them on. (The daemon's configuration rejects
+/// other values at start, through the same [`settings::switch`].)
 pub(crate) fn fsync_from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> bool {
-    !lookup("S4_FSYNC").is_some_and(|v| {
-        matches!(
-            v.trim().to_ascii_lowercase().as_str(),
-            "false" | "0" | "no" | "off"
-        )
-    })
+    settings::switch("S4_FSYNC", lookup("S4_FSYNC").as_deref(), true).unwrap_or(true)
 }
 
 #[cfg(test)]

@@ -88,11 +88,6 @@ impl S3Timeouts {
         }
     }
 
-    /// [`Self::from_lookup`] over the process environment.
-    pub fn from_env() -> Self {
-        Self::from_lookup(&|name| std::env::var(name).ok())
-    }
-
     /// When the response headers of a request with a `body_len`-byte body are due.
     pub(crate) fn headers_due(&self, body_len: u64) -> Duration {
         let rate = self.min_upload_rate.max(1);

@@ -3,8 +3,9 @@
 use http::header::{HeaderValue, SET_COOKIE};
 use http::Request;
 use hyper::body::Incoming;
-use s4_core::auth::{messages, TicketType};
+use s4_core::auth::{messages, IssuedToken, TicketType, User};
 use s4_core::ratelimit::RateLimit;
+use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::HandlerResult;
@@ -13,6 +14,48 @@ use crate::app::{App, Ctx};
 use crate::body;
 use crate::cookie::{self, CLEAR_COOKIE};
 use crate::error::ApiError;
+
+/// The JSON shape of a user (API §10.4): `{"id","username","roles"}`, plus
+/// `allowedLocations` when the user has a list.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct UserWire<'a> {
+    id: &'a str,
+    username: &'a str,
+    roles: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    allowed_locations: Option<&'a [String]>,
+}
+
+impl<'a> From<&'a User> for UserWire<'a> {
+    fn from(user: &'a User) -> Self {
+        UserWire {
+            id: &user.id,
+            username: &user.username,
+            roles: &user.roles,
+            allowed_locations: user.allowed_locations.as_deref(),
+        }
+    }
+}
+
+/// The body of a successful login (API §10.2): `{"token","user","expiresIn"}`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct LoginWire<'a> {
+    token: &'a str,
+    user: UserWire<'a>,
+    expires_in: u64,
+}
+
+impl<'a> From<&'a IssuedToken> for LoginWire<'a> {
+    fn from(issued: &'a IssuedToken) -> Self {
+        LoginWire {
+            token: &issued.token,
+            user: UserWire::from(&issued.user),
+            expires_in: issued.expires_in,
+        }
+    }
+}
 
 fn audit(event: &str, username: &str, ctx: &Ctx, ok: bool) {
     tracing::info!(target: "audit", event, user = username, ip = %ctx.peer.ip(), status = if ok { "success" } else { "failure" }, "auth");
@@ -48,7 +91,7 @@ pub(crate) async fn login(app: &App, request: Request<Incoming>, ctx: &Ctx) -> H
     let result = app.auth().login(&username, &password);
     audit("login", &username, ctx, result.is_ok());
     let issued = result?;
-    let mut response = body::ok(&issued);
+    let mut response = body::ok(&LoginWire::from(&issued));
     let cookie = cookie::set_session_cookie(app.auth().config(), &issued.token);
     if let Ok(value) = HeaderValue::from_str(&cookie) {
         response.headers_mut().insert(SET_COOKIE, value);
@@ -73,7 +116,7 @@ pub(crate) fn logout(app: &App, request: &Request<Incoming>, ctx: &Ctx) -> Handl
 
 /// `GET /api/auth/me`.
 pub(crate) fn me(ctx: &Ctx) -> HandlerResult {
-    Ok(body::ok(&json!({ "user": ctx.caller()? })))
+    Ok(body::ok(&json!({ "user": UserWire::from(ctx.caller()?) })))
 }
 
 /// `POST /api/auth/sse-ticket`.
@@ -113,4 +156,49 @@ pub(crate) async fn sse_ticket(app: &App, request: Request<Incoming>, ctx: &Ctx)
         "expiresAt": issued.expires_at_ms,
         "expiresIn": issued.expires_in,
     })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_wire_shape() {
+        assert_eq!(
+            serde_json::to_value(UserWire::from(&User::proxy_user())).ok(),
+            Some(json!({"id": "proxy-user", "username": "proxy-user", "roles": ["admin"]}))
+        );
+        let user = User {
+            id: "u".into(),
+            username: "bob".into(),
+            roles: vec!["viewer".into()],
+            allowed_locations: Some(vec!["local-0".into()]),
+        };
+        assert_eq!(
+            serde_json::to_value(UserWire::from(&user)).ok(),
+            Some(json!({
+                "id": "u",
+                "username": "bob",
+                "roles": ["viewer"],
+                "allowedLocations": ["local-0"],
+            }))
+        );
+    }
+
+    #[test]
+    fn login_wire_shape() {
+        let issued = IssuedToken {
+            token: "t.o.k".into(),
+            user: User::admin("alice"),
+            expires_in: 7200,
+        };
+        assert_eq!(
+            serde_json::to_value(LoginWire::from(&issued)).ok(),
+            Some(json!({
+                "token": "t.o.k",
+                "user": {"id": "admin", "username": "alice", "roles": ["admin"]},
+                "expiresIn": 7200,
+            }))
+        );
+    }
 }

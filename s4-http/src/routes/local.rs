@@ -272,7 +272,7 @@ pub(crate) async fn debug(app: &App, ctx: &Ctx) -> HandlerResult {
         "directoryChecks": checks,
         "authentication": {
             "disabled": !auth_enabled,
-            "user": if auth_enabled { json!(ctx.caller()?) } else { Value::Null },
+            "user": if auth_enabled { json!(super::auth::UserWire::from(ctx.caller()?)) } else { Value::Null },
         },
         "recommendations": recommendations,
     })))

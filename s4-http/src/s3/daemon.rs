@@ -20,6 +20,17 @@ pub enum EndpointMode {
     Off,
 }
 
+impl EndpointMode {
+    /// `auto`, `on` or `off`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EndpointMode::Auto => "auto",
+            EndpointMode::On => "on",
+            EndpointMode::Off => "off",
+        }
+    }
+}
+
 impl std::str::FromStr for EndpointMode {
     type Err = String;
 
@@ -44,19 +55,19 @@ pub struct DaemonEndpoint {
 
 /// Binds the S3 endpoint of the daemon at `ip:port` when `mode` says so for the
 /// backend of `s4`, logging the decision. In [`EndpointMode::Auto`] a port that
-/// cannot be bound is logged and the daemon runs without the endpoint. Credentials come from
-/// `S4_S3_ACCESS_KEY_ID` / `S4_S3_SECRET_ACCESS_KEY`; without them a random pair
-/// is generated and logged once.
+/// cannot be bound is logged and the daemon runs without the endpoint. The
+/// `credentials` are those of the configuration (`S4_S3_ACCESS_KEY_ID` /
+/// `S4_S3_SECRET_ACCESS_KEY`); without them a random pair is generated and logged
+/// once.
 ///
 /// # Errors
-/// Half-set credentials, a port that cannot be bound, or a staging area that
-/// cannot be prepared.
+/// A port that cannot be bound, or a staging area that cannot be prepared.
 pub async fn start(
     s4: &S4,
     mode: EndpointMode,
     ip: IpAddr,
     port: u16,
-    lookup: &dyn Fn(&str) -> Option<String>,
+    credentials: Option<S3Credentials>,
 ) -> Result<Option<DaemonEndpoint>, Box<dyn std::error::Error>> {
     let backend = s4.backend().name();
     match mode {
@@ -73,7 +84,7 @@ pub async fn start(
         }
         _ => {}
     }
-    let credentials = match S3Credentials::from_lookup(lookup)? {
+    let credentials = match credentials {
         Some(c) => {
             tracing::info!(access_key_id = %c.access_key_id, "S3 endpoint credentials from S4_S3_ACCESS_KEY_ID");
             c
@@ -122,15 +133,16 @@ mod tests {
     async fn modes_and_credentials() -> Result<(), Box<dyn std::error::Error>> {
         let s4 = S4::builder().memory().build();
         let ip: IpAddr = "127.0.0.1".parse()?;
-        let off = start(&s4, EndpointMode::Off, ip, 0, &|_| None).await?;
+        let off = start(&s4, EndpointMode::Off, ip, 0, None).await?;
         assert!(off.is_none());
-        let on = start(&s4, EndpointMode::Auto, ip, 0, &|_| None).await?;
+        let on = start(&s4, EndpointMode::Auto, ip, 0, None).await?;
         assert!(on.is_some());
-        let half = start(&s4, EndpointMode::On, ip, 0, &|n| {
-            (n == "S4_S3_ACCESS_KEY_ID").then(|| "x".to_string())
-        })
-        .await;
-        assert!(half.is_err());
+        let given = S3Credentials::new("AKID", "secret");
+        let on = start(&s4, EndpointMode::On, ip, 0, Some(given)).await?;
+        assert!(on.is_some());
+        for mode in [EndpointMode::Auto, EndpointMode::On, EndpointMode::Off] {
+            assert_eq!(mode.as_str().parse(), Ok(mode));
+        }
         Ok(())
     }
 }

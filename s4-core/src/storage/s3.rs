@@ -3,9 +3,12 @@
 //! Object I/O goes through `object_store`'s [`AmazonS3`] (one store per bucket,
 //! path-style addressing). Bucket operations and listings, which `object_store`
 //! does not offer in the shape S4 needs, are plain SigV4-signed requests
-//! (signed with `object_store`'s own [`AwsAuthorizer`]) parsed with `quick-xml`:
-//! ListBuckets, HeadBucket, CreateBucket, DeleteBucket and ListObjectsV2 with the
-//! backend's own continuation tokens, raw prefixes and storage classes.
+//! (`s3/request.rs`) parsed with `quick-xml`: ListBuckets, HeadBucket,
+//! CreateBucket, DeleteBucket and ListObjectsV2 with the backend's own
+//! continuation tokens, raw prefixes and storage classes; so are tagging
+//! (`s3/tags.rs`), verbatim-key reads and deletes (`s3/raw.rs`) and server-side
+//! copies (`s3/copy.rs`: CopyObject, multipart copy above
+//! [`DEFAULT_MULTIPART_COPY_THRESHOLD`]).
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -13,31 +16,39 @@ use std::sync::{Arc, RwLock};
 use async_trait::async_trait;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use object_store::aws::{AmazonS3, AmazonS3Builder, AwsAuthorizer, AwsCredential};
+use object_store::aws::{AmazonS3, AmazonS3Builder};
+use object_store::client::HttpConnector;
 use object_store::{ClientOptions, ObjectStore};
 use serde::Deserialize;
 
+mod copy;
 mod raw;
+mod request;
+mod tags;
 
 use super::{decode_token, encode_token, Backend, BucketInfo, BucketListing, CreatedBucket};
-use super::{ObjectSummary, Page, PageRequest, RawObject};
-use crate::error::{from_s3_response, Error, Result};
+use super::{ObjectSummary, Page, PageRequest, RawObject, ServerCopy, ServerCopyOptions};
+use crate::error::{Error, Result};
 use crate::names::{BucketName, ObjectKey};
+use request::{object_path, Call, Requester};
 
 use super::s3_client::S3Timeouts;
 
-mod tags;
-
 pub use super::s3_config::S3Config;
+pub use copy::{PendingUpload, ServerCopyStats, DEFAULT_MULTIPART_COPY_THRESHOLD};
+pub(crate) use request::Attempt;
 
 /// Buckets of an S3-compatible endpoint.
 #[derive(Debug)]
 pub struct S3Backend {
     config: S3Config,
-    endpoint: reqwest::Url,
-    credential: AwsCredential,
-    client: reqwest::Client,
+    endpoint: url::Url,
+    /// The backend's own signed requests, on the shared client.
+    requests: Requester,
     timeouts: S3Timeouts,
+    /// Objects larger than this are copied server-side as multipart copies.
+    multipart_copy_threshold: u64,
+    copies: copy::Counters,
     // A std lock: never held across an await point.
     stores: RwLock<HashMap<String, Arc<AmazonS3>>>,
     /// Proxy of the object-store clients (API §20), when the endpoint is proxied.
@@ -87,7 +98,7 @@ impl S3Backend {
         outbound: &crate::outbound::Outbound,
         timeouts: S3Timeouts,
     ) -> Result<Self> {
-        let endpoint = reqwest::Url::parse(config.endpoint.trim_end_matches('/')).map_err(|e| {
+        let endpoint = url::Url::parse(config.endpoint.trim_end_matches('/')).map_err(|e| {
             Error::invalid(format!("invalid S3 endpoint {:?}: {e}", config.endpoint))
         })?;
         if !matches!(endpoint.scheme(), "http" | "https") || endpoint.host().is_none() {
@@ -96,29 +107,51 @@ impl S3Backend {
                 config.endpoint
             )));
         }
+        outbound.proxy().validate()?;
         let proxy_url = outbound.proxy_for(&endpoint);
-        let client = outbound
-            .client_builder()?
-            .connect_timeout(timeouts.connect)
-            .read_timeout(timeouts.response)
-            .pool_max_idle_per_host(16)
-            .build()
-            .map_err(|e| Error::internal("cannot build HTTP client").with_source(e))?;
-        let credential = AwsCredential {
-            key_id: config.access_key_id.clone(),
-            secret_key: config.secret_access_key.clone(),
-            token: None,
-        };
+        let ca_pems = outbound.ca_pems().to_vec();
+        let options = client_options(&timeouts, proxy_url.as_deref(), &ca_pems);
+        let client = if endpoint.scheme() == "http" && proxy_url.is_none() {
+            quickack_connector(&timeouts).connect(&options)
+        } else {
+            object_store::client::ReqwestConnector::default().connect(&options)
+        }
+        .map_err(Error::from)?;
         Ok(Self {
+            requests: Requester {
+                client,
+                endpoint: endpoint.clone(),
+                access_key: config.access_key_id.clone(),
+                secret: config.secret_access_key.clone(),
+                region: config.region.clone(),
+                timeouts,
+            },
             config,
             endpoint,
-            credential,
-            client,
             timeouts,
+            multipart_copy_threshold: DEFAULT_MULTIPART_COPY_THRESHOLD,
+            copies: copy::Counters::default(),
             stores: RwLock::new(HashMap::new()),
             proxy_url,
-            ca_pems: outbound.ca_pems().to_vec(),
+            ca_pems,
         })
+    }
+
+    /// Copies objects larger than `bytes` server-side as multipart copies
+    /// (UploadPartCopy) instead of one CopyObject. Default
+    /// [`DEFAULT_MULTIPART_COPY_THRESHOLD`] (5 GiB, CopyObject's limit); lower it to
+    /// exercise multipart copies with small objects (at least 5 MiB, S3's smallest
+    /// part).
+    #[must_use]
+    pub fn with_multipart_copy_threshold(mut self, bytes: u64) -> Self {
+        self.multipart_copy_threshold =
+            bytes.clamp(copy::MIN_PART, DEFAULT_MULTIPART_COPY_THRESHOLD);
+        self
+    }
+
+    /// What [`Backend::copy_object`] copied server-side so far.
+    pub fn server_copy_stats(&self) -> ServerCopyStats {
+        self.copies.snapshot()
     }
 
     /// The configuration this backend was built from.
@@ -127,19 +160,7 @@ impl S3Backend {
     }
 
     fn client_options(&self) -> ClientOptions {
-        let mut options = ClientOptions::new()
-            .with_allow_http(true)
-            .with_connect_timeout(self.timeouts.connect)
-            .with_pool_max_idle_per_host(64);
-        if let Some(proxy) = &self.proxy_url {
-            options = options.with_proxy_url(proxy);
-        }
-        for pem in &self.ca_pems {
-            for cert in object_store::Certificate::from_pem_bundle(pem).unwrap_or_default() {
-                options = options.with_root_certificate(cert);
-            }
-        }
-        options
+        client_options(&self.timeouts, self.proxy_url.as_deref(), &self.ca_pems)
     }
 
     /// Whether object I/O uses the quick-ACK hyper client (plain `http://`, no proxy).
@@ -147,12 +168,14 @@ impl S3Backend {
         self.endpoint.scheme() == "http" && self.proxy_url.is_none()
     }
 
+    /// Whether request paths reach the engine exactly as written (the hyper client
+    /// does; reqwest's URL parser removes `.` and `..` segments).
+    pub(super) fn verbatim_paths(&self) -> bool {
+        self.uses_quickack()
+    }
+
     fn quickack_connector(&self) -> super::quickack::QuickAckConnector {
-        super::quickack::QuickAckConnector {
-            connect_timeout: self.timeouts.connect,
-            request_timeout: self.timeouts.response,
-            max_idle_per_host: 64,
-        }
+        quickack_connector(&self.timeouts)
     }
 
     fn bucket_store(&self, bucket: &BucketName) -> Result<Arc<AmazonS3>> {
@@ -190,58 +213,34 @@ impl S3Backend {
         }
         Ok(store)
     }
-
-    fn url(&self, bucket: Option<&BucketName>, query: &[(&str, &str)]) -> reqwest::Url {
-        let mut url = self.endpoint.clone();
-        if let Some(bucket) = bucket {
-            if let Ok(mut segments) = url.path_segments_mut() {
-                segments.pop_if_empty().push(bucket.as_str());
-            }
-        }
-        if !query.is_empty() {
-            url.query_pairs_mut().extend_pairs(query);
-        }
-        url
-    }
-
-    /// Sends one signed request and returns the body of a 2xx answer.
-    async fn send(&self, method: http::Method, url: reqwest::Url, body: Bytes) -> Result<Bytes> {
-        let mut signed = http::Request::builder()
-            .method(method.clone())
-            .uri(url.as_str())
-            .body(object_store::client::HttpRequestBody::from(body.clone()))
-            .map_err(|e| Error::internal("cannot build S3 request").with_source(e))?;
-        AwsAuthorizer::new(&self.credential, "s3", &self.config.region)
-            .try_authorize(&mut signed, None)
-            .map_err(|e| Error::internal("cannot sign S3 request").with_source(e))?;
-        let idempotent = method != http::Method::POST;
-        let body_len = body.len() as u64;
-        let response = super::s3_client::with_retries(&self.timeouts, body_len, idempotent, || {
-            let mut request = self
-                .client
-                .request(method.clone(), url.clone())
-                .body(body.clone());
-            for (name, value) in signed.headers() {
-                request = request.header(name, value);
-            }
-            request.send()
-        })
-        .await?;
-        let status = response.status().as_u16();
-        let body = super::s3_client::read_body(&self.timeouts, response).await?;
-        if (200..300).contains(&status) {
-            Ok(body)
-        } else {
-            Err(from_s3_response(status, &String::from_utf8_lossy(&body)))
-        }
-    }
 }
 
-/// A failed request: [`crate::ErrorKind::Timeout`], `Unavailable` or
-/// `ConnectionLost` (see `s3_client`).
-#[allow(dead_code)]
-fn transport_error(e: reqwest::Error) -> Error {
-    super::s3_client::classify_reqwest(&e).with_source(e)
+fn client_options(
+    timeouts: &S3Timeouts,
+    proxy: Option<&str>,
+    ca_pems: &[Vec<u8>],
+) -> ClientOptions {
+    let mut options = ClientOptions::new()
+        .with_allow_http(true)
+        .with_connect_timeout(timeouts.connect)
+        .with_pool_max_idle_per_host(64);
+    if let Some(proxy) = proxy {
+        options = options.with_proxy_url(proxy);
+    }
+    for pem in ca_pems {
+        for cert in object_store::Certificate::from_pem_bundle(pem).unwrap_or_default() {
+            options = options.with_root_certificate(cert);
+        }
+    }
+    options
+}
+
+fn quickack_connector(timeouts: &S3Timeouts) -> super::quickack::QuickAckConnector {
+    super::quickack::QuickAckConnector {
+        connect_timeout: timeouts.connect,
+        request_timeout: timeouts.response,
+        max_idle_per_host: 64,
+    }
 }
 
 fn parse_xml<'de, T: Deserialize<'de>>(body: &'de [u8]) -> Result<T> {
@@ -314,6 +313,10 @@ struct PrefixXml {
     prefix: String,
 }
 
+fn bucket_path(bucket: &BucketName) -> String {
+    object_path(bucket.as_str(), None)
+}
+
 fn parse_time(text: &str) -> Option<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(text)
         .ok()
@@ -328,7 +331,8 @@ impl Backend for S3Backend {
 
     async fn list_buckets(&self) -> Result<BucketListing> {
         let body = self
-            .send(http::Method::GET, self.url(None, &[]), Bytes::new())
+            .requests
+            .send_ok(&Call::new(http::Method::GET, "/".into()))
             .await?;
         let parsed: ListAllMyBucketsResult = parse_xml(&body)?;
         Ok(BucketListing {
@@ -349,13 +353,10 @@ impl Backend for S3Backend {
     }
 
     async fn head_bucket(&self, bucket: &BucketName) -> Result<()> {
-        self.send(
-            http::Method::HEAD,
-            self.url(Some(bucket), &[]),
-            Bytes::new(),
-        )
-        .await
-        .map(|_| ())
+        self.requests
+            .send_ok(&Call::new(http::Method::HEAD, bucket_path(bucket)))
+            .await
+            .map(|_| ())
     }
 
     async fn create_bucket(&self, bucket: &BucketName) -> Result<CreatedBucket> {
@@ -368,7 +369,8 @@ impl Backend for S3Backend {
                 self.config.region
             ))
         };
-        self.send(http::Method::PUT, self.url(Some(bucket), &[]), body)
+        self.requests
+            .send_ok(&Call::new(http::Method::PUT, bucket_path(bucket)).body(body))
             .await?;
         Ok(CreatedBucket {
             location: Some(format!("/{bucket}")),
@@ -376,12 +378,9 @@ impl Backend for S3Backend {
     }
 
     async fn delete_bucket(&self, bucket: &BucketName) -> Result<()> {
-        self.send(
-            http::Method::DELETE,
-            self.url(Some(bucket), &[]),
-            Bytes::new(),
-        )
-        .await?;
+        self.requests
+            .send_ok(&Call::new(http::Method::DELETE, bucket_path(bucket)))
+            .await?;
         if let Ok(mut stores) = self.stores.write() {
             stores.remove(bucket.as_str());
         }
@@ -408,6 +407,15 @@ impl Backend for S3Backend {
 
     async fn delete_raw(&self, bucket: &BucketName, key: &ObjectKey) -> Result<()> {
         self.raw_delete(bucket, key).await
+    }
+
+    async fn copy_object(
+        &self,
+        from: (&BucketName, &ObjectKey),
+        to: (&BucketName, &ObjectKey),
+        options: &ServerCopyOptions,
+    ) -> Result<ServerCopy> {
+        self.server_copy(from, to, options).await
     }
 
     async fn get_object_tags(
@@ -437,25 +445,17 @@ impl Backend for S3Backend {
 
     async fn list_page(&self, bucket: &BucketName, request: &PageRequest) -> Result<Page> {
         let token = request.token.as_deref().map(decode_token).transpose()?;
-        let max_keys = request.max_keys.to_string();
-        let mut query: Vec<(&str, &str)> = vec![
-            ("list-type", "2"),
-            ("max-keys", &max_keys),
-            ("prefix", request.prefix.as_str()),
-        ];
+        let mut call = Call::new(http::Method::GET, bucket_path(bucket))
+            .query("list-type", "2")
+            .query("max-keys", request.max_keys.to_string())
+            .query("prefix", request.prefix.as_str());
         if request.delimited {
-            query.push(("delimiter", "/"));
+            call = call.query("delimiter", "/");
         }
-        if let Some(token) = token.as_deref() {
-            query.push(("continuation-token", token));
+        if let Some(token) = token {
+            call = call.query("continuation-token", token);
         }
-        let body = self
-            .send(
-                http::Method::GET,
-                self.url(Some(bucket), &query),
-                Bytes::new(),
-            )
-            .await?;
+        let body = self.requests.send_ok(&call).await?;
         let parsed: ListBucketResult = parse_xml(&body)?;
         let next_token = match (parsed.is_truncated, parsed.next_continuation_token) {
             (true, Some(t)) if !t.is_empty() => Some(encode_token(&t)),

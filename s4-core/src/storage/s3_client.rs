@@ -133,14 +133,15 @@ pub(crate) async fn with_retries<F, Fut, T>(
 ) -> Result<T>
 where
     F: FnMut() -> Fut,
-    Fut: Future<Output = std::result::Result<T, reqwest::Error>>,
+    Fut: Future<Output = std::result::Result<T, super::s3::Attempt>>,
 {
     let started = tokio::time::Instant::now();
     let mut attempt = 0usize;
     loop {
         let error = match tokio::time::timeout(timeouts.headers_due(body_len), send()).await {
             Ok(Ok(value)) => return Ok(value),
-            Ok(Err(e)) => classify_reqwest(&e).with_source(e),
+            Ok(Err(super::s3::Attempt::Build(e))) => return Err(e),
+            Ok(Err(super::s3::Attempt::Http(e))) => classify_http(&e).with_source(e),
             Err(elapsed) => timed_out().with_source(elapsed),
         };
         let retryable = matches!(
@@ -158,38 +159,32 @@ where
 }
 
 /// Reads a whole (small) response body, failing when it stalls.
-pub(crate) async fn read_body(timeouts: &S3Timeouts, response: reqwest::Response) -> Result<Bytes> {
-    // reqwest's read timeout cuts a stalled body; this bounds the total as well.
-    match tokio::time::timeout(timeouts.response * 6, response.bytes()).await {
+pub(crate) async fn read_body(timeouts: &S3Timeouts, response: HttpResponse) -> Result<Bytes> {
+    // The client cuts a stalled body (`TimedService`); this bounds the total as well.
+    match tokio::time::timeout(timeouts.response * 6, response.into_body().bytes()).await {
         Ok(Ok(bytes)) => Ok(bytes),
-        Ok(Err(e)) => Err(classify_reqwest(&e).with_source(e)),
+        Ok(Err(e)) => Err(classify_http(&e).with_source(e)),
         Err(elapsed) => Err(timed_out().with_source(elapsed)),
     }
 }
+
+/// The typed error of a failed request (without source).
+pub(crate) fn classify_http(e: &HttpError) -> Error {
+    transport_failure(e).unwrap_or_else(connection_lost)
+}
+
+/// A request extension: bytes the engine processes for the request without them
+/// being sent (a server-side copy), so its response headers are due later, as if
+/// they were uploaded (see [`S3Timeouts::headers_due`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ExpectedWork(pub(crate) u64);
 
 fn timed_out() -> Error {
     Error::from(TransportFailure::Timeout)
 }
 
-fn unavailable() -> Error {
-    Error::from(TransportFailure::Unavailable)
-}
-
 fn connection_lost() -> Error {
     Error::from(TransportFailure::ConnectionLost)
-}
-
-/// The error of a failed reqwest request (without source).
-pub(crate) fn classify_reqwest(e: &reqwest::Error) -> Error {
-    transport_failure(e).unwrap_or_else(|| {
-        if e.is_timeout() {
-            timed_out()
-        } else if e.is_connect() {
-            unavailable()
-        } else {
-            connection_lost()
-        }
-    })
 }
 
 /// The typed error of a transport failure in `err`'s source chain (see
@@ -210,7 +205,11 @@ pub(crate) struct TimedService<S> {
 #[async_trait::async_trait]
 impl<S: HttpService> HttpService for TimedService<S> {
     async fn call(&self, request: HttpRequest) -> std::result::Result<HttpResponse, HttpError> {
-        let body_len = request.body().content_length() as u64;
+        let work = request
+            .extensions()
+            .get::<ExpectedWork>()
+            .map_or(0, |w| w.0);
+        let body_len = request.body().content_length() as u64 + work;
         let due = self.timeouts.headers_due(body_len);
         let response = tokio::time::timeout(due, self.inner.call(request))
             .await

@@ -1,7 +1,9 @@
 //! The S3 backend: any S3-compatible endpoint (AWS S3, MinIO, Ceph RGW, Garage).
 //!
-//! Object I/O goes through `object_store`'s [`AmazonS3`] (one store per bucket,
-//! path-style addressing). Bucket operations and listings, which `object_store`
+//! Every request goes through one HTTP client (`quickack`: quick-ACK hyper for
+//! plain `http://`, reqwest for `https://` or a proxy), one connection pool, one
+//! set of timeouts. Object I/O goes through `object_store`'s [`AmazonS3`] (one
+//! store per bucket sharing that client, path-style addressing). Bucket operations and listings, which `object_store`
 //! does not offer in the shape S4 needs, are plain SigV4-signed requests
 //! (`s3/request.rs`) parsed with `quick-xml`: ListBuckets, HeadBucket,
 //! CreateBucket, DeleteBucket and ListObjectsV2 with the backend's own
@@ -17,7 +19,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use object_store::aws::{AmazonS3, AmazonS3Builder};
-use object_store::client::HttpConnector;
+use object_store::client::{HttpClient, HttpConnector};
 use object_store::{ClientOptions, ObjectStore};
 use serde::Deserialize;
 
@@ -32,6 +34,7 @@ use crate::error::{Error, Result};
 use crate::names::{BucketName, ObjectKey};
 use request::{object_path, Call, Requester};
 
+use super::quickack::{route, QuickAckConnector, Route};
 use super::s3_client::S3Timeouts;
 
 pub use super::s3_config::S3Config;
@@ -111,11 +114,13 @@ impl S3Backend {
         let proxy_url = outbound.proxy_for(&endpoint);
         let ca_pems = outbound.ca_pems().to_vec();
         let options = client_options(&timeouts, proxy_url.as_deref(), &ca_pems);
-        let client = if endpoint.scheme() == "http" && proxy_url.is_none() {
-            quickack_connector(&timeouts).connect(&options)
-        } else {
-            object_store::client::ReqwestConnector::default().connect(&options)
+        // The one client of every request to the engine (see `quickack`).
+        let client = QuickAckConnector {
+            connect_timeout: timeouts.connect,
+            request_timeout: timeouts.response,
+            max_idle_per_host: MAX_IDLE_PER_HOST,
         }
+        .connect(&options)
         .map_err(Error::from)?;
         Ok(Self {
             requests: Requester {
@@ -163,19 +168,10 @@ impl S3Backend {
         client_options(&self.timeouts, self.proxy_url.as_deref(), &self.ca_pems)
     }
 
-    /// Whether object I/O uses the quick-ACK hyper client (plain `http://`, no proxy).
-    fn uses_quickack(&self) -> bool {
-        self.endpoint.scheme() == "http" && self.proxy_url.is_none()
-    }
-
     /// Whether request paths reach the engine exactly as written (the hyper client
     /// does; reqwest's URL parser removes `.` and `..` segments).
     pub(super) fn verbatim_paths(&self) -> bool {
-        self.uses_quickack()
-    }
-
-    fn quickack_connector(&self) -> super::quickack::QuickAckConnector {
-        quickack_connector(&self.timeouts)
+        route(self.endpoint.scheme(), self.proxy_url.is_some()) == Route::QuickAck
     }
 
     fn bucket_store(&self, bucket: &BucketName) -> Result<Arc<AmazonS3>> {
@@ -184,26 +180,15 @@ impl S3Backend {
                 return Ok(Arc::clone(store));
             }
         }
-        let options = self.client_options();
-        let mut builder = AmazonS3Builder::new();
-        // A proxied endpoint keeps object_store's client, which knows proxies.
-        if self.uses_quickack() {
-            // Plain-HTTP engines get the quick-ACK client (see `quickack`).
-            builder = builder.with_http_connector(self.quickack_connector());
-        } else if self.proxy_url.is_none() && self.ca_pems.is_empty() {
-            builder = builder.with_http_connector(super::s3_client::TimedReqwestConnector {
-                timeouts: self.timeouts,
-                max_idle_per_host: 64,
-            });
-        }
-        let store = builder
+        let store = AmazonS3Builder::new()
+            .with_http_connector(SharedClient(self.requests.client.clone()))
             .with_endpoint(self.endpoint.as_str().trim_end_matches('/'))
             .with_bucket_name(bucket.as_str())
             .with_access_key_id(&self.config.access_key_id)
             .with_secret_access_key(&self.config.secret_access_key)
             .with_region(&self.config.region)
             .with_virtual_hosted_style_request(false)
-            .with_client_options(options)
+            .with_client_options(self.client_options())
             .with_retry(self.timeouts.retry_config())
             .build()
             .map_err(Error::from)?;
@@ -215,6 +200,15 @@ impl S3Backend {
     }
 }
 
+/// Idle keep-alive connections kept to the engine.
+const MAX_IDLE_PER_HOST: usize = 64;
+
+/// The `User-Agent` of every request to the engine.
+pub const USER_AGENT: &str = concat!("s4/", env!("CARGO_PKG_VERSION"));
+
+/// The options of the backend's one HTTP client: `timeout` is the response
+/// timeout of [`S3Timeouts`] (see [`QuickAckConnector`]), never a cap on a whole
+/// transfer.
 fn client_options(
     timeouts: &S3Timeouts,
     proxy: Option<&str>,
@@ -222,8 +216,10 @@ fn client_options(
 ) -> ClientOptions {
     let mut options = ClientOptions::new()
         .with_allow_http(true)
+        .with_user_agent(http::HeaderValue::from_static(USER_AGENT))
         .with_connect_timeout(timeouts.connect)
-        .with_pool_max_idle_per_host(64);
+        .with_timeout(timeouts.response)
+        .with_pool_max_idle_per_host(MAX_IDLE_PER_HOST);
     if let Some(proxy) = proxy {
         options = options.with_proxy_url(proxy);
     }
@@ -235,11 +231,13 @@ fn client_options(
     options
 }
 
-fn quickack_connector(timeouts: &S3Timeouts) -> super::quickack::QuickAckConnector {
-    super::quickack::QuickAckConnector {
-        connect_timeout: timeouts.connect,
-        request_timeout: timeouts.response,
-        max_idle_per_host: 64,
+/// Hands every bucket's store the backend's one client (and so one connection pool).
+#[derive(Debug)]
+struct SharedClient(HttpClient);
+
+impl HttpConnector for SharedClient {
+    fn connect(&self, _options: &ClientOptions) -> object_store::Result<HttpClient> {
+        Ok(self.0.clone())
     }
 }
 
@@ -480,5 +478,124 @@ impl Backend for S3Backend {
                 .collect(),
             next_token,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fakes::{FakeServer, ForwardProxy, Recorded, Reply};
+    use crate::names::Prefix;
+    use crate::outbound::{NoProxy, Outbound, ProxySettings};
+    use object_store::ObjectStoreExt;
+
+    /// A fake engine answering every request S4 sends with a plausible document.
+    fn engine(r: &Recorded) -> Reply {
+        let xml = |body: &str| {
+            Reply::new(200, body.to_string()).header("Content-Type", "application/xml")
+        };
+        if r.path() == "/" {
+            return xml("<ListAllMyBucketsResult><Buckets><Bucket><Name>bkt</Name><CreationDate>2025-01-01T00:00:00.000Z</CreationDate></Bucket></Buckets></ListAllMyBucketsResult>");
+        }
+        if r.target.contains("list-type=2") {
+            return xml("<ListBucketResult><IsTruncated>false</IsTruncated><Contents><Key>k</Key><LastModified>2025-01-01T00:00:00.000Z</LastModified><ETag>\"e\"</ETag><Size>5</Size></Contents></ListBucketResult>");
+        }
+        if r.target.contains("tagging") {
+            return xml(
+                "<Tagging><TagSet><Tag><Key>a</Key><Value>b</Value></Tag></TagSet></Tagging>",
+            );
+        }
+        if r.path() == "/bkt" {
+            return Reply::new(200, "");
+        }
+        Reply::new(200, "hello")
+            .header("ETag", "\"e\"")
+            .header("Last-Modified", "Wed, 01 Jan 2025 00:00:00 GMT")
+    }
+
+    /// One request of every kind: buckets, listings, tagging, object I/O through
+    /// `object_store`, a verbatim-key read. Returns how many requests it sent.
+    async fn every_kind_of_request(backend: &S3Backend) -> usize {
+        let bucket = BucketName::try_from("bkt").expect("bucket");
+        let listing = backend.list_buckets().await.expect("list buckets");
+        assert_eq!(listing.buckets[0].name, "bkt");
+        backend.head_bucket(&bucket).await.expect("head bucket");
+        let request = PageRequest {
+            prefix: Prefix::try_from("").expect("prefix"),
+            delimited: true,
+            max_keys: 10,
+            token: None,
+        };
+        let page = backend.list_page(&bucket, &request).await.expect("list");
+        assert_eq!(page.objects[0].key, "k");
+        let key = ObjectKey::try_from("k").expect("key");
+        let tags = backend.get_object_tags(&bucket, &key).await.expect("tags");
+        assert_eq!(tags, vec![("a".to_string(), "b".to_string())]);
+        let store = backend.store(&bucket).await.expect("store");
+        let got = store
+            .get(&object_store::path::Path::from("k"))
+            .await
+            .expect("get")
+            .bytes()
+            .await
+            .expect("body");
+        assert_eq!(&got[..], b"hello");
+        let marker = ObjectKey::try_from("x/").expect("key");
+        backend
+            .get_raw(&bucket, &marker, None, true)
+            .await
+            .expect("raw head");
+        6
+    }
+
+    fn config(endpoint: String) -> S3Config {
+        S3Config {
+            endpoint,
+            access_key_id: "id".into(),
+            secret_access_key: "secret".into(),
+            region: "us-east-1".into(),
+        }
+    }
+
+    /// Bucket operations, listings and tagging take the same client as object I/O:
+    /// every request carries the user agent of the backend's one `ClientOptions`
+    /// (the quick-ACK client applies it as reqwest does), and with a proxy
+    /// configured every one of them, object I/O and bucket operations alike, goes
+    /// through the proxy.
+    #[tokio::test]
+    async fn every_request_takes_the_one_client() {
+        let fake = FakeServer::start(engine).await;
+        let direct = S3Backend::new(config(fake.url())).expect("backend");
+        assert!(direct.verbatim_paths(), "plain http: the quick-ACK client");
+        let sent = every_kind_of_request(&direct).await;
+        let seen = fake.requests();
+        assert_eq!(seen.len(), sent);
+        for r in &seen {
+            assert_eq!(
+                r.header("user-agent"),
+                Some(USER_AGENT),
+                "{} {}",
+                r.method,
+                r.target
+            );
+        }
+
+        let proxy = ForwardProxy::start().await;
+        let outbound = Outbound::new(
+            ProxySettings {
+                http_proxy: proxy.url(),
+                https_proxy: String::new(),
+            },
+            NoProxy::default(),
+        );
+        let proxied = S3Backend::with_outbound(config(fake.url()), &outbound).expect("backend");
+        assert!(!proxied.verbatim_paths(), "proxied: reqwest");
+        let sent = every_kind_of_request(&proxied).await;
+        let through = proxy.requests();
+        assert_eq!(through.len(), sent, "every request went through the proxy");
+        assert!(through
+            .iter()
+            .all(|r| r.header("user-agent") == Some(USER_AGENT)));
+        assert_eq!(fake.requests().len(), seen.len() + sent);
     }
 }

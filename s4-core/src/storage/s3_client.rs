@@ -1,5 +1,5 @@
 //! Timeouts, bounded retries and transport-failure classification of the S3
-//! backend's HTTP clients, so a hanging or dead engine never hangs S4.
+//! backend's HTTP client (`quickack`), so a hanging or dead engine never hangs S4.
 //!
 //! Every backend request gets
 //!
@@ -25,9 +25,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use object_store::client::{
-    HttpClient, HttpError, HttpErrorKind, HttpRequest, HttpResponse, HttpResponseBody, HttpService,
+    HttpError, HttpErrorKind, HttpRequest, HttpResponse, HttpResponseBody, HttpService,
 };
-use object_store::{BackoffConfig, ClientOptions, RetryConfig};
+use object_store::{BackoffConfig, RetryConfig};
 
 use super::transport::TransportFailure;
 use crate::error::{Error, ErrorKind, Result};
@@ -111,14 +111,6 @@ impl S3Timeouts {
             max_retries: self.retries,
             retry_timeout: self.response,
         }
-    }
-
-    /// The connect timeout only: the response timeouts of `object_store` requests
-    /// (whose upload time depends on the body size) are [`TimedService`]'s.
-    fn reqwest_builder(&self, max_idle_per_host: usize) -> reqwest::ClientBuilder {
-        reqwest::Client::builder()
-            .connect_timeout(self.connect)
-            .pool_max_idle_per_host(max_idle_per_host)
     }
 }
 
@@ -278,31 +270,6 @@ impl hyper::body::Body for StallBody {
 
     fn size_hint(&self) -> hyper::body::SizeHint {
         self.inner.size_hint()
-    }
-}
-
-/// The `object_store` connector of `https://` endpoints: reqwest with
-/// [`S3Timeouts`].
-#[derive(Debug, Clone)]
-pub(crate) struct TimedReqwestConnector {
-    pub(crate) timeouts: S3Timeouts,
-    pub(crate) max_idle_per_host: usize,
-}
-
-impl object_store::client::HttpConnector for TimedReqwestConnector {
-    fn connect(&self, _options: &ClientOptions) -> object_store::Result<HttpClient> {
-        let client = self
-            .timeouts
-            .reqwest_builder(self.max_idle_per_host)
-            .build()
-            .map_err(|e| object_store::Error::Generic {
-                store: "S3",
-                source: Box::new(e),
-            })?;
-        Ok(HttpClient::new(TimedService {
-            inner: client,
-            timeouts: self.timeouts,
-        }))
     }
 }
 

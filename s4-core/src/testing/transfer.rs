@@ -519,8 +519,9 @@ pub async fn transfer_server_side_copy(config: crate::storage::S3Config) {
     }
 }
 
-/// A multipart copy cancelled between parts, and one whose future is dropped
-/// mid-way, are aborted: no object at the destination, no pending upload.
+/// A multipart copy cancelled between parts, one whose future is dropped mid-way,
+/// and one failing (its source changed mid-copy) are aborted: no object at the
+/// destination, no pending upload.
 #[cfg(feature = "s3")]
 pub async fn server_copy_cancel_and_drop_abort(config: crate::storage::S3Config) {
     use crate::storage::{S3Backend, ServerCopyOptions};
@@ -601,6 +602,49 @@ pub async fn server_copy_cancel_and_drop_abort(config: crate::storage::S3Config)
             .map(|_| ())
             .map_err(|e| e.kind()),
         Err(ErrorKind::NotFound)
+    );
+    assert_eq!(all_keys(&s4, &b, "").await, Vec::<String>::new());
+
+    // Failed: the source changes after the first part (six parts, four in flight:
+    // the last two start after it), so the parts conditional on the old ETag fail.
+    let changing = ObjectKey::try_from("changing.bin").expect("key");
+    let data = pattern(30 << 20, 7);
+    put(&s4, &a, changing.as_str(), data.clone()).await;
+    let to = ObjectKey::try_from("failed.bin").expect("key");
+    let overwrite = {
+        let config = backend.config().clone();
+        let (a, changing) = (a.clone(), changing.clone());
+        let done = Arc::new(std::sync::Once::new());
+        move |_| {
+            let (config, a, changing) = (config.clone(), a.clone(), changing.clone());
+            // Synchronously (the copy waits), on a runtime of its own.
+            done.call_once(|| {
+                std::thread::spawn(move || {
+                    let runtime = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .expect("runtime");
+                    runtime.block_on(async {
+                        let s4 = S4::builder()
+                            .backend(S3Backend::new(config).expect("backend"))
+                            .build();
+                        put(&s4, &a, changing.as_str(), pattern(30 << 20, 8)).await;
+                    });
+                })
+                .join()
+                .expect("overwrite source");
+            });
+        }
+    };
+    let options = ServerCopyOptions::new(data.len() as u64).with_progress(Arc::new(overwrite));
+    let e = backend
+        .copy_object((&a, &changing), (&b, &to), &options)
+        .await
+        .expect_err("the source changed");
+    assert_eq!(e.kind(), ErrorKind::PreconditionFailed, "{e:?}");
+    assert!(
+        backend.pending_uploads(&b).await.expect("list").is_empty(),
+        "aborted"
     );
     assert_eq!(all_keys(&s4, &b, "").await, Vec::<String>::new());
     remove_bucket(&s4, &a).await;

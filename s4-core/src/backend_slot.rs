@@ -12,7 +12,10 @@ use object_store::ObjectStore;
 
 use crate::error::Result;
 use crate::names::{BucketName, ObjectKey};
-use crate::storage::{Backend, BucketListing, CreatedBucket, Page, PageRequest, RawObject};
+use crate::storage::{
+    Backend, BucketListing, CreatedBucket, Page, PageRequest, RawObject, ServerCopy,
+    ServerCopyOptions,
+};
 
 /// A replaceable [`Backend`]. Cheap to share (`Arc<BackendSlot>`).
 #[derive(Debug)]
@@ -140,6 +143,15 @@ impl Backend for BackendSlot {
 
     async fn delete_raw(&self, bucket: &BucketName, key: &ObjectKey) -> Result<()> {
         self.current().delete_raw(bucket, key).await
+    }
+
+    async fn copy_object(
+        &self,
+        from: (&BucketName, &ObjectKey),
+        to: (&BucketName, &ObjectKey),
+        options: &ServerCopyOptions,
+    ) -> Result<ServerCopy> {
+        self.current().copy_object(from, to, options).await
     }
 }
 

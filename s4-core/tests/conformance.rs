@@ -60,3 +60,24 @@ conformance!(
     multipart_etag,
     object_tags,
 );
+
+/// Server-side copies need the S3 engine itself (its counters, its pending uploads).
+mod s3_server_copy {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[cfg_attr(not(s4_test_s3), ignore = "needs S4_TEST_S3_ENDPOINT")]
+    async fn transfer_server_side_copy() {
+        let Some(config) = s4_core::testing::s3_test_config() else {
+            return;
+        };
+        s4_core::testing::transfer::transfer_server_side_copy(config).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[cfg_attr(not(s4_test_s3), ignore = "needs S4_TEST_S3_ENDPOINT")]
+    async fn server_copy_cancel_and_drop_abort() {
+        let Some(config) = s4_core::testing::s3_test_config() else {
+            return;
+        };
+        s4_core::testing::transfer::server_copy_cancel_and_drop_abort(config).await;
+    }
+}

@@ -229,6 +229,71 @@ async fn transfer_over_http(kind: Kind) {
     s.remove_bucket(&bucket).await;
 }
 
+// ---------------------------------------------------------------- server-side copy
+
+/// Bucket A → bucket B on one S3 engine (Garage) through `POST /api/transfer`: the
+/// engine copies the object (the backend's counter moves, S4 reads no byte), with
+/// the bytes, content type and SSE sequence of a streamed copy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(s4_test_s3), ignore = "needs S4_TEST_S3_ENDPOINT")]
+async fn bucket_to_bucket_is_server_side_on_s3() {
+    let Some(config) = s4_core::testing::s3_test_config() else {
+        return;
+    };
+    let backend = Arc::new(s4_core::storage::S3Backend::new(config).expect("S3 backend"));
+    let s = start_with_backend(
+        Arc::clone(&backend) as Arc<dyn Backend>,
+        Locations::disabled(),
+        |_| {},
+    )
+    .await;
+    let a = s.bucket("ssh").await;
+    let b = s.bucket("ssi").await;
+    let data = s4_core::testing::pattern(700 << 10, 8).to_vec();
+    let (status, body) = s.upload(&a, "models/config.json", data.clone()).await;
+    assert_eq!(status, 200, "{body}");
+    let key = s4_core::ObjectKey::try_from("models/config.json").expect("key");
+    let source =
+        s.s4.head_object(&BucketName::try_from(a.as_str()).expect("bucket"), &key)
+            .await
+            .expect("head source");
+    let (status, created) = s
+        .post_json(
+            "/transfer",
+            bucket_to_bucket(&a, &b, &["models/config.json"], "skip"),
+        )
+        .await;
+    assert_eq!(status, 200, "{created}");
+    let job = created["jobId"].as_str().expect("id").to_string();
+    let events = progress_events(&s, &job).await;
+    let last = events.last().expect("events");
+    assert_eq!(last["type"], "complete", "{events:#?}");
+    assert_eq!(
+        last["files"][0],
+        json!({"file": format!("s3:{b}/models/config.json"), "loaded": data.len(), "total": data.len(), "status": "completed"})
+    );
+    assert_eq!(
+        backend.server_copy_stats().objects,
+        1,
+        "copied by the engine"
+    );
+    let b_name = BucketName::try_from(b.as_str()).expect("bucket");
+    let copy = s.s4.head_object(&b_name, &key).await.expect("head copy");
+    assert_eq!(copy.content_type, source.content_type);
+    assert!(copy.content_type.is_some());
+    let mut object =
+        s.s4.get_object(&b_name, &key, s4_core::GetObjectOptions::default())
+            .await
+            .expect("read copy");
+    let mut got = Vec::new();
+    while let Some(chunk) = object.body.next().await {
+        got.extend_from_slice(&chunk.expect("chunk"));
+    }
+    assert!(got == data, "bytes equal");
+    s.remove_bucket(&a).await;
+    s.remove_bucket(&b).await;
+}
+
 // ---------------------------------------------------------------- validation
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -754,6 +819,15 @@ impl Backend for GatedBackend {
 
     fn data_dir(&self) -> Option<&std::path::Path> {
         self.inner.data_dir()
+    }
+
+    async fn copy_object(
+        &self,
+        from: (&BucketName, &s4_core::ObjectKey),
+        to: (&BucketName, &s4_core::ObjectKey),
+        options: &s4_core::storage::ServerCopyOptions,
+    ) -> s4_core::Result<s4_core::storage::ServerCopy> {
+        self.inner.copy_object(from, to, options).await
     }
 }
 

@@ -53,7 +53,7 @@ pub use memory::MemoryBackend;
 #[cfg(feature = "s3")]
 pub use quickack::QuickAckConnector;
 #[cfg(feature = "s3")]
-pub use s3::S3Backend;
+pub use s3::{PendingUpload, S3Backend, ServerCopyStats};
 #[cfg(feature = "s3")]
 pub use s3_client::S3Timeouts;
 pub use s3_config::S3Config;
@@ -241,6 +241,88 @@ pub trait Backend: Send + Sync + fmt::Debug + 'static {
     async fn delete_raw(&self, bucket: &BucketName, key: &ObjectKey) -> Result<()> {
         let _ = bucket;
         Err(key.portable_path().err().unwrap_or_else(not_raw))
+    }
+
+    /// Copies the object `from` to `to` inside the storage engine, the bytes never
+    /// passing through S4 (same or different bucket). `to` is overwritten.
+    ///
+    /// Answers [`ServerCopy::Unsupported`] when the backend cannot (the default, kept
+    /// by the memory and local backends: the local store's copy hard-links, and
+    /// copying over a file that is already a link of the same source leaves its
+    /// staging link behind; streaming is a plain file copy there anyway), or when
+    /// the engine refuses the request; the caller then streams the object. Like a
+    /// streamed write the copy is atomic: on failure, cancel or drop nothing is left
+    /// at `to` (a multipart copy is aborted). Publishes no change event (the caller
+    /// does, as for its other writes).
+    ///
+    /// # Errors
+    /// [`crate::ErrorKind::Cancelled`] when `options.cancel` fires; backend
+    /// failures (`NoSuchKey` for a missing source, transport errors).
+    async fn copy_object(
+        &self,
+        from: (&BucketName, &ObjectKey),
+        to: (&BucketName, &ObjectKey),
+        options: &ServerCopyOptions,
+    ) -> Result<ServerCopy> {
+        let _ = (from, to, options);
+        Ok(ServerCopy::Unsupported)
+    }
+}
+
+/// What [`Backend::copy_object`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ServerCopy {
+    /// The engine copied the object (`size` bytes) without S4 reading it.
+    Copied {
+        /// Size of the copy.
+        size: u64,
+    },
+    /// Not copied: this backend or its engine cannot copy server-side; stream it.
+    Unsupported,
+}
+
+/// Options of [`Backend::copy_object`].
+#[derive(Clone, Default)]
+pub struct ServerCopyOptions {
+    /// The source's size as listed (a hint: the backend may check it).
+    pub size: u64,
+    /// Stops the copy (between the parts of a multipart copy) and aborts it.
+    pub cancel: tokio_util::sync::CancellationToken,
+    /// Receives the bytes copied so far, after each part of a multipart copy and
+    /// once at the end.
+    pub progress: Option<crate::ProgressFn>,
+}
+
+impl ServerCopyOptions {
+    /// Options for a source of `size` bytes.
+    pub fn new(size: u64) -> Self {
+        ServerCopyOptions {
+            size,
+            ..ServerCopyOptions::default()
+        }
+    }
+
+    /// Stops the copy when `cancel` fires.
+    pub fn with_cancel(mut self, cancel: tokio_util::sync::CancellationToken) -> Self {
+        self.cancel = cancel;
+        self
+    }
+
+    /// Reports progress to `progress`.
+    pub fn with_progress(mut self, progress: crate::ProgressFn) -> Self {
+        self.progress = Some(progress);
+        self
+    }
+}
+
+impl fmt::Debug for ServerCopyOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServerCopyOptions")
+            .field("size", &self.size)
+            .field("cancelled", &self.cancel.is_cancelled())
+            .field("progress", &self.progress.is_some())
+            .finish()
     }
 }
 

@@ -1,11 +1,16 @@
 //! The S3 backend: any S3-compatible endpoint (AWS S3, MinIO, Ceph RGW, Garage).
 //!
-//! Object I/O goes through `object_store`'s [`AmazonS3`] (one store per bucket,
-//! path-style addressing). Bucket operations and listings, which `object_store`
+//! Every request goes through one HTTP client (`quickack`: quick-ACK hyper for
+//! plain `http://`, reqwest for `https://` or a proxy), one connection pool, one
+//! set of timeouts. Object I/O goes through `object_store`'s [`AmazonS3`] (one
+//! store per bucket sharing that client, path-style addressing). Bucket operations and listings, which `object_store`
 //! does not offer in the shape S4 needs, are plain SigV4-signed requests
-//! (signed with `object_store`'s own [`AwsAuthorizer`]) parsed with `quick-xml`:
-//! ListBuckets, HeadBucket, CreateBucket, DeleteBucket and ListObjectsV2 with the
-//! backend's own continuation tokens, raw prefixes and storage classes.
+//! (`s3/request.rs`) parsed with `quick-xml`: ListBuckets, HeadBucket,
+//! CreateBucket, DeleteBucket and ListObjectsV2 with the backend's own
+//! continuation tokens, raw prefixes and storage classes; so are tagging
+//! (`s3/tags.rs`), verbatim-key reads and deletes (`s3/raw.rs`) and server-side
+//! copies (`s3/copy.rs`: CopyObject, multipart copy above
+//! [`DEFAULT_MULTIPART_COPY_THRESHOLD`]).
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -13,31 +18,40 @@ use std::sync::{Arc, RwLock};
 use async_trait::async_trait;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use object_store::aws::{AmazonS3, AmazonS3Builder, AwsAuthorizer, AwsCredential};
+use object_store::aws::{AmazonS3, AmazonS3Builder};
+use object_store::client::{HttpClient, HttpConnector};
 use object_store::{ClientOptions, ObjectStore};
 use serde::Deserialize;
 
+mod copy;
 mod raw;
-
-use super::{decode_token, encode_token, Backend, BucketInfo, BucketListing, CreatedBucket};
-use super::{ObjectSummary, Page, PageRequest, RawObject};
-use crate::error::{from_s3_response, Error, Result};
-use crate::names::{BucketName, ObjectKey};
-
-use super::s3_client::S3Timeouts;
-
+mod request;
 mod tags;
 
+use super::{decode_token, encode_token, Backend, BucketInfo, BucketListing, CreatedBucket};
+use super::{ObjectSummary, Page, PageRequest, RawObject, ServerCopy, ServerCopyOptions};
+use crate::error::{Error, Result};
+use crate::names::{BucketName, ObjectKey};
+use request::{object_path, Call, Requester};
+
+use super::quickack::{route, QuickAckConnector, Route};
+use super::s3_client::S3Timeouts;
+
 pub use super::s3_config::S3Config;
+pub use copy::{PendingUpload, ServerCopyStats, DEFAULT_MULTIPART_COPY_THRESHOLD};
+pub(crate) use request::Attempt;
 
 /// Buckets of an S3-compatible endpoint.
 #[derive(Debug)]
 pub struct S3Backend {
     config: S3Config,
-    endpoint: reqwest::Url,
-    credential: AwsCredential,
-    client: reqwest::Client,
+    endpoint: url::Url,
+    /// The backend's own signed requests, on the shared client.
+    requests: Requester,
     timeouts: S3Timeouts,
+    /// Objects larger than this are copied server-side as multipart copies.
+    multipart_copy_threshold: u64,
+    copies: copy::Counters,
     // A std lock: never held across an await point.
     stores: RwLock<HashMap<String, Arc<AmazonS3>>>,
     /// Proxy of the object-store clients (API §20), when the endpoint is proxied.
@@ -87,7 +101,7 @@ impl S3Backend {
         outbound: &crate::outbound::Outbound,
         timeouts: S3Timeouts,
     ) -> Result<Self> {
-        let endpoint = reqwest::Url::parse(config.endpoint.trim_end_matches('/')).map_err(|e| {
+        let endpoint = url::Url::parse(config.endpoint.trim_end_matches('/')).map_err(|e| {
             Error::invalid(format!("invalid S3 endpoint {:?}: {e}", config.endpoint))
         })?;
         if !matches!(endpoint.scheme(), "http" | "https") || endpoint.host().is_none() {
@@ -96,29 +110,53 @@ impl S3Backend {
                 config.endpoint
             )));
         }
+        outbound.proxy().validate()?;
         let proxy_url = outbound.proxy_for(&endpoint);
-        let client = outbound
-            .client_builder()?
-            .connect_timeout(timeouts.connect)
-            .read_timeout(timeouts.response)
-            .pool_max_idle_per_host(16)
-            .build()
-            .map_err(|e| Error::internal("cannot build HTTP client").with_source(e))?;
-        let credential = AwsCredential {
-            key_id: config.access_key_id.clone(),
-            secret_key: config.secret_access_key.clone(),
-            token: None,
-        };
+        let ca_pems = outbound.ca_pems().to_vec();
+        let options = client_options(&timeouts, proxy_url.as_deref(), &ca_pems);
+        // The one client of every request to the engine (see `quickack`).
+        let client = QuickAckConnector {
+            connect_timeout: timeouts.connect,
+            request_timeout: timeouts.response,
+            max_idle_per_host: MAX_IDLE_PER_HOST,
+        }
+        .connect(&options)
+        .map_err(Error::from)?;
         Ok(Self {
+            requests: Requester {
+                client,
+                endpoint: endpoint.clone(),
+                access_key: config.access_key_id.clone(),
+                secret: config.secret_access_key.clone(),
+                region: config.region.clone(),
+                timeouts,
+            },
             config,
             endpoint,
-            credential,
-            client,
             timeouts,
+            multipart_copy_threshold: DEFAULT_MULTIPART_COPY_THRESHOLD,
+            copies: copy::Counters::default(),
             stores: RwLock::new(HashMap::new()),
             proxy_url,
-            ca_pems: outbound.ca_pems().to_vec(),
+            ca_pems,
         })
+    }
+
+    /// Copies objects larger than `bytes` server-side as multipart copies
+    /// (UploadPartCopy) instead of one CopyObject. Default
+    /// [`DEFAULT_MULTIPART_COPY_THRESHOLD`] (5 GiB, CopyObject's limit); lower it to
+    /// exercise multipart copies with small objects (at least 5 MiB, S3's smallest
+    /// part).
+    #[must_use]
+    pub fn with_multipart_copy_threshold(mut self, bytes: u64) -> Self {
+        self.multipart_copy_threshold =
+            bytes.clamp(copy::MIN_PART, DEFAULT_MULTIPART_COPY_THRESHOLD);
+        self
+    }
+
+    /// What [`Backend::copy_object`] copied server-side so far.
+    pub fn server_copy_stats(&self) -> ServerCopyStats {
+        self.copies.snapshot()
     }
 
     /// The configuration this backend was built from.
@@ -127,32 +165,13 @@ impl S3Backend {
     }
 
     fn client_options(&self) -> ClientOptions {
-        let mut options = ClientOptions::new()
-            .with_allow_http(true)
-            .with_connect_timeout(self.timeouts.connect)
-            .with_pool_max_idle_per_host(64);
-        if let Some(proxy) = &self.proxy_url {
-            options = options.with_proxy_url(proxy);
-        }
-        for pem in &self.ca_pems {
-            for cert in object_store::Certificate::from_pem_bundle(pem).unwrap_or_default() {
-                options = options.with_root_certificate(cert);
-            }
-        }
-        options
+        client_options(&self.timeouts, self.proxy_url.as_deref(), &self.ca_pems)
     }
 
-    /// Whether object I/O uses the quick-ACK hyper client (plain `http://`, no proxy).
-    fn uses_quickack(&self) -> bool {
-        self.endpoint.scheme() == "http" && self.proxy_url.is_none()
-    }
-
-    fn quickack_connector(&self) -> super::quickack::QuickAckConnector {
-        super::quickack::QuickAckConnector {
-            connect_timeout: self.timeouts.connect,
-            request_timeout: self.timeouts.response,
-            max_idle_per_host: 64,
-        }
+    /// Whether request paths reach the engine exactly as written (the hyper client
+    /// does; reqwest's URL parser removes `.` and `..` segments).
+    pub(super) fn verbatim_paths(&self) -> bool {
+        route(self.endpoint.scheme(), self.proxy_url.is_some()) == Route::QuickAck
     }
 
     fn bucket_store(&self, bucket: &BucketName) -> Result<Arc<AmazonS3>> {
@@ -161,26 +180,15 @@ impl S3Backend {
                 return Ok(Arc::clone(store));
             }
         }
-        let options = self.client_options();
-        let mut builder = AmazonS3Builder::new();
-        // A proxied endpoint keeps object_store's client, which knows proxies.
-        if self.uses_quickack() {
-            // Plain-HTTP engines get the quick-ACK client (see `quickack`).
-            builder = builder.with_http_connector(self.quickack_connector());
-        } else if self.proxy_url.is_none() && self.ca_pems.is_empty() {
-            builder = builder.with_http_connector(super::s3_client::TimedReqwestConnector {
-                timeouts: self.timeouts,
-                max_idle_per_host: 64,
-            });
-        }
-        let store = builder
+        let store = AmazonS3Builder::new()
+            .with_http_connector(SharedClient(self.requests.client.clone()))
             .with_endpoint(self.endpoint.as_str().trim_end_matches('/'))
             .with_bucket_name(bucket.as_str())
             .with_access_key_id(&self.config.access_key_id)
             .with_secret_access_key(&self.config.secret_access_key)
             .with_region(&self.config.region)
             .with_virtual_hosted_style_request(false)
-            .with_client_options(options)
+            .with_client_options(self.client_options())
             .with_retry(self.timeouts.retry_config())
             .build()
             .map_err(Error::from)?;
@@ -190,58 +198,47 @@ impl S3Backend {
         }
         Ok(store)
     }
-
-    fn url(&self, bucket: Option<&BucketName>, query: &[(&str, &str)]) -> reqwest::Url {
-        let mut url = self.endpoint.clone();
-        if let Some(bucket) = bucket {
-            if let Ok(mut segments) = url.path_segments_mut() {
-                segments.pop_if_empty().push(bucket.as_str());
-            }
-        }
-        if !query.is_empty() {
-            url.query_pairs_mut().extend_pairs(query);
-        }
-        url
-    }
-
-    /// Sends one signed request and returns the body of a 2xx answer.
-    async fn send(&self, method: http::Method, url: reqwest::Url, body: Bytes) -> Result<Bytes> {
-        let mut signed = http::Request::builder()
-            .method(method.clone())
-            .uri(url.as_str())
-            .body(object_store::client::HttpRequestBody::from(body.clone()))
-            .map_err(|e| Error::internal("cannot build S3 request").with_source(e))?;
-        AwsAuthorizer::new(&self.credential, "s3", &self.config.region)
-            .try_authorize(&mut signed, None)
-            .map_err(|e| Error::internal("cannot sign S3 request").with_source(e))?;
-        let idempotent = method != http::Method::POST;
-        let body_len = body.len() as u64;
-        let response = super::s3_client::with_retries(&self.timeouts, body_len, idempotent, || {
-            let mut request = self
-                .client
-                .request(method.clone(), url.clone())
-                .body(body.clone());
-            for (name, value) in signed.headers() {
-                request = request.header(name, value);
-            }
-            request.send()
-        })
-        .await?;
-        let status = response.status().as_u16();
-        let body = super::s3_client::read_body(&self.timeouts, response).await?;
-        if (200..300).contains(&status) {
-            Ok(body)
-        } else {
-            Err(from_s3_response(status, &String::from_utf8_lossy(&body)))
-        }
-    }
 }
 
-/// A failed request: [`crate::ErrorKind::Timeout`], `Unavailable` or
-/// `ConnectionLost` (see `s3_client`).
-#[allow(dead_code)]
-fn transport_error(e: reqwest::Error) -> Error {
-    super::s3_client::classify_reqwest(&e).with_source(e)
+/// Idle keep-alive connections kept to the engine.
+const MAX_IDLE_PER_HOST: usize = 64;
+
+/// The `User-Agent` of every request to the engine.
+pub const USER_AGENT: &str = concat!("s4/", env!("CARGO_PKG_VERSION"));
+
+/// The options of the backend's one HTTP client: `timeout` is the response
+/// timeout of [`S3Timeouts`] (see [`QuickAckConnector`]), never a cap on a whole
+/// transfer.
+fn client_options(
+    timeouts: &S3Timeouts,
+    proxy: Option<&str>,
+    ca_pems: &[Vec<u8>],
+) -> ClientOptions {
+    let mut options = ClientOptions::new()
+        .with_allow_http(true)
+        .with_user_agent(http::HeaderValue::from_static(USER_AGENT))
+        .with_connect_timeout(timeouts.connect)
+        .with_timeout(timeouts.response)
+        .with_pool_max_idle_per_host(MAX_IDLE_PER_HOST);
+    if let Some(proxy) = proxy {
+        options = options.with_proxy_url(proxy);
+    }
+    for pem in ca_pems {
+        for cert in object_store::Certificate::from_pem_bundle(pem).unwrap_or_default() {
+            options = options.with_root_certificate(cert);
+        }
+    }
+    options
+}
+
+/// Hands every bucket's store the backend's one client (and so one connection pool).
+#[derive(Debug)]
+struct SharedClient(HttpClient);
+
+impl HttpConnector for SharedClient {
+    fn connect(&self, _options: &ClientOptions) -> object_store::Result<HttpClient> {
+        Ok(self.0.clone())
+    }
 }
 
 fn parse_xml<'de, T: Deserialize<'de>>(body: &'de [u8]) -> Result<T> {
@@ -314,6 +311,10 @@ struct PrefixXml {
     prefix: String,
 }
 
+fn bucket_path(bucket: &BucketName) -> String {
+    object_path(bucket.as_str(), None)
+}
+
 fn parse_time(text: &str) -> Option<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(text)
         .ok()
@@ -328,7 +329,8 @@ impl Backend for S3Backend {
 
     async fn list_buckets(&self) -> Result<BucketListing> {
         let body = self
-            .send(http::Method::GET, self.url(None, &[]), Bytes::new())
+            .requests
+            .send_ok(&Call::new(http::Method::GET, "/".into()))
             .await?;
         let parsed: ListAllMyBucketsResult = parse_xml(&body)?;
         Ok(BucketListing {
@@ -349,13 +351,10 @@ impl Backend for S3Backend {
     }
 
     async fn head_bucket(&self, bucket: &BucketName) -> Result<()> {
-        self.send(
-            http::Method::HEAD,
-            self.url(Some(bucket), &[]),
-            Bytes::new(),
-        )
-        .await
-        .map(|_| ())
+        self.requests
+            .send_ok(&Call::new(http::Method::HEAD, bucket_path(bucket)))
+            .await
+            .map(|_| ())
     }
 
     async fn create_bucket(&self, bucket: &BucketName) -> Result<CreatedBucket> {
@@ -368,7 +367,8 @@ impl Backend for S3Backend {
                 self.config.region
             ))
         };
-        self.send(http::Method::PUT, self.url(Some(bucket), &[]), body)
+        self.requests
+            .send_ok(&Call::new(http::Method::PUT, bucket_path(bucket)).body(body))
             .await?;
         Ok(CreatedBucket {
             location: Some(format!("/{bucket}")),
@@ -376,12 +376,9 @@ impl Backend for S3Backend {
     }
 
     async fn delete_bucket(&self, bucket: &BucketName) -> Result<()> {
-        self.send(
-            http::Method::DELETE,
-            self.url(Some(bucket), &[]),
-            Bytes::new(),
-        )
-        .await?;
+        self.requests
+            .send_ok(&Call::new(http::Method::DELETE, bucket_path(bucket)))
+            .await?;
         if let Ok(mut stores) = self.stores.write() {
             stores.remove(bucket.as_str());
         }
@@ -408,6 +405,15 @@ impl Backend for S3Backend {
 
     async fn delete_raw(&self, bucket: &BucketName, key: &ObjectKey) -> Result<()> {
         self.raw_delete(bucket, key).await
+    }
+
+    async fn copy_object(
+        &self,
+        from: (&BucketName, &ObjectKey),
+        to: (&BucketName, &ObjectKey),
+        options: &ServerCopyOptions,
+    ) -> Result<ServerCopy> {
+        self.server_copy(from, to, options).await
     }
 
     async fn get_object_tags(
@@ -437,25 +443,17 @@ impl Backend for S3Backend {
 
     async fn list_page(&self, bucket: &BucketName, request: &PageRequest) -> Result<Page> {
         let token = request.token.as_deref().map(decode_token).transpose()?;
-        let max_keys = request.max_keys.to_string();
-        let mut query: Vec<(&str, &str)> = vec![
-            ("list-type", "2"),
-            ("max-keys", &max_keys),
-            ("prefix", request.prefix.as_str()),
-        ];
+        let mut call = Call::new(http::Method::GET, bucket_path(bucket))
+            .query("list-type", "2")
+            .query("max-keys", request.max_keys.to_string())
+            .query("prefix", request.prefix.as_str());
         if request.delimited {
-            query.push(("delimiter", "/"));
+            call = call.query("delimiter", "/");
         }
-        if let Some(token) = token.as_deref() {
-            query.push(("continuation-token", token));
+        if let Some(token) = token {
+            call = call.query("continuation-token", token);
         }
-        let body = self
-            .send(
-                http::Method::GET,
-                self.url(Some(bucket), &query),
-                Bytes::new(),
-            )
-            .await?;
+        let body = self.requests.send_ok(&call).await?;
         let parsed: ListBucketResult = parse_xml(&body)?;
         let next_token = match (parsed.is_truncated, parsed.next_continuation_token) {
             (true, Some(t)) if !t.is_empty() => Some(encode_token(&t)),
@@ -480,5 +478,124 @@ impl Backend for S3Backend {
                 .collect(),
             next_token,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fakes::{FakeServer, ForwardProxy, Recorded, Reply};
+    use crate::names::Prefix;
+    use crate::outbound::{NoProxy, Outbound, ProxySettings};
+    use object_store::ObjectStoreExt;
+
+    /// A fake engine answering every request S4 sends with a plausible document.
+    fn engine(r: &Recorded) -> Reply {
+        let xml = |body: &str| {
+            Reply::new(200, body.to_string()).header("Content-Type", "application/xml")
+        };
+        if r.path() == "/" {
+            return xml("<ListAllMyBucketsResult><Buckets><Bucket><Name>bkt</Name><CreationDate>2025-01-01T00:00:00.000Z</CreationDate></Bucket></Buckets></ListAllMyBucketsResult>");
+        }
+        if r.target.contains("list-type=2") {
+            return xml("<ListBucketResult><IsTruncated>false</IsTruncated><Contents><Key>k</Key><LastModified>2025-01-01T00:00:00.000Z</LastModified><ETag>\"e\"</ETag><Size>5</Size></Contents></ListBucketResult>");
+        }
+        if r.target.contains("tagging") {
+            return xml(
+                "<Tagging><TagSet><Tag><Key>a</Key><Value>b</Value></Tag></TagSet></Tagging>",
+            );
+        }
+        if r.path() == "/bkt" {
+            return Reply::new(200, "");
+        }
+        Reply::new(200, "hello")
+            .header("ETag", "\"e\"")
+            .header("Last-Modified", "Wed, 01 Jan 2025 00:00:00 GMT")
+    }
+
+    /// One request of every kind: buckets, listings, tagging, object I/O through
+    /// `object_store`, a verbatim-key read. Returns how many requests it sent.
+    async fn every_kind_of_request(backend: &S3Backend) -> usize {
+        let bucket = BucketName::try_from("bkt").expect("bucket");
+        let listing = backend.list_buckets().await.expect("list buckets");
+        assert_eq!(listing.buckets[0].name, "bkt");
+        backend.head_bucket(&bucket).await.expect("head bucket");
+        let request = PageRequest {
+            prefix: Prefix::try_from("").expect("prefix"),
+            delimited: true,
+            max_keys: 10,
+            token: None,
+        };
+        let page = backend.list_page(&bucket, &request).await.expect("list");
+        assert_eq!(page.objects[0].key, "k");
+        let key = ObjectKey::try_from("k").expect("key");
+        let tags = backend.get_object_tags(&bucket, &key).await.expect("tags");
+        assert_eq!(tags, vec![("a".to_string(), "b".to_string())]);
+        let store = backend.store(&bucket).await.expect("store");
+        let got = store
+            .get(&object_store::path::Path::from("k"))
+            .await
+            .expect("get")
+            .bytes()
+            .await
+            .expect("body");
+        assert_eq!(&got[..], b"hello");
+        let marker = ObjectKey::try_from("x/").expect("key");
+        backend
+            .get_raw(&bucket, &marker, None, true)
+            .await
+            .expect("raw head");
+        6
+    }
+
+    fn config(endpoint: String) -> S3Config {
+        S3Config {
+            endpoint,
+            access_key_id: "id".into(),
+            secret_access_key: "secret".into(),
+            region: "us-east-1".into(),
+        }
+    }
+
+    /// Bucket operations, listings and tagging take the same client as object I/O:
+    /// every request carries the user agent of the backend's one `ClientOptions`
+    /// (the quick-ACK client applies it as reqwest does), and with a proxy
+    /// configured every one of them, object I/O and bucket operations alike, goes
+    /// through the proxy.
+    #[tokio::test]
+    async fn every_request_takes_the_one_client() {
+        let fake = FakeServer::start(engine).await;
+        let direct = S3Backend::new(config(fake.url())).expect("backend");
+        assert!(direct.verbatim_paths(), "plain http: the quick-ACK client");
+        let sent = every_kind_of_request(&direct).await;
+        let seen = fake.requests();
+        assert_eq!(seen.len(), sent);
+        for r in &seen {
+            assert_eq!(
+                r.header("user-agent"),
+                Some(USER_AGENT),
+                "{} {}",
+                r.method,
+                r.target
+            );
+        }
+
+        let proxy = ForwardProxy::start().await;
+        let outbound = Outbound::new(
+            ProxySettings {
+                http_proxy: proxy.url(),
+                https_proxy: String::new(),
+            },
+            NoProxy::default(),
+        );
+        let proxied = S3Backend::with_outbound(config(fake.url()), &outbound).expect("backend");
+        assert!(!proxied.verbatim_paths(), "proxied: reqwest");
+        let sent = every_kind_of_request(&proxied).await;
+        let through = proxy.requests();
+        assert_eq!(through.len(), sent, "every request went through the proxy");
+        assert!(through
+            .iter()
+            .all(|r| r.header("user-agent") == Some(USER_AGENT)));
+        assert_eq!(fake.requests().len(), seen.len() + sent);
     }
 }

@@ -1,5 +1,5 @@
 //! Timeouts, bounded retries and transport-failure classification of the S3
-//! backend's HTTP clients, so a hanging or dead engine never hangs S4.
+//! backend's HTTP client (`quickack`), so a hanging or dead engine never hangs S4.
 //!
 //! Every backend request gets
 //!
@@ -25,9 +25,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use object_store::client::{
-    HttpClient, HttpError, HttpErrorKind, HttpRequest, HttpResponse, HttpResponseBody, HttpService,
+    HttpError, HttpErrorKind, HttpRequest, HttpResponse, HttpResponseBody, HttpService,
 };
-use object_store::{BackoffConfig, ClientOptions, RetryConfig};
+use object_store::{BackoffConfig, RetryConfig};
 
 use super::transport::TransportFailure;
 use crate::error::{Error, ErrorKind, Result};
@@ -107,14 +107,6 @@ impl S3Timeouts {
             retry_timeout: self.response,
         }
     }
-
-    /// The connect timeout only: the response timeouts of `object_store` requests
-    /// (whose upload time depends on the body size) are [`TimedService`]'s.
-    fn reqwest_builder(&self, max_idle_per_host: usize) -> reqwest::ClientBuilder {
-        reqwest::Client::builder()
-            .connect_timeout(self.connect)
-            .pool_max_idle_per_host(max_idle_per_host)
-    }
 }
 
 /// Runs `send` (which resolves once the response headers arrived) under the
@@ -128,14 +120,15 @@ pub(crate) async fn with_retries<F, Fut, T>(
 ) -> Result<T>
 where
     F: FnMut() -> Fut,
-    Fut: Future<Output = std::result::Result<T, reqwest::Error>>,
+    Fut: Future<Output = std::result::Result<T, super::s3::Attempt>>,
 {
     let started = tokio::time::Instant::now();
     let mut attempt = 0usize;
     loop {
         let error = match tokio::time::timeout(timeouts.headers_due(body_len), send()).await {
             Ok(Ok(value)) => return Ok(value),
-            Ok(Err(e)) => classify_reqwest(&e).with_source(e),
+            Ok(Err(super::s3::Attempt::Build(e))) => return Err(e),
+            Ok(Err(super::s3::Attempt::Http(e))) => classify_http(&e).with_source(e),
             Err(elapsed) => timed_out().with_source(elapsed),
         };
         let retryable = matches!(
@@ -153,38 +146,32 @@ where
 }
 
 /// Reads a whole (small) response body, failing when it stalls.
-pub(crate) async fn read_body(timeouts: &S3Timeouts, response: reqwest::Response) -> Result<Bytes> {
-    // reqwest's read timeout cuts a stalled body; this bounds the total as well.
-    match tokio::time::timeout(timeouts.response * 6, response.bytes()).await {
+pub(crate) async fn read_body(timeouts: &S3Timeouts, response: HttpResponse) -> Result<Bytes> {
+    // The client cuts a stalled body (`TimedService`); this bounds the total as well.
+    match tokio::time::timeout(timeouts.response * 6, response.into_body().bytes()).await {
         Ok(Ok(bytes)) => Ok(bytes),
-        Ok(Err(e)) => Err(classify_reqwest(&e).with_source(e)),
+        Ok(Err(e)) => Err(classify_http(&e).with_source(e)),
         Err(elapsed) => Err(timed_out().with_source(elapsed)),
     }
 }
+
+/// The typed error of a failed request (without source).
+pub(crate) fn classify_http(e: &HttpError) -> Error {
+    transport_failure(e).unwrap_or_else(connection_lost)
+}
+
+/// A request extension: bytes the engine processes for the request without them
+/// being sent (a server-side copy), so its response headers are due later, as if
+/// they were uploaded (see [`S3Timeouts::headers_due`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ExpectedWork(pub(crate) u64);
 
 fn timed_out() -> Error {
     Error::from(TransportFailure::Timeout)
 }
 
-fn unavailable() -> Error {
-    Error::from(TransportFailure::Unavailable)
-}
-
 fn connection_lost() -> Error {
     Error::from(TransportFailure::ConnectionLost)
-}
-
-/// The error of a failed reqwest request (without source).
-pub(crate) fn classify_reqwest(e: &reqwest::Error) -> Error {
-    transport_failure(e).unwrap_or_else(|| {
-        if e.is_timeout() {
-            timed_out()
-        } else if e.is_connect() {
-            unavailable()
-        } else {
-            connection_lost()
-        }
-    })
 }
 
 /// The typed error of a transport failure in `err`'s source chain (see
@@ -205,7 +192,11 @@ pub(crate) struct TimedService<S> {
 #[async_trait::async_trait]
 impl<S: HttpService> HttpService for TimedService<S> {
     async fn call(&self, request: HttpRequest) -> std::result::Result<HttpResponse, HttpError> {
-        let body_len = request.body().content_length() as u64;
+        let work = request
+            .extensions()
+            .get::<ExpectedWork>()
+            .map_or(0, |w| w.0);
+        let body_len = request.body().content_length() as u64 + work;
         let due = self.timeouts.headers_due(body_len);
         let response = tokio::time::timeout(due, self.inner.call(request))
             .await
@@ -274,31 +265,6 @@ impl hyper::body::Body for StallBody {
 
     fn size_hint(&self) -> hyper::body::SizeHint {
         self.inner.size_hint()
-    }
-}
-
-/// The `object_store` connector of `https://` endpoints: reqwest with
-/// [`S3Timeouts`].
-#[derive(Debug, Clone)]
-pub(crate) struct TimedReqwestConnector {
-    pub(crate) timeouts: S3Timeouts,
-    pub(crate) max_idle_per_host: usize,
-}
-
-impl object_store::client::HttpConnector for TimedReqwestConnector {
-    fn connect(&self, _options: &ClientOptions) -> object_store::Result<HttpClient> {
-        let client = self
-            .timeouts
-            .reqwest_builder(self.max_idle_per_host)
-            .build()
-            .map_err(|e| object_store::Error::Generic {
-                store: "S3",
-                source: Box::new(e),
-            })?;
-        Ok(HttpClient::new(TimedService {
-            inner: client,
-            timeouts: self.timeouts,
-        }))
     }
 }
 

@@ -18,7 +18,7 @@ pub(crate) enum TransportFailure {
 }
 
 /// Classifies a transport failure found in `err`'s source chain (an HTTP client
-/// error of `object_store`, reqwest or hyper), or `None` when the chain holds none
+/// error of `object_store` or hyper), or `None` when the chain holds none
 /// (then it is not a transport failure, e.g. a local file-system error). Without
 /// the `s3` feature there is no HTTP client, so never a transport failure.
 #[cfg(feature = "s3")]
@@ -37,10 +37,6 @@ pub(crate) fn classify(err: &(dyn std::error::Error + 'static)) -> Option<Transp
                 HttpErrorKind::Connect => connect = true,
                 _ => {}
             }
-        } else if let Some(r) = e.downcast_ref::<reqwest::Error>() {
-            transport = true;
-            timeout |= r.is_timeout();
-            connect |= r.is_connect();
         } else if let Some(h) = e.downcast_ref::<hyper_util::client::legacy::Error>() {
             transport = true;
             connect |= h.is_connect();

@@ -1,8 +1,10 @@
 //! The copy loop: one task per file, each waiting for its place in the global FIFO
 //! limit, resolving conflicts against the destination as it is when the file
-//! starts, then streaming (or copying server-side) with progress counted as bytes
-//! pass. Every write is atomic (temp-then-rename locally, single PUT or aborted
-//! multipart on buckets), so a failed or cancelled file leaves nothing behind.
+//! starts, then streaming with progress counted as bytes pass, or, bucket to bucket
+//! on an engine that can ([`crate::Backend::copy_object`]: S3), copying
+//! server-side. Every write is atomic (temp-then-rename locally, single PUT or
+//! aborted multipart on buckets, CopyObject or aborted multipart copy), so a failed
+//! or cancelled file leaves nothing behind.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,7 +12,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use chrono::Utc;
 use futures::stream::BoxStream;
-use object_store::{ObjectStore, ObjectStoreExt};
+use object_store::ObjectStoreExt;
 use tokio::task::JoinSet;
 
 use super::limit::Ticket;
@@ -21,12 +23,10 @@ use super::{
 use crate::error::{Error, ErrorKind, Result};
 use crate::events::ObjectChange;
 use crate::location::WriteOptions;
-use crate::names::ObjectKey;
+use crate::names::{BucketName, ObjectKey};
+use crate::storage::{ServerCopy, ServerCopyOptions};
 use crate::{GetObjectOptions, ProgressFn, PutObjectOptions, S4};
 
-/// Largest object copied with one server-side CopyObject (S3's limit); bigger
-/// ones are streamed.
-const SERVER_COPY_MAX: u64 = 5 << 30;
 /// Back-off before each retry of a connection-level failure (§15.2).
 const RETRY_DELAYS: [Duration; 3] = [
     Duration::from_secs(1),
@@ -274,7 +274,7 @@ async fn copy_file(s4: &S4, entry: &Arc<JobEntry>, index: usize) -> Result<Outco
         }
     }
 
-    // Server-side copy inside one bucket.
+    // Bucket → bucket on the same engine: server-side copy where the backend can.
     if let (
         FileSource::Location { full_path },
         Some(Endpoint {
@@ -287,29 +287,25 @@ async fn copy_file(s4: &S4, entry: &Arc<JobEntry>, index: usize) -> Result<Outco
         &entry.source_endpoint,
         &entry.destination.place,
     ) {
-        let size = entry.lock().job.files[index].size;
-        // Not on the local backend: `LocalFileSystem::copy` hard-links, and copying
-        // over a file that is already a link of the same source leaves its staging
-        // link behind (rename(2) between two links of one inode does nothing), which
-        // makes the bucket undeletable. Streaming there is a plain file copy anyway.
-        let server_side = s4.backend().name() != "local";
-        if server_side && src == dst && size <= SERVER_COPY_MAX && *full_path != destination {
+        if !(src == dst && *full_path == destination) {
+            let size = entry.lock().job.files[index].size;
             let from = ObjectKey::try_from(full_path.as_str())?;
             let to = ObjectKey::try_from(destination.as_str())?;
-            let store: Arc<dyn ObjectStore> = s4.backend().store(src).await?;
-            let (from_path, to_path) = (from.portable_path()?, to.portable_path()?);
-            let copied = tokio::select! {
-                biased;
-                _ = cancel.cancelled() => return Err(cancelled_error()),
-                r = store.copy(&from_path, &to_path) => r,
-            };
-            match copied {
-                Ok(()) => {
+            let options = ServerCopyOptions::new(size)
+                .with_cancel(cancel.clone())
+                .with_progress(Arc::clone(&progress));
+            match server_copy(s4, (src, &from), (dst, &to), &options).await {
+                Ok(ServerCopy::Copied { size }) => {
+                    entry.update(|state| state.job.files[index].size = size);
                     s4.publish(ObjectChange::created(dst, to.as_str(), size));
                     return Ok(Outcome::Copied(size));
                 }
+                Ok(_) => {}
+                Err(e) if e.kind() == ErrorKind::Cancelled || cancel.is_cancelled() => {
+                    return Err(cancelled_error());
+                }
                 Err(e) => {
-                    tracing::info!(error = %e, "server-side copy refused; streaming instead");
+                    tracing::info!(job = %entry.id, error = %e, "server-side copy failed; streaming instead");
                 }
             }
         }
@@ -358,6 +354,22 @@ async fn copy_file(s4: &S4, entry: &Arc<JobEntry>, index: usize) -> Result<Outco
         }
     }
     Ok(Outcome::Copied(written))
+}
+
+/// [`crate::Backend::copy_object`] after the same key checks as a streamed write.
+async fn server_copy(
+    s4: &S4,
+    from: (&BucketName, &ObjectKey),
+    to: (&BucketName, &ObjectKey),
+    options: &ServerCopyOptions,
+) -> Result<ServerCopy> {
+    let backend = s4.backend();
+    if !backend.holds_any_key() && (!from.1.is_portable() || !to.1.is_portable()) {
+        return Ok(ServerCopy::Unsupported);
+    }
+    backend.confine(from.0, from.1).await?;
+    backend.confine(to.0, to.1).await?;
+    backend.copy_object(from, to, options).await
 }
 
 async fn open_source(

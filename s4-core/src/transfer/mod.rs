@@ -12,6 +12,13 @@
 //!   [`Transfers::set_max_concurrent`]), and copies each one as a stream with
 //!   progress counted as bytes pass (`engine.rs`). Metadata calls (HEAD, listing,
 //!   existence checks) have their own cap of 20 so they never wait for copies.
+//! * Bucket → bucket (the same or another bucket) is copied **server-side** when the
+//!   backend can ([`crate::Backend::copy_object`]): on the S3 backend one CopyObject
+//!   up to 5 GiB, a multipart copy (UploadPartCopy, aborted on failure or cancel)
+//!   above; the bytes never pass through S4 and the file counts as done when the
+//!   copy completes. The memory and local backends, a key the engine cannot
+//!   address, or an engine that refuses (e.g. answers `NotImplemented`) stream
+//!   instead, as every other pair does.
 //! * Job state is fanned out through a `watch` channel: the copy only bumps it, each
 //!   listener reads the latest snapshot when it wakes (`progress.rs`), so listeners
 //!   never slow a copy and never miss the latest or the terminal state.

@@ -5,7 +5,7 @@
 //! or refuses them, so S4 could list such keys but not read or delete them. These
 //! few requests (GET, HEAD, DELETE) address the key verbatim instead.
 //!
-//! They are signed here (SigV4, unsigned payload) rather than with `object_store`'s
+//! They are signed here (SigV4, see `request.rs`) rather than with `object_store`'s
 //! `AwsAuthorizer`, because that signer re-parses the URL with WHATWG rules, which
 //! drop `.` and `..` segments, so the signed path would differ from the path sent.
 //! The path is encoded once with S3's rules (RFC 3986 unreserved characters and
@@ -18,20 +18,17 @@
 
 use std::ops::Range;
 
-use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use futures::{StreamExt, TryStreamExt};
 use hmac::{Hmac, Mac};
-use object_store::client::{HttpClient, HttpRequestBody};
 use sha2::{Digest, Sha256};
 
+use super::request::{object_path, Call};
 use super::S3Backend;
 use crate::error::{from_s3_response, Error, ErrorKind, Result};
 use crate::names::{BucketName, ObjectKey};
 use crate::object::ObjectInfo;
 use crate::storage::RawObject;
-
-const UNSIGNED_PAYLOAD: &str = "UNSIGNED-PAYLOAD";
 
 /// Percent-encodes `text` with S3's URI rules; `/` is kept when `keep_slash`.
 pub(super) fn uri_encode(text: &str, keep_slash: bool) -> String {
@@ -70,12 +67,14 @@ pub(super) struct Signer<'a> {
     pub(super) region: &'a str,
 }
 
-/// The SigV4 `Authorization` value for a request without a query string.
-/// `headers` are the lower-case (name, value) pairs to sign, sorted by name.
+/// The SigV4 `Authorization` value of a request. `path` and `query` are the
+/// canonical (encoded) path and query string; `headers` are the lower-case
+/// (name, value) pairs to sign, sorted by name.
 pub(super) fn sigv4_authorization(
     signer: &Signer<'_>,
     method: &str,
     path: &str,
+    query: &str,
     headers: &[(&str, String)],
     now: DateTime<Utc>,
     payload_hash: &str,
@@ -92,7 +91,8 @@ pub(super) fn sigv4_authorization(
         .collect();
     let signed: Vec<&str> = headers.iter().map(|(n, _)| *n).collect();
     let signed = signed.join(";");
-    let canonical = format!("{method}\n{path}\n\n{canonical_headers}\n{signed}\n{payload_hash}");
+    let canonical =
+        format!("{method}\n{path}\n{query}\n{canonical_headers}\n{signed}\n{payload_hash}");
     let scope = format!("{date}/{region}/s3/aws4_request");
     let to_sign = format!(
         "AWS4-HMAC-SHA256\n{}\n{scope}\n{}",
@@ -107,87 +107,40 @@ pub(super) fn sigv4_authorization(
     format!("AWS4-HMAC-SHA256 Credential={access_key}/{scope}, SignedHeaders={signed}, Signature={signature}")
 }
 
-fn has_dot_segment(key: &str) -> bool {
+pub(super) fn has_dot_segment(key: &str) -> bool {
     key.split('/').any(|s| s == "." || s == "..")
 }
 
-fn header<'a>(response: &'a http::HeaderMap, name: &str) -> Option<&'a str> {
+pub(super) fn header<'a>(response: &'a http::HeaderMap, name: &str) -> Option<&'a str> {
     response.get(name).and_then(|v| v.to_str().ok())
 }
 
 impl S3Backend {
-    fn raw_client(&self) -> Result<HttpClient> {
-        use object_store::client::HttpConnector;
-        let options = self.client_options();
-        let client = if self.uses_quickack() {
-            self.quickack_connector().connect(&options)
-        } else {
-            object_store::client::ReqwestConnector::default().connect(&options)
-        };
-        client.map_err(Error::from)
-    }
-
     /// Sends one signed request for `key` and returns the response of a 2xx answer.
-    async fn raw_request(
+    pub(super) async fn raw_request(
         &self,
         method: http::Method,
         bucket: &BucketName,
         key: &ObjectKey,
         range: Option<&Range<u64>>,
     ) -> Result<object_store::client::HttpResponse> {
-        if !self.uses_quickack() && has_dot_segment(key.as_str()) {
+        if !self.verbatim_paths() && has_dot_segment(key.as_str()) {
             return Err(Error::invalid(
                 "Keys with '.' or '..' segments can only be addressed over direct http:// endpoints by this server.",
             )
             .with_code("InvalidKey"));
         }
-        let base = self.endpoint.path().trim_end_matches('/');
-        let path = format!(
-            "{base}/{}/{}",
-            uri_encode(bucket.as_str(), false),
-            uri_encode(key.as_str(), true)
+        let mut call = Call::new(
+            method.clone(),
+            object_path(bucket.as_str(), Some(key.as_str())),
         );
-        let host = match self.endpoint.port() {
-            Some(port) => format!("{}:{port}", self.endpoint.host_str().unwrap_or_default()),
-            None => self.endpoint.host_str().unwrap_or_default().to_string(),
-        };
-        let now = Utc::now();
-        let mut headers: Vec<(&str, String)> = vec![("host", host.clone())];
         if let Some(range) = range {
-            headers.push((
+            call = call.header(
                 "range",
                 format!("bytes={}-{}", range.start, range.end.saturating_sub(1)),
-            ));
+            );
         }
-        headers.push(("x-amz-content-sha256", UNSIGNED_PAYLOAD.to_string()));
-        headers.push(("x-amz-date", now.format("%Y%m%dT%H%M%SZ").to_string()));
-        let signer = Signer {
-            access_key: &self.config.access_key_id,
-            secret: &self.config.secret_access_key,
-            region: &self.config.region,
-        };
-        let authorization = sigv4_authorization(
-            &signer,
-            method.as_str(),
-            &path,
-            &headers,
-            now,
-            UNSIGNED_PAYLOAD,
-        );
-        let uri = format!("{}://{host}{path}", self.endpoint.scheme());
-        let mut builder = http::Request::builder().method(method.clone()).uri(uri);
-        for (name, value) in &headers {
-            if *name != "host" {
-                builder = builder.header(*name, value);
-            }
-        }
-        let request = builder
-            .header(http::header::AUTHORIZATION, authorization)
-            .body(HttpRequestBody::from(Bytes::new()))
-            .map_err(|e| Error::internal("cannot build S3 request").with_source(e))?;
-        let response = self.raw_client()?.execute(request).await.map_err(|e| {
-            Error::new(ErrorKind::Backend, "Storage backend request failed").with_source(e)
-        })?;
+        let response = self.requests.send(&call).await?;
         let status = response.status().as_u16();
         if (200..300).contains(&status) {
             return Ok(response);
@@ -314,7 +267,7 @@ mod tests {
             secret: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
             region: "us-east-1",
         };
-        let auth = sigv4_authorization(&signer, "GET", "/test.txt", &headers, now, empty);
+        let auth = sigv4_authorization(&signer, "GET", "/test.txt", "", &headers, now, empty);
         assert_eq!(
             auth,
             "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request, SignedHeaders=host;range;x-amz-content-sha256;x-amz-date, Signature=f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41"

@@ -3,11 +3,11 @@
 //! which is passed through.
 
 use bytes::Bytes;
-use object_store::aws::AwsAuthorizer;
 use serde::Deserialize;
 
-use super::{parse_xml, transport_error, S3Backend};
-use crate::error::{from_s3_response, Error, Result};
+use super::request::{object_path, Call};
+use super::{parse_xml, S3Backend};
+use crate::error::Result;
 use crate::names::{BucketName, ObjectKey};
 use crate::storage::Tag;
 
@@ -33,7 +33,7 @@ struct TagXml {
     value: String,
 }
 
-fn escape(text: &str) -> String {
+pub(super) fn escape(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
@@ -42,54 +42,26 @@ fn escape(text: &str) -> String {
 }
 
 impl S3Backend {
-    fn tagging_url(&self, bucket: &BucketName, key: &ObjectKey) -> reqwest::Url {
-        let mut url = self.url(Some(bucket), &[]);
-        if let Ok(mut segments) = url.path_segments_mut() {
-            segments.extend(key.as_str().split('/'));
-        }
-        url.set_query(Some("tagging="));
-        url
-    }
-
     async fn send_tagging(
         &self,
         method: http::Method,
-        url: reqwest::Url,
+        bucket: &BucketName,
+        key: &ObjectKey,
         body: Bytes,
     ) -> Result<Bytes> {
         use base64::Engine as _;
         let md5 = base64::engine::general_purpose::STANDARD
             .encode(super::super::objmeta::md5_of([&body[..]]));
-        let mut signed = http::Request::builder()
-            .method(method.clone())
-            .uri(url.as_str())
-            .header("content-md5", &md5)
-            .body(object_store::client::HttpRequestBody::from(body.clone()))
-            .map_err(|e| Error::internal("cannot build S3 request").with_source(e))?;
-        AwsAuthorizer::new(&self.credential, "s3", &self.config.region)
-            .try_authorize(&mut signed, None)
-            .map_err(|e| Error::internal("cannot sign S3 request").with_source(e))?;
-        let mut request = self.client.request(method, url).body(body);
-        for (name, value) in signed.headers() {
-            request = request.header(name, value);
-        }
-        let response = request.send().await.map_err(transport_error)?;
-        let status = response.status().as_u16();
-        let body = response.bytes().await.map_err(transport_error)?;
-        if (200..300).contains(&status) {
-            Ok(body)
-        } else {
-            Err(from_s3_response(status, &String::from_utf8_lossy(&body)))
-        }
+        let call = Call::new(method, object_path(bucket.as_str(), Some(key.as_str())))
+            .query("tagging", "")
+            .header("content-md5", md5)
+            .body(body);
+        self.requests.send_ok(&call).await
     }
 
     pub(super) async fn get_tags(&self, bucket: &BucketName, key: &ObjectKey) -> Result<Vec<Tag>> {
         let body = self
-            .send_tagging(
-                http::Method::GET,
-                self.tagging_url(bucket, key),
-                Bytes::new(),
-            )
+            .send_tagging(http::Method::GET, bucket, key, Bytes::new())
             .await?;
         let parsed: Tagging = parse_xml(&body)?;
         Ok(parsed
@@ -116,22 +88,14 @@ impl S3Backend {
             ));
         }
         xml.push_str("</TagSet></Tagging>");
-        self.send_tagging(
-            http::Method::PUT,
-            self.tagging_url(bucket, key),
-            Bytes::from(xml),
-        )
-        .await
-        .map(|_| ())
+        self.send_tagging(http::Method::PUT, bucket, key, Bytes::from(xml))
+            .await
+            .map(|_| ())
     }
 
     pub(super) async fn delete_tags(&self, bucket: &BucketName, key: &ObjectKey) -> Result<()> {
-        self.send_tagging(
-            http::Method::DELETE,
-            self.tagging_url(bucket, key),
-            Bytes::new(),
-        )
-        .await
-        .map(|_| ())
+        self.send_tagging(http::Method::DELETE, bucket, key, Bytes::new())
+            .await
+            .map(|_| ())
     }
 }

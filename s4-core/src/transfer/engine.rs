@@ -141,9 +141,14 @@ async fn run_file(s4: &S4, entry: &Arc<JobEntry>, index: usize, ticket: Ticket) 
     });
 }
 
-/// Connection-level failures (no HTTP status: refused, reset, timeout, DNS).
+/// Connection-level failures (§15.2: refused, reset, timeout, DNS): the S3
+/// client's typed transport failures, and backend errors without an HTTP status.
 fn is_connection_failure(e: &Error) -> bool {
-    e.kind() == ErrorKind::Backend && e.backend_status().is_none()
+    match e.kind() {
+        ErrorKind::Timeout | ErrorKind::Unavailable | ErrorKind::ConnectionLost => true,
+        ErrorKind::Backend => e.backend_status().is_none(),
+        _ => false,
+    }
 }
 
 /// `<dir>/<stem>-<n><ext>`, the extension taken from the last `.` of the leaf,
@@ -458,5 +463,26 @@ mod tests {
         assert_eq!(renamed("dir.x/a.txt", 2), "dir.x/a-2.txt");
         assert_eq!(renamed("d/.env", 1), "d/.env-1");
         assert_eq!(renamed("d/noext", 3), "d/noext-3");
+    }
+
+    /// Refused, reset and timed-out reads are retried; answers of the engine
+    /// (a status) and the caller's own errors are not.
+    #[test]
+    fn connection_failures_are_retried() {
+        for kind in [
+            ErrorKind::Timeout,
+            ErrorKind::Unavailable,
+            ErrorKind::ConnectionLost,
+            ErrorKind::Backend,
+        ] {
+            assert!(is_connection_failure(&Error::new(kind, "x")), "{kind:?}");
+        }
+        for kind in [
+            ErrorKind::NotFound,
+            ErrorKind::Cancelled,
+            ErrorKind::InvalidInput,
+        ] {
+            assert!(!is_connection_failure(&Error::new(kind, "x")), "{kind:?}");
+        }
     }
 }

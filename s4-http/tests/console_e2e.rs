@@ -18,21 +18,17 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
-use common::Kind;
+use common::{settings_store, Kind, Running};
 use fantoccini::{Client, ClientBuilder, Locator};
 use s4_core::auth::AuthConfig;
-use s4_core::config_store::{ConfigStore, StoreOptions};
 use s4_core::fakes::{FakeHub, FakeServer, ForwardProxy, Reply, GOOD_TOKEN};
 use s4_core::location::{Locations, LocationsConfig};
-use s4_core::storage::{LocalBackend, S3Backend};
-use s4_core::{Backend, S4};
+use s4_core::S4;
 use s4_http::{App, HttpConfig};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
-use tokio::sync::oneshot;
 
 /// Longest wait for anything the page should show.
 const WAIT: Duration = Duration::from_secs(60);
@@ -175,16 +171,8 @@ struct Server {
     local_root: PathBuf,
     s4: S4,
     _hub: FakeHub,
-    shutdown: Option<oneshot::Sender<()>>,
+    _running: Running,
     _dirs: Vec<tempfile::TempDir>,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-    }
 }
 
 impl Server {
@@ -195,27 +183,15 @@ impl Server {
 }
 
 async fn start_server(kind: Kind, auth: bool) -> Option<Server> {
-    let mut dirs = Vec::new();
-    let backend: Arc<dyn Backend> = match kind {
-        Kind::Local | Kind::Memory => {
-            let d = tempfile::tempdir().expect("temp dir");
-            let b = LocalBackend::open(d.path()).await.expect("local backend");
-            dirs.push(d);
-            Arc::new(b)
-        }
-        Kind::S3 => {
-            Arc::new(S3Backend::new(s4_core::testing::s3_test_config()?).expect("S3 backend"))
-        }
-    };
+    // The console runs over a real store: the embedded default (local) or Garage.
+    let (backend, data_dir) = common::backend(match kind {
+        Kind::Memory => Kind::Local,
+        other => other,
+    })
+    .await?;
     let hub = FakeHub::start().await;
-    let hub_url = hub.url();
     let settings_dir = tempfile::tempdir().expect("temp dir");
-    let lookup = move |k: &str| (k == "HF_ENDPOINT").then(|| hub_url.clone());
-    let options = StoreOptions {
-        ca_bundles: false,
-        ..StoreOptions::from_lookup(settings_dir.path(), &lookup)
-    };
-    let store = ConfigStore::open(options).await.expect("settings");
+    let store = settings_store(settings_dir.path(), &[("HF_ENDPOINT", &hub.url())]).await;
     let local_dir = tempfile::tempdir().expect("temp dir");
     let locations =
         Locations::new(LocationsConfig::default().with_paths([local_dir.path().to_path_buf()]))
@@ -236,35 +212,20 @@ async fn start_server(kind: Kind, auth: bool) -> Option<Server> {
             _ => None,
         });
     }
-    let app = App::with_settings(s4.clone(), config, store);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let (tx, rx) = oneshot::channel::<()>();
-    tokio::spawn(async move {
-        let _ = s4_http::serve_with(
-            listener,
-            app,
-            async {
-                let _ = rx.await;
-            },
-            s4_http::ServeOptions::without_timeouts(),
-        )
-        .await;
-    });
+    let running = Running::start(App::with_settings(s4.clone(), config, store)).await;
     let local_root = local_dir.path().to_path_buf();
-    dirs.push(settings_dir);
-    dirs.push(local_dir);
     Some(Server {
-        origin: format!("http://{addr}"),
+        origin: format!("http://{}", running.addr),
         prefix: prefix.to_string(),
         kind,
         local_root,
         s4,
         _hub: hub,
-        shutdown: Some(tx),
-        _dirs: dirs,
+        _running: running,
+        _dirs: [Some(settings_dir), Some(local_dir), data_dir]
+            .into_iter()
+            .flatten()
+            .collect(),
     })
 }
 

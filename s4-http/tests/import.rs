@@ -9,18 +9,14 @@ use common::on_every_backend;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
-use common::{b64, sse_until, Kind};
-use s4_core::config_store::{ConfigStore, StoreOptions};
+use common::{b64, call_json, settings_store, sse_until, Kind, Running};
 use s4_core::fakes::{FakeHub, GOOD_TOKEN};
 use s4_core::location::{Locations, LocationsConfig};
-use s4_core::storage::{LocalBackend, MemoryBackend, S3Backend};
-use s4_core::{Backend, BucketName, S4};
+use s4_core::{BucketName, S4};
 use s4_http::{App, HttpConfig};
 use serde_json::{json, Value};
-use tokio::sync::oneshot;
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -30,16 +26,8 @@ struct Server {
     s4: S4,
     hub: FakeHub,
     local_root: PathBuf,
-    shutdown: Option<oneshot::Sender<()>>,
+    _running: Running,
     _dirs: Vec<tempfile::TempDir>,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-    }
 }
 
 /// A server over `kind` whose `HF_ENDPOINT` is a fresh fake Hub and whose
@@ -52,27 +40,10 @@ async fn start(kind: Kind) -> Option<Server> {
 async fn start_at(kind: Kind, endpoint: Option<String>) -> Option<Server> {
     let settings_dir = tempfile::tempdir().expect("temp dir");
     let local_dir = tempfile::tempdir().expect("temp dir");
-    let mut dirs = Vec::new();
-    let backend: Arc<dyn Backend> = match kind {
-        Kind::Memory => Arc::new(MemoryBackend::new()),
-        Kind::Local => {
-            let d = tempfile::tempdir().expect("temp dir");
-            let b = LocalBackend::open(d.path()).await.expect("local backend");
-            dirs.push(d);
-            Arc::new(b)
-        }
-        Kind::S3 => {
-            Arc::new(S3Backend::new(s4_core::testing::s3_test_config()?).expect("S3 backend"))
-        }
-    };
+    let (backend, data_dir) = common::backend(kind).await?;
     let hub = FakeHub::start().await;
     let endpoint = endpoint.unwrap_or_else(|| hub.url());
-    let lookup = move |k: &str| (k == "HF_ENDPOINT").then(|| endpoint.clone());
-    let options = StoreOptions {
-        ca_bundles: false,
-        ..StoreOptions::from_lookup(settings_dir.path(), &lookup)
-    };
-    let store = ConfigStore::open(options).await.expect("settings");
+    let store = settings_store(settings_dir.path(), &[("HF_ENDPOINT", &endpoint)]).await;
     let locations =
         Locations::new(LocationsConfig::default().with_paths([local_dir.path().to_path_buf()]))
             .await;
@@ -80,50 +51,26 @@ async fn start_at(kind: Kind, endpoint: Option<String>) -> Option<Server> {
         .shared_backend(backend)
         .locations(locations)
         .build();
-    let app = App::with_settings(s4.clone(), HttpConfig::default(), store);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let (tx, rx) = oneshot::channel::<()>();
-    tokio::spawn(async move {
-        let _ = s4_http::serve_with(
-            listener,
-            app,
-            async {
-                let _ = rx.await;
-            },
-            s4_http::ServeOptions::without_timeouts(),
-        )
-        .await;
-    });
+    let running =
+        Running::start(App::with_settings(s4.clone(), HttpConfig::default(), store)).await;
     let local_root = local_dir.path().to_path_buf();
-    dirs.push(settings_dir);
-    dirs.push(local_dir);
     Some(Server {
-        base: format!("http://{addr}/api"),
+        base: running.base(),
         client: reqwest::Client::new(),
         s4,
         hub,
         local_root,
-        shutdown: Some(tx),
-        _dirs: dirs,
+        _running: running,
+        _dirs: [Some(settings_dir), Some(local_dir), data_dir]
+            .into_iter()
+            .flatten()
+            .collect(),
     })
 }
 
 impl Server {
     async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
-        let mut request = self.client.request(method, format!("{}{path}", self.base));
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.expect("request");
-        let status = response.status().as_u16();
-        let text = response.text().await.expect("body");
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
+        call_json(&self.client, method, &format!("{}{path}", self.base), body).await
     }
 
     async fn post(&self, path: &str, body: Value) -> (u16, Value) {

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::{b64, Kind};
+use common::{b64, Kind, Running};
 use hmac::{Hmac, Mac};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
@@ -27,10 +27,10 @@ use hyper_util::rt::TokioIo;
 use s4_core::notify::{DeliveryOptions, NotifyOptions};
 use s4_core::storage::{LocalBackend, MemoryBackend, S3Backend};
 use s4_core::{Backend, S4};
-use s4_http::{serve, App, HttpConfig};
+use s4_http::{App, HttpConfig};
 use serde_json::{json, Value};
 use sha2::Sha256;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
 /// How long a test waits for one event before failing.
 const EVENT_TIMEOUT: Duration = Duration::from_secs(20);
@@ -44,15 +44,7 @@ struct Server {
     client: reqwest::Client,
     data_dir: Option<PathBuf>,
     store: PathBuf,
-    shutdown: Option<oneshot::Sender<()>>,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-    }
+    _running: Running,
 }
 
 struct Setup {
@@ -96,26 +88,15 @@ async fn start(setup: Setup) -> Option<Server> {
         .start()
         .await
         .expect("start notifications");
-    let app = App::new(s4.clone(), HttpConfig::default());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let (tx, rx) = oneshot::channel::<()>();
-    tokio::spawn(async move {
-        let _ = serve(listener, app, async {
-            let _ = rx.await;
-        })
-        .await;
-    });
+    let running = Running::start(App::new(s4.clone(), HttpConfig::default())).await;
     Some(Server {
-        addr,
-        base: format!("http://{addr}/api"),
+        addr: running.addr,
+        base: running.base(),
         s4,
         client: reqwest::Client::new(),
         data_dir,
         store: setup.store,
-        shutdown: Some(tx),
+        _running: running,
     })
 }
 

@@ -2,68 +2,44 @@
 //! redaction, persistence across an in-process restart, environment precedence,
 //! corrupt files, backend swapping, the S3/Hub/proxy tests through fakes.
 
+mod common;
+
 use std::path::Path;
 use std::sync::Arc;
 
-use s4_core::config_store::{ConfigStore, StoreOptions, REDACTED, SETTINGS_FILE};
+use common::{call_json, settings_store, store_options, Running};
+
+use s4_core::config_store::{ConfigStore, REDACTED, SETTINGS_FILE};
 use s4_core::fakes::{FakeHub, FakeServer, ForwardProxy, Reply, GOOD_TOKEN};
 use s4_core::storage::{MemoryBackend, S3Backend};
 use s4_core::{Backend, S4};
-use s4_http::{serve, App, HttpConfig};
+use s4_http::{App, HttpConfig};
 use serde_json::{json, Value};
-use tokio::sync::oneshot;
 
 struct Server {
     base: String,
     client: reqwest::Client,
     s4: S4,
     store: ConfigStore,
-    shutdown: Option<oneshot::Sender<()>>,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-    }
-}
-
-fn options(dir: &Path, env: &[(&str, &str)]) -> StoreOptions {
-    let map: std::collections::HashMap<String, String> = env
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    StoreOptions {
-        ca_bundles: false,
-        ..StoreOptions::from_lookup(dir, &move |k| map.get(k).cloned())
-    }
+    _running: Running,
 }
 
 /// Starts a server whose settings live under `dir`, over `backend`.
 async fn start(dir: &Path, env: &[(&str, &str)], backend: Arc<dyn Backend>) -> Server {
-    let store = ConfigStore::open(options(dir, env))
-        .await
-        .expect("settings");
+    let store = settings_store(dir, env).await;
     let s4 = S4::builder().shared_backend(backend).build();
-    let app = App::with_settings(s4.clone(), HttpConfig::default(), store.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let (tx, rx) = oneshot::channel::<()>();
-    tokio::spawn(async move {
-        let _ = serve(listener, app, async {
-            let _ = rx.await;
-        })
-        .await;
-    });
+    let running = Running::start(App::with_settings(
+        s4.clone(),
+        HttpConfig::default(),
+        store.clone(),
+    ))
+    .await;
     Server {
-        base: format!("http://{addr}/api"),
+        base: running.base(),
         client: reqwest::Client::new(),
         s4,
         store,
-        shutdown: Some(tx),
+        _running: running,
     }
 }
 
@@ -73,17 +49,7 @@ async fn memory(dir: &Path, env: &[(&str, &str)]) -> Server {
 
 impl Server {
     async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
-        let mut request = self.client.request(method, format!("{}{path}", self.base));
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.expect("request");
-        let status = response.status().as_u16();
-        let text = response.text().await.expect("body");
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
+        call_json(&self.client, method, &format!("{}{path}", self.base), body).await
     }
 
     async fn get(&self, path: &str) -> (u16, Value) {
@@ -470,7 +436,7 @@ async fn corrupt_settings_file_stops_the_start_naming_it() {
     let file = dir.path().join(SETTINGS_FILE);
     std::fs::create_dir_all(file.parent().expect("parent")).expect("mkdir");
     std::fs::write(&file, b"{\"maxConcurrentTransfers\": ").expect("write");
-    let err = ConfigStore::open(options(dir.path(), &[]))
+    let err = ConfigStore::open(store_options(dir.path(), &[]))
         .await
         .expect_err("corrupt");
     assert!(err.message().contains(&file.display().to_string()), "{err}");

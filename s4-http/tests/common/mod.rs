@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use base64::Engine as _;
+use s4_core::config_store::{ConfigStore, StoreOptions};
 use s4_core::storage::{LocalBackend, MemoryBackend, S3Backend};
 use s4_core::{Backend, S4};
 use s4_http::{App, HttpConfig};
@@ -39,22 +40,112 @@ pub enum Kind {
     S3,
 }
 
+/// `app` served on 127.0.0.1:0 (without connection timeouts, see [`serve`])
+/// until dropped.
+pub struct Running {
+    pub addr: SocketAddr,
+    shutdown: Option<oneshot::Sender<()>>,
+}
+
+impl Running {
+    pub async fn start(app: App) -> Running {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("local addr");
+        let (tx, rx) = oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let _ = serve(listener, app, async {
+                let _ = rx.await;
+            })
+            .await;
+        });
+        Running {
+            addr,
+            shutdown: Some(tx),
+        }
+    }
+
+    /// The API's base URL (`http://addr/api`).
+    pub fn base(&self) -> String {
+        format!("http://{}/api", self.addr)
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// The backend of `kind` with the temporary data directory a local one lives in;
+/// `None` for S3 without an endpoint.
+pub async fn backend(kind: Kind) -> Option<(Arc<dyn Backend>, Option<tempfile::TempDir>)> {
+    Some(match kind {
+        Kind::Memory => (Arc::new(MemoryBackend::new()), None),
+        Kind::Local => {
+            let d = tempfile::tempdir().expect("temp dir");
+            let b = LocalBackend::open(d.path()).await.expect("local backend");
+            (Arc::new(b), Some(d))
+        }
+        Kind::S3 => (
+            Arc::new(S3Backend::new(s4_core::testing::s3_test_config()?).expect("S3 backend")),
+            None,
+        ),
+    })
+}
+
+/// Settings-store options under `dir` with `env` as the whole environment (no
+/// system CA bundles: tests use plain-HTTP fakes).
+pub fn store_options(dir: &std::path::Path, env: &[(&str, &str)]) -> StoreOptions {
+    let map: std::collections::HashMap<String, String> = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    StoreOptions {
+        ca_bundles: false,
+        ..StoreOptions::from_lookup(dir, &move |k| map.get(k).cloned())
+    }
+}
+
+/// [`store_options`], opened.
+pub async fn settings_store(dir: &std::path::Path, env: &[(&str, &str)]) -> ConfigStore {
+    ConfigStore::open(store_options(dir, env))
+        .await
+        .expect("settings")
+}
+
+/// Sends `method url` with an optional JSON body; the status and the JSON answer
+/// (the text as a JSON string when it is not JSON).
+pub async fn call_json(
+    client: &reqwest::Client,
+    method: reqwest::Method,
+    url: &str,
+    body: Option<serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    let mut request = client.request(method, url);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.expect("request");
+    let status = response.status().as_u16();
+    let text = response.text().await.expect("body");
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
+    )
+}
+
 /// A running server; shut down on drop.
 pub struct TestServer {
     pub addr: SocketAddr,
     pub base: String,
     pub s4: S4,
     pub client: reqwest::Client,
-    shutdown: Option<oneshot::Sender<()>>,
+    _running: Running,
     _dir: Option<tempfile::TempDir>,
-}
-
-impl Drop for TestServer {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-    }
 }
 
 /// Starts a server over `kind`, with `configure` applied to its HTTP config.
@@ -101,24 +192,13 @@ async fn serve_s4(
 ) -> TestServer {
     let mut config = HttpConfig::default();
     configure(&mut config);
-    let app = App::new(s4.clone(), config);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("local addr");
-    let (tx, rx) = oneshot::channel::<()>();
-    tokio::spawn(async move {
-        let _ = serve(listener, app, async {
-            let _ = rx.await;
-        })
-        .await;
-    });
+    let running = Running::start(App::new(s4.clone(), config)).await;
     TestServer {
-        addr,
-        base: format!("http://{addr}/api"),
+        addr: running.addr,
+        base: running.base(),
         s4,
         client: reqwest::Client::new(),
-        shutdown: Some(tx),
+        _running: running,
         _dir: dir,
     }
 }
@@ -128,53 +208,12 @@ async fn start_full(
     locations: s4_core::location::Locations,
     configure: impl FnOnce(&mut HttpConfig),
 ) -> Option<TestServer> {
-    let mut dir = None;
-    let backend: Arc<dyn Backend> = match kind {
-        Kind::Memory => Arc::new(MemoryBackend::new()),
-        Kind::Local => {
-            let d = tempfile::tempdir().expect("temp dir");
-            let b = LocalBackend::open(d.path()).await.expect("local backend");
-            dir = Some(d);
-            Arc::new(b)
-        }
-        Kind::S3 => {
-            Arc::new(S3Backend::new(s4_core::testing::s3_test_config()?).expect("S3 backend"))
-        }
-    };
+    let (backend, dir) = backend(kind).await?;
     let s4 = S4::builder()
         .shared_backend(backend)
         .locations(locations)
         .build();
-    let mut config = HttpConfig::default();
-    configure(&mut config);
-    let app = App::new(s4.clone(), config);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("local addr");
-    let (tx, rx) = oneshot::channel::<()>();
-    // No connection timeouts here: some tests pause tokio's clock, under which every
-    // timer fires as soon as the runtime waits on I/O. The timeouts have their own
-    // tests (`timeouts.rs`).
-    tokio::spawn(async move {
-        let _ = s4_http::serve_with(
-            listener,
-            app,
-            async {
-                let _ = rx.await;
-            },
-            s4_http::ServeOptions::without_timeouts(),
-        )
-        .await;
-    });
-    Some(TestServer {
-        addr,
-        base: format!("http://{addr}/api"),
-        s4,
-        client: reqwest::Client::new(),
-        shutdown: Some(tx),
-        _dir: dir,
-    })
+    Some(serve_s4(s4, configure, dir).await)
 }
 
 pub async fn start(kind: Kind) -> Option<TestServer> {

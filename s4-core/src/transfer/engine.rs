@@ -305,7 +305,7 @@ async fn copy_file(s4: &S4, entry: &Arc<JobEntry>, index: usize) -> Result<Outco
             };
             match copied {
                 Ok(()) => {
-                    s4.publish(ObjectChange::created(dst, to.as_str(), size));
+                    s4.publish(ObjectChange::created(dst, &to, size));
                     return Ok(Outcome::Copied(size));
                 }
                 Err(e) => {
@@ -417,7 +417,7 @@ pub(crate) async fn remove_destination(
                 Err(e) => return Err(e.into()),
             }
             if existed {
-                s4.publish(ObjectChange::removed(bucket, key.as_str()));
+                s4.publish(ObjectChange::removed(bucket, &key));
             }
             Ok(())
         }

@@ -261,8 +261,36 @@ impl StagingFile {
         Ok((file.into_std().await, StagingFile { path, armed: true }))
     }
 
+    /// Creates a fresh file `<random>.part` in `dir` (created when missing), on a
+    /// blocking thread's time: never an existing file. (The local backend's
+    /// staging files.)
+    ///
+    /// # Errors
+    /// The I/O error of the directory or the file.
+    #[cfg(feature = "local")]
+    pub(crate) fn create_in_blocking(
+        dir: &std::path::Path,
+    ) -> std::io::Result<(std::fs::File, Self)> {
+        for _ in 0..8 {
+            let path = dir.join(format!("{:016x}.part", rand::random::<u64>()));
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)
+            {
+                Ok(file) => return Ok((file, StagingFile { path, armed: true })),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    std::fs::create_dir_all(dir)?;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(std::io::Error::other("cannot create a staging file"))
+    }
+
     /// The staging path.
-    #[cfg(test)]
+    #[cfg(any(test, feature = "local"))]
     pub(crate) fn path(&self) -> &std::path::Path {
         &self.path
     }

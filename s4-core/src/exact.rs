@@ -35,7 +35,7 @@ impl S4 {
             }
             None => self.backend().delete_raw(bucket, key).await?,
         }
-        self.publish(ObjectChange::removed(bucket, key.as_str()));
+        self.publish(ObjectChange::removed(bucket, key));
         Ok(true)
     }
 }
@@ -66,7 +66,7 @@ mod tests {
             .is_ok());
         let mut removed = 0;
         while let Ok(change) = changes.try_recv() {
-            if change == ObjectChange::removed(&bucket, "a") {
+            if change == ObjectChange::removed(&bucket, &key) {
                 removed += 1;
             }
         }

@@ -1,5 +1,7 @@
 //! Small types shared by every streamed read and write, of buckets and of local
-//! locations alike: the byte range of a read and the progress callback of a write.
+//! locations alike: the byte range of a read and the progress callback of a write;
+//! the one file streamer ([`file_stream`]) and the one streaming file writer
+//! ([`write_stream`], with its [`StagingFile`]).
 
 use std::ops::Range;
 use std::sync::Arc;
@@ -107,6 +109,211 @@ pub(crate) fn file_stream(
     .boxed()
 }
 
+/// Bytes buffered between a streamed body and its file (one write call per
+/// 256 KiB, whatever the chunk sizes of the body).
+pub(crate) const WRITE_BUFFER: usize = 256 << 10;
+
+/// What [`write_stream`] enforces and computes while it streams a body into a
+/// file. `Default` is: no cancellation, no size cap, no progress, no MD5, no fsync.
+pub(crate) struct StreamWrite<'a> {
+    /// Checked between chunks: once cancelled, the write fails with
+    /// [`crate::ErrorKind::Cancelled`] and the message `cancelled`.
+    pub cancel: Option<&'a tokio_util::sync::CancellationToken>,
+    /// Message of the cancellation error.
+    pub cancelled: &'static str,
+    /// Most bytes accepted: the write fails with `too_large()` as soon as more
+    /// arrived, before the chunk that crossed the cap is written.
+    pub max: Option<u64>,
+    /// The error of a body over `max`.
+    pub too_large: fn() -> crate::Error,
+    /// Receives the cumulative byte count after each chunk.
+    pub progress: Option<&'a ProgressFn>,
+    /// Computes the body's MD5 while writing.
+    pub md5: bool,
+    /// `fsync`s the file's data before returning.
+    pub fsync: bool,
+}
+
+impl Default for StreamWrite<'_> {
+    fn default() -> Self {
+        StreamWrite {
+            cancel: None,
+            cancelled: "Cancelled",
+            max: None,
+            too_large: || crate::Error::new(crate::ErrorKind::TooLarge, "File too large"),
+            progress: None,
+            md5: false,
+            fsync: false,
+        }
+    }
+}
+
+/// The result of [`write_stream`].
+#[derive(Debug)]
+pub(crate) struct Written {
+    /// The file, flushed (and synced when asked).
+    pub file: std::fs::File,
+    /// Bytes written.
+    pub size: u64,
+    /// The body's MD5, when asked.
+    pub md5: Option<[u8; 16]>,
+}
+
+/// The one streaming file writer (object staging, multipart parts, local
+/// location uploads and transfers): streams `body` into `file` through a
+/// [`WRITE_BUFFER`] buffer, as `spec` says. Memory stays at one buffer and one
+/// chunk whatever the size.
+///
+/// The file is the caller's temporary file: on error it is dropped here and the
+/// caller removes it (a [`StagingFile`], or the caller's own temporary), so a
+/// failed, cancelled or dropped write never leaves a file in place.
+///
+/// # Errors
+/// The error `body` yielded, unchanged; cancellation; the size cap; `fail(e)` for
+/// an I/O error of the file.
+pub(crate) async fn write_stream<S>(
+    file: std::fs::File,
+    body: S,
+    spec: StreamWrite<'_>,
+    fail: impl Fn(std::io::Error) -> crate::Error,
+) -> crate::Result<Written>
+where
+    S: futures::Stream<Item = crate::Result<bytes::Bytes>> + Send,
+{
+    use futures::StreamExt;
+    use md5::Digest;
+    use tokio::io::AsyncWriteExt;
+
+    let never = tokio_util::sync::CancellationToken::new();
+    let cancel = spec.cancel.unwrap_or(&never);
+    let mut out =
+        tokio::io::BufWriter::with_capacity(WRITE_BUFFER, tokio::fs::File::from_std(file));
+    let mut md5 = spec.md5.then(md5::Md5::new);
+    let mut body = std::pin::pin!(body);
+    let mut size: u64 = 0;
+    loop {
+        let item = tokio::select! {
+            biased;
+            _ = cancel.cancelled() => {
+                return Err(crate::Error::new(crate::ErrorKind::Cancelled, spec.cancelled));
+            }
+            item = body.next() => item,
+        };
+        let chunk = match item {
+            None => break,
+            Some(item) => item?,
+        };
+        size += chunk.len() as u64;
+        if spec.max.is_some_and(|max| size > max) {
+            return Err((spec.too_large)());
+        }
+        if let Some(md5) = &mut md5 {
+            md5.update(&chunk);
+        }
+        out.write_all(&chunk).await.map_err(&fail)?;
+        if let Some(progress) = spec.progress {
+            progress(size);
+        }
+    }
+    out.flush().await.map_err(&fail)?;
+    let mut file = out.into_inner().into_std().await;
+    if spec.fsync {
+        file = tokio::task::spawn_blocking(move || file.sync_all().map(|()| file))
+            .await
+            .map_err(|e| crate::Error::internal(format!("fsync task failed: {e}")))?
+            .map_err(&fail)?;
+    }
+    Ok(Written {
+        file,
+        size,
+        md5: md5.map(|m| m.finalize().into()),
+    })
+}
+
+/// A file created for staging (exclusive create at a fresh path) and removed
+/// when dropped unless [`kept`](Self::keep): on errors, and when the future
+/// writing it is dropped midway.
+///
+/// Removal on drop is one `unlink` on the async thread: a `Drop` cannot await,
+/// and removing synchronously is what guarantees nothing is left once the
+/// future is gone.
+#[derive(Debug)]
+pub(crate) struct StagingFile {
+    path: std::path::PathBuf,
+    armed: bool,
+}
+
+impl StagingFile {
+    /// Creates `path` (never an existing file) for writing.
+    ///
+    /// # Errors
+    /// `fail(e)` for the I/O error (`AlreadyExists` when `path` exists).
+    pub(crate) async fn create(
+        path: std::path::PathBuf,
+        fail: impl Fn(std::io::Error) -> crate::Error,
+    ) -> crate::Result<(std::fs::File, Self)> {
+        let file = tokio::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .await
+            .map_err(fail)?;
+        Ok((file.into_std().await, StagingFile { path, armed: true }))
+    }
+
+    /// Creates a fresh file `<random>.part` in `dir` (created when missing), on a
+    /// blocking thread's time: never an existing file. (The local backend's
+    /// staging files.)
+    ///
+    /// # Errors
+    /// The I/O error of the directory or the file.
+    #[cfg(feature = "local")]
+    pub(crate) fn create_in_blocking(
+        dir: &std::path::Path,
+    ) -> std::io::Result<(std::fs::File, Self)> {
+        for _ in 0..8 {
+            let path = dir.join(format!("{:016x}.part", rand::random::<u64>()));
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)
+            {
+                Ok(file) => return Ok((file, StagingFile { path, armed: true })),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    std::fs::create_dir_all(dir)?;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(std::io::Error::other("cannot create a staging file"))
+    }
+
+    /// The staging path.
+    #[cfg(any(test, feature = "local"))]
+    pub(crate) fn path(&self) -> &std::path::Path {
+        &self.path
+    }
+
+    /// Keeps the file (it is complete); returns its path.
+    pub(crate) fn keep(mut self) -> std::path::PathBuf {
+        self.armed = false;
+        std::mem::take(&mut self.path)
+    }
+}
+
+impl Drop for StagingFile {
+    fn drop(&mut self) {
+        if self.armed {
+            if let Err(e) = std::fs::remove_file(&self.path) {
+                if e.kind() != std::io::ErrorKind::NotFound {
+                    tracing::warn!(file = %self.path.display(), error = %e, "cannot remove a staging file");
+                }
+            }
+        }
+    }
+}
+
 #[cfg(all(test, feature = "local"))]
 mod tests {
     use std::io::Write;
@@ -171,5 +378,151 @@ mod tests {
         let e = body.expect_err("short file");
         assert_eq!(e.kind(), crate::ErrorKind::Internal);
         assert_eq!(e.message(), "test file ended early");
+    }
+}
+
+/// The shared streaming writer: caps, cancellation and body errors leave no
+/// staging file; MD5, size and progress are those of the body.
+#[cfg(test)]
+mod write_tests {
+    use std::sync::Mutex;
+
+    use bytes::Bytes;
+    use futures::Stream;
+
+    use super::*;
+    use crate::{Error, ErrorKind};
+
+    fn body(parts: &[&'static [u8]]) -> impl Stream<Item = crate::Result<Bytes>> + Send {
+        let items: Vec<crate::Result<Bytes>> =
+            parts.iter().map(|p| Ok(Bytes::from_static(p))).collect();
+        futures::stream::iter(items)
+    }
+
+    fn io_fail(e: std::io::Error) -> Error {
+        Error::from_io(e, "test write")
+    }
+
+    async fn staging(dir: &tempfile::TempDir) -> (std::fs::File, StagingFile) {
+        StagingFile::create(dir.path().join("part"), io_fail)
+            .await
+            .expect("create staging file")
+    }
+
+    fn hex(bytes: &[u8]) -> String {
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    #[tokio::test]
+    async fn md5_size_and_progress() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (file, staged) = staging(&dir).await;
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let progress: ProgressFn = {
+            let seen = Arc::clone(&seen);
+            Arc::new(move |n| seen.lock().expect("lock").push(n))
+        };
+        let spec = StreamWrite {
+            progress: Some(&progress),
+            md5: true,
+            fsync: true,
+            max: Some(11),
+            ..StreamWrite::default()
+        };
+        let written = write_stream(file, body(&[b"hello ", b"world"]), spec, io_fail)
+            .await
+            .expect("write");
+        assert_eq!(written.size, 11);
+        assert_eq!(
+            written.md5.map(|m| hex(&m)).as_deref(),
+            Some("5eb63bbbe01eeed093cb22bb8f5acdc3")
+        );
+        assert_eq!(*seen.lock().expect("lock"), vec![6, 11]);
+        drop(written);
+        let path = staged.keep();
+        assert_eq!(std::fs::read(&path).expect("read"), b"hello world");
+        // Without `md5`, none is computed.
+        let (file, _staged) = StagingFile::create(dir.path().join("other"), io_fail)
+            .await
+            .expect("create");
+        let written = write_stream(file, body(&[b"x"]), StreamWrite::default(), io_fail)
+            .await
+            .expect("write");
+        assert_eq!((written.size, written.md5), (1, None));
+    }
+
+    #[tokio::test]
+    async fn over_the_cap_fails_and_removes_the_file() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (file, staged) = staging(&dir).await;
+        let path = staged.path().to_path_buf();
+        let spec = StreamWrite {
+            max: Some(4),
+            ..StreamWrite::default()
+        };
+        let err = write_stream(file, body(&[b"abc", b"de"]), spec, io_fail)
+            .await
+            .expect_err("over the cap");
+        assert_eq!(err.kind(), ErrorKind::TooLarge);
+        assert!(path.exists());
+        drop(staged);
+        assert!(!path.exists(), "the staging file is removed");
+    }
+
+    #[tokio::test]
+    async fn cancelled_fails_and_removes_the_file() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (file, staged) = staging(&dir).await;
+        let path = staged.path().to_path_buf();
+        let cancel = tokio_util::sync::CancellationToken::new();
+        cancel.cancel();
+        let spec = StreamWrite {
+            cancel: Some(&cancel),
+            cancelled: "Stopped",
+            ..StreamWrite::default()
+        };
+        let err = write_stream(file, body(&[b"abc"]), spec, io_fail)
+            .await
+            .expect_err("cancelled");
+        assert_eq!(
+            (err.kind(), err.to_string()),
+            (ErrorKind::Cancelled, "Stopped".to_string())
+        );
+        drop(staged);
+        assert!(!path.exists());
+    }
+
+    #[tokio::test]
+    async fn body_error_is_returned_and_removes_the_file() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (file, staged) = staging(&dir).await;
+        let path = staged.path().to_path_buf();
+        let items = vec![
+            Ok(Bytes::from_static(b"abc")),
+            Err(Error::invalid("broken body").with_code("Broken")),
+        ];
+        let err = write_stream(
+            file,
+            futures::stream::iter(items),
+            StreamWrite::default(),
+            io_fail,
+        )
+        .await
+        .expect_err("body error");
+        assert_eq!(err.code(), Some("Broken"));
+        drop(staged);
+        assert!(!path.exists());
+    }
+
+    #[tokio::test]
+    async fn staging_never_replaces_a_file() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("taken");
+        std::fs::write(&path, b"keep").expect("write");
+        let err = StagingFile::create(path.clone(), io_fail)
+            .await
+            .expect_err("exists");
+        assert_eq!(err.kind(), ErrorKind::AlreadyExists);
+        assert_eq!(std::fs::read(&path).expect("read"), b"keep");
     }
 }

@@ -10,7 +10,7 @@ use s4_core::auth::{AuthService, Presented, User};
 
 use crate::body::{self, Body};
 use crate::error::ApiError;
-use crate::router::{Access, Params, Route};
+use crate::router::{Access, Route};
 
 pub(crate) use crate::cookie::session_cookie;
 
@@ -25,14 +25,15 @@ fn bearer_token(authorization: &str) -> Option<&str> {
 /// Public routes are never refused (the result is the caller's identity when it
 /// presented valid credentials, else the synthetic proxy user). Everything else
 /// needs valid credentials when authentication is enabled; tickets are accepted
-/// only on routes whose access rule is [`Access::Ticket`], for their `{resource}`.
+/// only on routes whose access rule is [`Access::Ticket`], for their `{resource}`
+/// (`resource`, which the route table guarantees such routes have).
 ///
 /// # Errors
 /// 401/400/500 per the API contract §4.5.
 pub(crate) fn authenticate(
     auth: &AuthService,
     route: Option<&Route>,
-    params: &Params,
+    resource: Option<&str>,
     headers: &HeaderMap,
     ticket: Option<&str>,
 ) -> Result<Option<User>, ApiError> {
@@ -60,7 +61,7 @@ pub(crate) fn authenticate(
             return Ok(auth.authenticate(&quiet, None).ok());
         }
         Access::Protected => None,
-        Access::Ticket(kind) => Some((kind, params.get("resource"))),
+        Access::Ticket(kind) => Some((kind, resource.unwrap_or_default())),
     };
     auth.authenticate(&presented, scope)
         .map(Some)

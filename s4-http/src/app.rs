@@ -14,7 +14,7 @@ use s4_core::{Settings, S4};
 
 use crate::access::Cors;
 use crate::error::ApiError;
-use crate::router::{Params, Route, Router};
+use crate::router::{Route, Router};
 
 /// HTTP-level configuration, derived from [`Settings`] and the adapter's own
 /// variables; the daemon builds it as a section of its
@@ -103,8 +103,6 @@ pub(crate) struct AppInner {
 pub(crate) struct Ctx {
     /// The matched route.
     pub(crate) route: &'static Route,
-    /// Path parameters, percent-decoded once.
-    pub(crate) params: Params,
     /// Query parameters (first value of each name).
     pub(crate) query: HashMap<String, String>,
     /// TCP peer address ("client IP": `X-Forwarded-For` is never trusted).

@@ -17,7 +17,7 @@ use crate::access;
 use crate::app::{App, Ctx};
 use crate::body::Body;
 use crate::error::ApiError;
-use crate::router::{Matched, Params, Route, RouteId};
+use crate::router::{Matched, Route, RouteId};
 use crate::routes;
 
 /// Longest accepted request target (414 beyond).
@@ -126,13 +126,8 @@ impl App {
             }
             Matched::NotFound => {
                 // Unknown routes are answered after authentication (a 401 when it is on).
-                let auth = access::authenticate(
-                    &self.inner.auth,
-                    None,
-                    &Params::default(),
-                    request.headers(),
-                    ticket,
-                );
+                let auth =
+                    access::authenticate(&self.inner.auth, None, None, request.headers(), ticket);
                 let e = auth.err().unwrap_or_else(ApiError::not_found);
                 return (e.into_response(), None);
             }
@@ -140,7 +135,7 @@ impl App {
         let user = match access::authenticate(
             &self.inner.auth,
             Some(route),
-            &params,
+            params.ticket_resource(),
             request.headers(),
             ticket,
         ) {
@@ -153,12 +148,11 @@ impl App {
         }
         let ctx = Ctx {
             route,
-            params,
             query,
             peer,
             user,
         };
-        let response = match routes::dispatch(self, request, ctx).await {
+        let response = match routes::dispatch(self, request, ctx, params).await {
             Ok(response) => response,
             Err(e) => e.into_response(),
         };

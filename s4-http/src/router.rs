@@ -22,10 +22,84 @@ pub enum Access {
     Ticket(TicketType),
 }
 
-/// What a route does. Handlers are dispatched on this.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[allow(missing_docs)]
-pub enum RouteId {
+mod params;
+
+pub use params::{
+    BadEncoding, BucketParams, JobParams, KeyParams, ListParams, LocationParams, Lookup,
+    NotificationParams, ObjectParams, ResourceParams, RouteParams,
+};
+
+/// The names of a parameter type (`()` for a route without parameters).
+macro_rules! names_of {
+    () => {
+        (&[], &[])
+    };
+    ($ty:ty) => {
+        (
+            <$ty as RouteParams>::REQUIRED,
+            <$ty as RouteParams>::OPTIONAL,
+        )
+    };
+}
+
+/// Declares [`RouteId`] and [`Params`] together, so that every id has exactly one
+/// parameter type: `Id` for a route without parameters, `Id(Type)` otherwise.
+macro_rules! route_ids {
+    ($( $id:ident $( ( $ty:ty ) )? ),* $(,)?) => {
+        /// What a route does. Handlers are dispatched on this.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        #[allow(missing_docs)]
+        pub enum RouteId {
+            $( $id ),*
+        }
+
+        /// The typed parameters of a matched route: one variant per [`RouteId`],
+        /// holding that route's parameter struct. Handlers are dispatched on this
+        /// and receive their struct.
+        #[derive(Debug, Clone, PartialEq, Eq)]
+        #[allow(missing_docs)]
+        pub enum Params {
+            $( $id $( ( $ty ) )? ),*
+        }
+
+        impl RouteId {
+            /// The parameter names of this id's type: `(required, optional)`.
+            pub const fn param_names(self) -> (&'static [&'static str], &'static [&'static str]) {
+                match self {
+                    $( RouteId::$id => names_of!($($ty)?), )*
+                }
+            }
+        }
+
+        impl Params {
+            /// Fills the parameters of `id` from a match.
+            fn decode(id: RouteId, lookup: &mut Lookup<'_>) -> Result<Self, BadEncoding> {
+                Ok(match id {
+                    $( RouteId::$id => Params::$id $( (<$ty as RouteParams>::decode(lookup)?) )?, )*
+                })
+            }
+
+            /// The route id these parameters belong to.
+            pub fn id(&self) -> RouteId {
+                match self {
+                    $( Params::$id { .. } => RouteId::$id, )*
+                }
+            }
+
+            /// Every parameter as `(name, value)` (none for most routes).
+            pub fn fields(&self) -> Vec<(&'static str, Option<&str>)> {
+                $($(
+                    if let Params::$id(p) = self {
+                        return <$ty as RouteParams>::fields(p);
+                    }
+                )?)*
+                Vec::new()
+            }
+        }
+    };
+}
+
+route_ids! {
     Health,
     Kernels,
     AuthInfo,
@@ -35,29 +109,29 @@ pub enum RouteId {
     SseTicket,
     ListBuckets,
     CreateBucket,
-    DeleteBucket,
-    ListObjects,
-    UploadObject,
-    DownloadObject,
-    DeleteObject,
-    ViewObject,
-    ObjectMetadata,
-    UploadProgress,
-    AbortUpload,
+    DeleteBucket(BucketParams),
+    ListObjects(ListParams),
+    UploadObject(ObjectParams),
+    DownloadObject(ObjectParams),
+    DeleteObject(ObjectParams),
+    ViewObject(ObjectParams),
+    ObjectMetadata(ObjectParams),
+    UploadProgress(ResourceParams),
+    AbortUpload(KeyParams),
     LocalLocations,
-    LocalList,
-    LocalUpload,
-    LocalDownload,
-    LocalDelete,
-    LocalView,
-    LocalMkdir,
+    LocalList(LocationParams),
+    LocalUpload(LocationParams),
+    LocalDownload(LocationParams),
+    LocalDelete(LocationParams),
+    LocalView(LocationParams),
+    LocalMkdir(LocationParams),
     LocalDebug,
     TransferCreate,
     TransferCheckConflicts,
-    TransferProgress,
-    TransferCancel,
-    TransferCleanup,
-    TransferGet,
+    TransferProgress(ResourceParams),
+    TransferCancel(JobParams),
+    TransferCleanup(JobParams),
+    TransferGet(JobParams),
     GetS3Settings,
     PutS3Settings,
     TestS3,
@@ -73,15 +147,66 @@ pub enum RouteId {
     PutMaxFilesPerPage,
     GetDisclaimer,
     PutDisclaimer,
-    GetNotifications,
-    PutNotifications,
-    DeleteNotification,
+    GetNotifications(BucketParams),
+    PutNotifications(BucketParams),
+    DeleteNotification(NotificationParams),
     TestNotificationEndpoint,
-    GetObjectTags,
-    PutObjectTags,
-    DeleteObjectTags,
+    GetObjectTags(ObjectParams),
+    PutObjectTags(ObjectParams),
+    DeleteObjectTags(ObjectParams),
     GithubRepoInfo,
     HuggingFaceImport,
+}
+
+impl Params {
+    /// The `{resource}` a one-time ticket is checked against, on the routes whose
+    /// access rule is [`Access::Ticket`] (checked at compile time to have one).
+    pub fn ticket_resource(&self) -> Option<&str> {
+        self.fields()
+            .into_iter()
+            .find(|(name, _)| *name == "resource")
+            .and_then(|(_, value)| value)
+    }
+}
+
+/// Whether a route row fits its id: the pattern `path` has every parameter the
+/// id's type requires and none it does not read, and a ticket route has a
+/// `{resource}`. Every row of [`ROUTES`] is checked with this at compile time:
+///
+/// ```
+/// use s4_http::router::{pattern_fits, Access, RouteId};
+/// const _: () = assert!(pattern_fits("/objects/{bucket}/{key}", RouteId::DeleteObject, Access::Protected));
+/// ```
+///
+/// A row whose pattern lacks a parameter of its id does not build:
+///
+/// ```compile_fail,E0080
+/// use s4_http::router::{pattern_fits, Access, RouteId};
+/// const _: () = assert!(pattern_fits("/objects/{bucket}", RouteId::DeleteObject, Access::Protected));
+/// ```
+///
+/// and a handler cannot read a parameter under a wrong name (here `kye`), or one
+/// its route does not have:
+///
+/// ```
+/// fn key(p: &s4_http::router::ObjectParams) -> &str { &p.key }
+/// ```
+///
+/// ```compile_fail,E0609
+/// fn key(p: &s4_http::router::ObjectParams) -> &str { &p.kye }
+/// ```
+///
+/// ```compile_fail,E0609
+/// fn key(p: &s4_http::router::BucketParams) -> &str { &p.key }
+/// ```
+pub const fn pattern_fits(path: &str, id: RouteId, access: Access) -> bool {
+    let (required, optional) = id.param_names();
+    params::names_fit(
+        path,
+        required,
+        optional,
+        matches!(access, Access::Ticket(_)),
+    )
 }
 
 /// One route: method, path pattern (matchit syntax, relative to `/api`), handler
@@ -103,7 +228,18 @@ macro_rules! route {
         Route {
             method: Method::$method,
             path: $path,
-            id: RouteId::$id,
+            id: {
+                const {
+                    assert!(
+                        pattern_fits($path, RouteId::$id, $access),
+                        concat!(
+                            "a route row does not fit the parameters of ",
+                            stringify!($id)
+                        )
+                    )
+                };
+                RouteId::$id
+            },
             access: $access,
         }
     };
@@ -299,21 +435,6 @@ pub static ROUTES: &[Route] = &[
     ),
 ];
 
-/// Path parameters of a matched route, percent-decoded once.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Params(Vec<(&'static str, String)>);
-
-impl Params {
-    /// The value of parameter `name` (`""` for an absent catch-all).
-    pub fn get(&self, name: &str) -> &str {
-        self.0
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, v)| v.as_str())
-            .unwrap_or("")
-    }
-}
-
 /// The result of routing a request.
 #[derive(Debug)]
 pub enum Matched {
@@ -329,16 +450,6 @@ pub enum Matched {
 #[derive(Debug)]
 pub struct Router {
     trees: HashMap<Method, matchit::Router<usize>>,
-}
-
-/// The names of the route parameters, in pattern order (`{*path}` → `path`).
-fn param_names(pattern: &'static str) -> impl Iterator<Item = &'static str> {
-    pattern.split('/').filter_map(|segment| {
-        segment
-            .strip_prefix('{')
-            .and_then(|s| s.strip_suffix('}'))
-            .map(|s| s.trim_start_matches('*'))
-    })
 }
 
 impl Router {
@@ -372,15 +483,22 @@ impl Router {
             return Matched::NotFound;
         };
         let route = &ROUTES[*found.value];
-        let mut params = Vec::new();
-        for name in param_names(route.path) {
-            let raw = found.params.get(name).unwrap_or("");
-            match percent_encoding::percent_decode_str(raw).decode_utf8() {
-                Ok(value) => params.push((name, value.into_owned())),
-                Err(_) => return Matched::BadEncoding,
-            }
+        let mut lookup = |name: &'static str| {
+            found
+                .params
+                .get(name)
+                .map(|raw| {
+                    percent_encoding::percent_decode_str(raw)
+                        .decode_utf8()
+                        .map(|value| value.into_owned())
+                        .map_err(|_| BadEncoding)
+                })
+                .transpose()
+        };
+        match Params::decode(route.id, &mut lookup) {
+            Ok(params) => Matched::Route(route, params),
+            Err(BadEncoding) => Matched::BadEncoding,
         }
-        Matched::Route(route, Params(params))
     }
 }
 
@@ -394,47 +512,141 @@ impl Default for Router {
 mod tests {
     use super::*;
 
-    fn id(router: &Router, method: Method, path: &str) -> Option<(RouteId, Params)> {
+    fn routed(router: &Router, method: Method, path: &str) -> Option<(RouteId, Params)> {
         match router.route(&method, path) {
             Matched::Route(r, p) => Some((r.id, p)),
             _ => None,
         }
     }
 
+    fn field<'a>(params: &'a Params, name: &str) -> Option<&'a str> {
+        params
+            .fields()
+            .into_iter()
+            .find(|(n, _)| *n == name)
+            .and_then(|(_, v)| v)
+    }
+
     #[test]
     fn table_builds_and_routes() {
         let r = Router::new();
-        assert_eq!(id(&r, Method::GET, "").map(|x| x.0), Some(RouteId::Health));
-        assert_eq!(id(&r, Method::GET, "/").map(|x| x.0), Some(RouteId::Health));
-        let (rid, p) = id(&r, Method::GET, "/objects/b1/YQ%3D%3D").expect("matches");
-        assert_eq!(rid, RouteId::ListObjects);
-        assert_eq!(p.get("prefix"), "YQ==");
         assert_eq!(
-            id(&r, Method::GET, "/objects/download/b1/YQ").map(|x| x.0),
-            Some(RouteId::DownloadObject)
+            routed(&r, Method::GET, "").map(|x| x.1),
+            Some(Params::Health)
         );
         assert_eq!(
-            id(&r, Method::DELETE, "/objects/b1/YQ").map(|x| x.0),
+            routed(&r, Method::GET, "/").map(|x| x.1),
+            Some(Params::Health)
+        );
+        let (_, p) = routed(&r, Method::GET, "/objects/b1/YQ%3D%3D").expect("matches");
+        assert_eq!(
+            p,
+            Params::ListObjects(ListParams {
+                bucket: "b1".into(),
+                prefix: Some("YQ==".into())
+            })
+        );
+        let (_, p) = routed(&r, Method::GET, "/objects/b1").expect("matches");
+        assert_eq!(
+            p,
+            Params::ListObjects(ListParams {
+                bucket: "b1".into(),
+                prefix: None
+            })
+        );
+        assert_eq!(
+            routed(&r, Method::GET, "/objects/download/b1/YQ").map(|x| x.1),
+            Some(Params::DownloadObject(ObjectParams {
+                bucket: "b1".into(),
+                key: "YQ".into()
+            }))
+        );
+        assert_eq!(
+            routed(&r, Method::DELETE, "/objects/b1/YQ").map(|x| x.0),
             Some(RouteId::DeleteObject)
         );
-        let (rid, p) = id(&r, Method::GET, "/local/files/local-0/YS9i").expect("matches");
-        assert_eq!(rid, RouteId::LocalList);
-        assert_eq!(p.get("path"), "YS9i");
-        let (_, p) = id(&r, Method::GET, "/local/files/local-0/").expect("matches");
-        assert_eq!(p.get("path"), "");
+        let (_, p) = routed(&r, Method::GET, "/local/files/local-0/YS9i").expect("matches");
         assert_eq!(
-            id(&r, Method::DELETE, "/local/files/local-0/YQ").map(|x| x.0),
+            p,
+            Params::LocalList(LocationParams {
+                location: "local-0".into(),
+                path: Some("YS9i".into())
+            })
+        );
+        let (_, p) = routed(&r, Method::GET, "/local/files/local-0/").expect("matches");
+        assert_eq!(
+            p,
+            Params::LocalList(LocationParams {
+                location: "local-0".into(),
+                path: None
+            })
+        );
+        assert_eq!(
+            routed(&r, Method::DELETE, "/local/files/local-0/YQ").map(|x| x.0),
             Some(RouteId::LocalDelete)
         );
-        assert!(id(&r, Method::GET, "/nope").is_none());
-        assert!(id(&r, Method::PATCH, "/buckets").is_none());
+        assert!(routed(&r, Method::GET, "/nope").is_none());
+        assert!(routed(&r, Method::PATCH, "/buckets").is_none());
+    }
+
+    /// Every row of the table routes to itself and yields each of its pattern's
+    /// parameters, decoded, under its name; no other parameter is present.
+    #[test]
+    fn every_route_yields_its_params() {
+        let r = Router::new();
+        for route in ROUTES {
+            let mut path = String::new();
+            let mut expected = Vec::new();
+            for segment in route.path.split('/').skip(1) {
+                path.push('/');
+                match segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                    Some(name) => {
+                        let name = name.trim_start_matches('*');
+                        // `%2D` decodes to `-`: values are decoded once.
+                        path.push_str(&format!("v%2D{name}"));
+                        expected.push((name, format!("v-{name}")));
+                    }
+                    None => path.push_str(segment),
+                }
+            }
+            let Matched::Route(found, params) = r.route(&route.method, &path) else {
+                panic!("{} {} does not route", route.method, route.path);
+            };
+            assert_eq!(found.id, route.id, "{} {}", route.method, route.path);
+            assert_eq!(params.id(), route.id, "{} {}", route.method, route.path);
+            for (name, value) in &expected {
+                assert_eq!(
+                    field(&params, name),
+                    Some(value.as_str()),
+                    "{} {}: {name}",
+                    route.method,
+                    route.path
+                );
+            }
+            let present = params.fields().iter().filter(|(_, v)| v.is_some()).count();
+            assert_eq!(present, expected.len(), "{} {}", route.method, route.path);
+            let (required, _) = route.id.param_names();
+            for name in required {
+                assert!(field(&params, name).is_some(), "{} {name}", route.path);
+            }
+            if let Access::Ticket(_) = route.access {
+                assert_eq!(
+                    params.ticket_resource(),
+                    Some("v-resource"),
+                    "{}",
+                    route.path
+                );
+            } else {
+                assert_eq!(params.ticket_resource(), None, "{}", route.path);
+            }
+        }
     }
 
     #[test]
     fn standard_alphabet_slashes_in_local_tail() {
         let r = Router::new();
-        let (_, p) = id(&r, Method::GET, "/local/download/local-0/a+b/c==").expect("matches");
-        assert_eq!(p.get("path"), "a+b/c==");
+        let (_, p) = routed(&r, Method::GET, "/local/download/local-0/a+b/c==").expect("matches");
+        assert_eq!(field(&p, "path"), Some("a+b/c=="));
     }
 
     #[test]

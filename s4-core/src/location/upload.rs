@@ -19,8 +19,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use cap_std::fs::{Dir, OpenOptions};
-use futures::{Stream, StreamExt};
-use tokio::io::AsyncWriteExt;
+use futures::Stream;
 use tokio_util::sync::CancellationToken;
 
 use super::ops::{TEMP_PREFIX, TEMP_SUFFIX};
@@ -29,10 +28,8 @@ use super::{
     blocking, format_size, Locations, QuotaUsage, QUOTA_EXCEEDED, QUOTA_MAX_BYTES, QUOTA_MAX_FILES,
 };
 use crate::error::{Error, ErrorKind, Result};
+use crate::io::{write_stream, StreamWrite};
 use crate::ProgressFn;
-
-/// Write buffer between the request body and the file: fewer, larger blocking writes.
-const WRITE_BUFFER: usize = 256 << 10;
 
 /// Options of [`UploadTarget::write`] and [`Locations::write_file`].
 #[derive(Clone, Default)]
@@ -314,22 +311,24 @@ impl UploadTarget {
         })
         .await?;
 
-        let max = this.locations.inner.config.max_file_size;
+        let config = &this.locations.inner.config;
         let io_error = {
             let this = Arc::clone(&this);
             move |e| this.io_error(e)
         };
-        let streamed = metered_write(
-            file,
-            body,
-            &options,
-            Some(max),
-            "Upload aborted by client",
-            io_error,
-        )
-        .await;
+        // The data is synced here (when `S4_FSYNC` is on), the directory entry
+        // once linked.
+        let spec = StreamWrite {
+            cancel: options.cancel.as_ref(),
+            cancelled: "Upload aborted by client",
+            max: Some(config.max_file_size),
+            progress: options.progress.as_ref(),
+            fsync: config.fsync,
+            ..StreamWrite::default()
+        };
+        let streamed = write_stream(file, body, spec, io_error).await;
         let (file, total) = match streamed {
-            Ok(written) => written,
+            Ok(written) => (written.file, written.size),
             Err(err) => {
                 // Removal on a blocking thread; should this await be cut short by a
                 // drop, the closure still runs to completion.
@@ -400,8 +399,9 @@ impl State {
         }
     }
 
-    /// Gives the complete temporary file its final name without replacing anything,
-    /// fsyncing the data first and the directory entry after (when `S4_FSYNC` is on).
+    /// Gives the complete (and, with `S4_FSYNC`, already synced) temporary file its
+    /// final name without replacing anything, fsyncing the directory entry after
+    /// (when `S4_FSYNC` is on).
     ///
     /// A nameless file is linked (`linkat`, fails if the name exists). A named one is
     /// hard-linked (which fails if the name exists) and its temporary name removed;
@@ -410,12 +410,6 @@ impl State {
     /// could be replaced).
     fn link_into_place(&self, file: std::fs::File, temp: Temp) -> Result<()> {
         let fsync = self.locations.inner.config.fsync;
-        if fsync {
-            if let Err(err) = file.sync_all() {
-                temp.remove();
-                return Err(self.io_error(err));
-            }
-        }
         let linked = match temp {
             Temp::Anonymous => match link_anonymous(&file, &self.parent, &self.name) {
                 Ok(()) => Ok(()),
@@ -463,12 +457,12 @@ impl State {
     }
 }
 
-/// The one metered write of local locations (uploads and transfers): streams `body`
-/// into `file` through a [`WRITE_BUFFER`] buffer, checking `options.cancel` between
-/// chunks (then [`ErrorKind::Cancelled`] with `cancelled`), failing with
-/// [`ErrorKind::TooLarge`] `File too large` as soon as more than `max` bytes arrived,
-/// reporting the cumulative count to `options.progress`, and flushing at the end.
-/// Returns the file and the bytes written. On error the caller removes the file.
+/// The metered write of local locations (uploads and transfers) over the one
+/// streaming writer ([`crate::io::write_stream`]): checks `options.cancel`
+/// between chunks (then [`ErrorKind::Cancelled`] with `cancelled`), fails with
+/// [`ErrorKind::TooLarge`] `File too large` as soon as more than `max` bytes
+/// arrived, and reports the cumulative count to `options.progress`. Returns the
+/// file and the bytes written. On error the caller removes the file.
 ///
 /// # Errors
 /// The error `body` yielded; cancellation; the size limit; `fail(e)` for I/O.
@@ -483,33 +477,13 @@ pub(super) async fn metered_write<S>(
 where
     S: Stream<Item = Result<Bytes>> + Send,
 {
-    let cancel = options.cancel.clone().unwrap_or_default();
-    let mut out =
-        tokio::io::BufWriter::with_capacity(WRITE_BUFFER, tokio::fs::File::from_std(file));
-    let mut body = std::pin::pin!(body);
-    let mut total: u64 = 0;
-    loop {
-        let item = tokio::select! {
-            biased;
-            _ = cancel.cancelled() => {
-                return Err(Error::new(ErrorKind::Cancelled, cancelled));
-            }
-            item = body.next() => item,
-        };
-        let chunk = match item {
-            None => break,
-            Some(Err(err)) => return Err(err),
-            Some(Ok(chunk)) => chunk,
-        };
-        total += chunk.len() as u64;
-        if max.is_some_and(|max| total > max) {
-            return Err(Error::new(ErrorKind::TooLarge, "File too large"));
-        }
-        out.write_all(&chunk).await.map_err(&fail)?;
-        if let Some(progress) = &options.progress {
-            progress(total);
-        }
-    }
-    out.flush().await.map_err(&fail)?;
-    Ok((out.into_inner().into_std().await, total))
+    let spec = StreamWrite {
+        cancel: options.cancel.as_ref(),
+        cancelled,
+        max,
+        progress: options.progress.as_ref(),
+        ..StreamWrite::default()
+    };
+    let written = write_stream(file, body, spec, fail).await?;
+    Ok((written.file, written.size))
 }

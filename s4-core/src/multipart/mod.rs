@@ -22,7 +22,6 @@ use chrono::{DateTime, Utc};
 use futures::stream::BoxStream;
 use futures::{Stream, StreamExt, TryStreamExt};
 use md5::{Digest, Md5};
-use tokio::io::AsyncWriteExt;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::names::{BucketName, ObjectKey};
@@ -236,13 +235,8 @@ impl MultipartUploads {
         let (md5, size, data) = match &self.inner.dir {
             Some(dir) => {
                 let path = dir.join(format!("{upload_id}-{part_number}-{}", random_id()));
-                match stage_file(&path, body).await {
-                    Ok((md5, size)) => (md5, size, PartData::File(path)),
-                    Err(e) => {
-                        let _ = tokio::fs::remove_file(&path).await;
-                        return Err(e);
-                    }
-                }
+                let (md5, size, path) = stage_file(path, body).await?;
+                (md5, size, PartData::File(path))
             }
             None => {
                 let (md5, size, chunks) = stage_memory(body).await?;
@@ -439,35 +433,25 @@ fn too_large() -> Error {
     .with_code("EntityTooLarge")
 }
 
-/// Writes a part's stream to a new file, hashing it; returns `(md5, size)`.
-async fn stage_file<S>(path: &std::path::Path, body: S) -> Result<([u8; 16], u64)>
+/// Writes a part's stream to a new file at `path` with the shared writer,
+/// hashing it; returns `(md5, size, path)`. On failure, or when the future is
+/// dropped midway, the file is removed.
+async fn stage_file<S>(path: PathBuf, body: S) -> Result<([u8; 16], u64, PathBuf)>
 where
     S: Stream<Item = Result<Bytes>> + Send,
 {
-    let mut file = tokio::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(path)
-        .await
-        .map_err(|e| Error::from_io(e, "cannot stage the part"))?;
-    let mut md5 = Md5::new();
-    let mut size = 0u64;
-    let mut body = std::pin::pin!(body);
-    while let Some(chunk) = body.next().await {
-        let chunk = chunk?;
-        size += chunk.len() as u64;
-        if size > MAX_PART_SIZE {
-            return Err(too_large());
-        }
-        md5.update(&chunk);
-        file.write_all(&chunk)
-            .await
-            .map_err(|e| Error::from_io(e, "cannot stage the part"))?;
-    }
-    file.flush()
-        .await
-        .map_err(|e| Error::from_io(e, "cannot stage the part"))?;
-    Ok((md5.finalize().into(), size))
+    let fail = |e| Error::from_io(e, "cannot stage the part");
+    let (file, staging) = crate::io::StagingFile::create(path, fail).await?;
+    let spec = crate::io::StreamWrite {
+        max: Some(MAX_PART_SIZE),
+        too_large,
+        md5: true,
+        ..Default::default()
+    };
+    let written = crate::io::write_stream(file, body, spec, fail).await?;
+    drop(written.file);
+    let md5 = written.md5.unwrap_or_default();
+    Ok((md5, written.size, staging.keep()))
 }
 
 /// Collects a part's stream in memory (memory and S3 backends), hashing it.

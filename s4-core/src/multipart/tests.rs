@@ -111,7 +111,7 @@ async fn round_trip(s4: S4) -> Result<()> {
         created,
         vec![crate::ObjectChange::created(
             &bucket,
-            key.as_str(),
+            &key,
             want.len() as u64
         )]
     );

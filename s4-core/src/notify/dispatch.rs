@@ -118,14 +118,17 @@ impl Dispatcher {
     }
 
     fn on_own(&mut self, change: ObjectChange) {
-        if !self.wanted(&change.bucket, &change.key) {
+        let (bucket, key) = (change.bucket.as_str(), change.key.as_str());
+        if !self.wanted(bucket, key) {
             return;
         }
         let state = match change.kind {
             ChangeKind::Created { size } => State::Present(size),
             ChangeKind::Removed => State::Absent,
         };
-        self.touch((change.bucket, change.key)).own = Some(state);
+        // Coalesced with what the watcher sees on disk, which names files by path
+        // text (a file name need not be a valid key), so pending keys are text.
+        self.touch((bucket.to_string(), key.to_string())).own = Some(state);
     }
 
     fn on_disk(&mut self, change: FsChange) {

@@ -311,7 +311,7 @@ impl Notifications {
                 .store
                 .cached()
                 .buckets
-                .contains_key(&change.bucket)
+                .contains_key(change.bucket.as_str())
         {
             return;
         }

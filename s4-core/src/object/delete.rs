@@ -80,8 +80,8 @@ impl S4 {
             Address::Raw => self.backend().delete_raw(bucket, key).await?,
         }
         if existed {
-            self.publish(ObjectChange::removed(bucket, key.as_str()));
-            outcome.deleted.push(key.as_str().to_string());
+            self.publish(ObjectChange::removed(bucket, key));
+            outcome.deleted.push(key.clone());
         }
         Ok(outcome)
     }
@@ -108,11 +108,19 @@ impl S4 {
         let mut done = 0usize;
         while let Some(result) = results.next().await {
             match result {
-                Ok(path) => {
-                    let k = path.to_string();
-                    self.publish(ObjectChange::removed(bucket, &k));
-                    outcome.deleted.push(k);
-                }
+                // Every path in `paths` is a parsed key's verbatim path, so it
+                // parses back to that key.
+                Ok(path) => match ObjectKey::parse(path.as_ref()) {
+                    Ok(key) => {
+                        self.publish(ObjectChange::removed(bucket, &key));
+                        outcome.deleted.push(key);
+                    }
+                    Err(e) => outcome.failed.push(DeleteFailure {
+                        key: path.to_string(),
+                        code: "InternalError".to_string(),
+                        message: e.to_string(),
+                    }),
+                },
                 Err(e) => {
                     let fallback = paths.get(done).map(|p| p.to_string());
                     let (k, code, message) = delete_failure(&e, fallback.as_ref());
@@ -127,9 +135,12 @@ impl S4 {
         }
         drop(results);
         for k in raw {
+            // A listed key that is not a valid `ObjectKey` (control characters,
+            // over 1024 bytes) is refused here, never deleted: so every published
+            // change names a valid key.
             let deleted = match ObjectKey::parse(&k) {
                 Ok(key) if self.backend().holds_any_key() => {
-                    self.backend().delete_raw(bucket, &key).await
+                    self.backend().delete_raw(bucket, &key).await.map(|()| key)
                 }
                 Ok(key) => Err(key
                     .portable_path()
@@ -138,9 +149,9 @@ impl S4 {
                 Err(e) => Err(e),
             };
             match deleted {
-                Ok(()) => {
-                    self.publish(ObjectChange::removed(bucket, &k));
-                    outcome.deleted.push(k);
+                Ok(key) => {
+                    self.publish(ObjectChange::removed(bucket, &key));
+                    outcome.deleted.push(key);
                 }
                 Err(e) => outcome.failed.push(DeleteFailure {
                     code: e.code().unwrap_or("InternalError").to_string(),

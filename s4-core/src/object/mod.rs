@@ -167,7 +167,9 @@ pub struct PutOutcome {
 /// One key a delete could not remove.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeleteFailure {
-    /// The key.
+    /// The key, as the backend listed it: text, because a listed key need not be
+    /// a valid [`ObjectKey`] (an S3 engine may hold keys with control characters,
+    /// which are refused here with `InvalidKey`).
     pub key: String,
     /// Backend error code (e.g. `AccessDenied`).
     pub code: String,
@@ -181,8 +183,9 @@ pub struct DeleteOutcome {
     /// `true` when objects existed under the folder prefix and were deleted as a folder;
     /// `false` for a single-key delete.
     pub folder: bool,
-    /// Keys deleted.
-    pub deleted: Vec<String>,
+    /// Keys deleted (only valid keys are ever deleted; see [`DeleteFailure`] for
+    /// the listed keys that were refused, which may not be).
+    pub deleted: Vec<ObjectKey>,
     /// Keys that could not be deleted.
     pub failed: Vec<DeleteFailure>,
 }

@@ -34,7 +34,7 @@ impl S4 {
             .await
         {
             Ok(outcome) => {
-                self.publish(ObjectChange::created(bucket, key.as_str(), outcome.size));
+                self.publish(ObjectChange::created(bucket, key, outcome.size));
                 Ok(outcome)
             }
             Err(e) => {

@@ -27,6 +27,7 @@ use object_store::{
 };
 
 use super::objmeta::{self, StoredMeta};
+use crate::io::StagingFile;
 
 type OsResult<T> = object_store::Result<T>;
 
@@ -77,47 +78,25 @@ impl fmt::Display for LocalObjects {
     }
 }
 
-/// A staging file that is removed unless it was published.
+/// A staging file ([`StagingFile`]: removed unless it was published).
 struct Staged {
-    path: PathBuf,
-    file: Option<File>,
+    staging: StagingFile,
+    file: File,
 }
 
 impl Staged {
     fn create(config: &StoreConfig) -> std::io::Result<Self> {
-        for _ in 0..8 {
-            let name = format!("{:016x}.part", rand::random::<u64>());
-            let path = config.tmp.join(name);
-            match std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&path)
-            {
-                Ok(file) => {
-                    return Ok(Staged {
-                        path,
-                        file: Some(file),
-                    })
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    std::fs::create_dir_all(&config.tmp)?;
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        Err(std::io::Error::other("cannot create a staging file"))
+        let (file, staging) = StagingFile::create_in_blocking(&config.tmp)?;
+        Ok(Staged { staging, file })
     }
 
     fn file(&self) -> std::io::Result<&File> {
-        self.file
-            .as_ref()
-            .ok_or_else(|| std::io::Error::other("staging file already published"))
+        Ok(&self.file)
     }
 
     /// Sets the metadata, syncs, and renames the file to `dest` (blocking).
-    fn publish(mut self, dest: &FsPath, meta: &StoredMeta, fsync: bool) -> std::io::Result<()> {
-        let file = self.file()?;
+    fn publish(self, dest: &FsPath, meta: &StoredMeta, fsync: bool) -> std::io::Result<()> {
+        let file = &self.file;
         objmeta::write_meta_fd(file, meta)?;
         if fsync {
             file.sync_all()?;
@@ -133,23 +112,14 @@ impl Staged {
                 });
             }
         }
-        std::fs::rename(&self.path, dest)?;
-        self.file = None;
-        self.path = PathBuf::new();
+        std::fs::rename(self.staging.path(), dest)?;
+        self.staging.keep();
         if fsync {
             if let Some(parent) = parent {
                 File::open(parent)?.sync_all()?;
             }
         }
         Ok(())
-    }
-}
-
-impl Drop for Staged {
-    fn drop(&mut self) {
-        if self.file.take().is_some() {
-            let _ = std::fs::remove_file(&self.path);
-        }
     }
 }
 
@@ -355,7 +325,9 @@ struct UploadState {
 
 impl fmt::Debug for Staged {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Staged").field("path", &self.path).finish()
+        f.debug_struct("Staged")
+            .field("path", &self.staging.path())
+            .finish()
     }
 }
 

@@ -318,7 +318,11 @@ pub async fn folder_delete(s4: &S4) {
         .await
         .expect("delete data");
     assert!(outcome.folder);
-    let deleted: BTreeSet<String> = outcome.deleted.into_iter().collect();
+    let deleted: BTreeSet<String> = outcome
+        .deleted
+        .iter()
+        .map(|k| k.as_str().to_string())
+        .collect();
     assert_eq!(deleted, expected.iter().map(|s| s.to_string()).collect());
     let left: BTreeSet<String> = all_keys(s4, &bucket, "").await.into_iter().collect();
     assert_eq!(
@@ -339,7 +343,7 @@ pub async fn folder_delete(s4: &S4) {
         .await
         .expect("delete data.csv");
     assert!(!outcome.folder);
-    assert_eq!(outcome.deleted, vec!["data.csv".to_string()]);
+    assert_eq!(outcome.deleted, vec![key("data.csv")]);
     let outcome = s4
         .delete_object(&bucket, &key("missing"))
         .await
@@ -523,8 +527,8 @@ pub async fn change_events(s4: &S4) {
     let mut got = Vec::new();
     while got.len() < 2 {
         let change = changes.recv().await.expect("change event");
-        if change.bucket == bucket.as_str() {
-            got.push((change.key, change.kind));
+        if change.bucket == bucket {
+            got.push((change.key.as_str().to_string(), change.kind));
         }
     }
     assert_eq!(

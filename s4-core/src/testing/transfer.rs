@@ -181,8 +181,8 @@ pub async fn transfer_pairs(s4: &S4) {
     assert_eq!(keys_under(&s4, &a, "copy/").await, with_marker);
     let mut created = BTreeSet::new();
     while let Ok(change) = changes.try_recv() {
-        if matches!(change.kind, ChangeKind::Created { .. }) && change.bucket == a.as_str() {
-            created.insert(change.key);
+        if matches!(change.kind, ChangeKind::Created { .. }) && change.bucket == a {
+            created.insert(change.key.as_str().to_string());
         }
     }
     assert!(

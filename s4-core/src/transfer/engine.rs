@@ -302,7 +302,7 @@ async fn copy_file(s4: &S4, entry: &Arc<JobEntry>, index: usize) -> Result<Outco
             match server_copy(s4, (src, &from), (dst, &to), &options).await {
                 Ok(ServerCopy::Copied { size }) => {
                     entry.update(|state| state.job.files[index].size = size);
-                    s4.publish(ObjectChange::created(dst, to.as_str(), size));
+                    s4.publish(ObjectChange::created(dst, &to, size));
                     return Ok(Outcome::Copied(size));
                 }
                 Ok(_) => {}
@@ -434,7 +434,7 @@ pub(crate) async fn remove_destination(
                 Err(e) => return Err(e.into()),
             }
             if existed {
-                s4.publish(ObjectChange::removed(bucket, key.as_str()));
+                s4.publish(ObjectChange::removed(bucket, &key));
             }
             Ok(())
         }

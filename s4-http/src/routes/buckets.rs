@@ -8,9 +8,10 @@ use s4_core::BucketName;
 use serde_json::{json, Value};
 
 use super::{iso, HandlerResult};
-use crate::app::{App, Ctx};
+use crate::app::App;
 use crate::body;
 use crate::error::ApiError;
+use crate::router::BucketParams;
 
 /// `GET /api/buckets`.
 pub(crate) async fn list(app: &App) -> HandlerResult {
@@ -102,8 +103,8 @@ pub(crate) async fn create(app: &App, request: Request<Incoming>) -> HandlerResu
 }
 
 /// `DELETE /api/buckets/:bucketName`.
-pub(crate) async fn delete(app: &App, ctx: &Ctx) -> HandlerResult {
-    let bucket = super::bucket_param(ctx)?;
+pub(crate) async fn delete(app: &App, p: &BucketParams) -> HandlerResult {
+    let bucket = super::bucket_param(&p.bucket)?;
     let result = app.s4().delete_bucket(&bucket).await;
     tracing::info!(target: "audit", action = "DELETE", resource = %format!("s3:{bucket}"), status = if result.is_ok() { "success" } else { "failure" }, "delete bucket");
     result?;

@@ -17,6 +17,7 @@ use crate::app::{App, Ctx};
 use crate::body;
 use crate::download::{self, FileMeta};
 use crate::error::ApiError;
+use crate::router::LocationParams;
 
 /// Maps a local-storage error to the names of the §7.3 table.
 fn local_error(e: Error) -> ApiError {
@@ -36,10 +37,10 @@ fn audit(method: &str, location: &str, path: &str, ok: bool) {
 
 /// The location id and decoded relative path of a request, after the caller's
 /// location authorization (§4.7).
-fn target(ctx: &Ctx) -> Result<(String, String), ApiError> {
-    let id = ctx.params.get("location").to_string();
+fn target(ctx: &Ctx, p: &LocationParams) -> Result<(String, String), ApiError> {
+    let id = p.location.clone();
     ctx.caller()?.check_location(&id).map_err(ApiError::from)?;
-    let raw = ctx.params.get("path");
+    let raw = p.path.as_deref().unwrap_or_default();
     let path =
         decode_b64_text(raw).map_err(|_| ApiError::bad_request("Path is not valid base64."))?;
     Ok((id, path))
@@ -80,9 +81,9 @@ fn parse_offset_limit(ctx: &Ctx) -> Result<(Option<usize>, usize), ApiError> {
 }
 
 /// `GET /api/local/files/:locationId/*`.
-pub(crate) async fn list(app: &App, ctx: &Ctx) -> HandlerResult {
+pub(crate) async fn list(app: &App, ctx: &Ctx, p: &LocationParams) -> HandlerResult {
     let (limit, offset) = parse_offset_limit(ctx)?;
-    let (id, path) = target(ctx)?;
+    let (id, path) = target(ctx, p)?;
     let listing = app
         .s4()
         .locations()
@@ -93,10 +94,15 @@ pub(crate) async fn list(app: &App, ctx: &Ctx) -> HandlerResult {
 }
 
 /// `POST /api/local/upload/:locationId/*` (and the `/local/files/...` alias).
-pub(crate) async fn upload(app: &App, request: Request<Incoming>, ctx: &Ctx) -> HandlerResult {
+pub(crate) async fn upload(
+    app: &App,
+    request: Request<Incoming>,
+    ctx: &Ctx,
+    p: &LocationParams,
+) -> HandlerResult {
     let limit = &RateLimit::LOCAL_UPLOAD;
     app.limiter().check(&limit.key(ctx.peer.ip()), limit)?;
-    let (id, path) = target(ctx)?;
+    let (id, path) = target(ctx, p)?;
     if path.is_empty() {
         return Err(ApiError::bad_request("File path is required"));
     }
@@ -129,8 +135,13 @@ pub(crate) async fn upload(app: &App, request: Request<Incoming>, ctx: &Ctx) -> 
 }
 
 /// `GET /api/local/download/:locationId/*`.
-pub(crate) async fn download(app: &App, request: &Request<Incoming>, ctx: &Ctx) -> HandlerResult {
-    let (id, path) = target(ctx)?;
+pub(crate) async fn download(
+    app: &App,
+    request: &Request<Incoming>,
+    ctx: &Ctx,
+    p: &LocationParams,
+) -> HandlerResult {
+    let (id, path) = target(ctx, p)?;
     let range = download::parse_range(request.headers());
     let result = app.s4().locations().open_read(&id, &path, range).await;
     audit("GET", &id, &path, result.is_ok());
@@ -156,8 +167,8 @@ pub(crate) async fn download(app: &App, request: &Request<Incoming>, ctx: &Ctx) 
 }
 
 /// `DELETE /api/local/:locationId/*` (and the `/local/files/...` alias).
-pub(crate) async fn delete(app: &App, ctx: &Ctx) -> HandlerResult {
-    let (id, path) = target(ctx)?;
+pub(crate) async fn delete(app: &App, ctx: &Ctx, p: &LocationParams) -> HandlerResult {
+    let (id, path) = target(ctx, p)?;
     let result = app.s4().locations().delete(&id, &path).await;
     audit("DELETE", &id, &path, result.is_ok());
     let count = result.map_err(local_error)?;
@@ -165,8 +176,8 @@ pub(crate) async fn delete(app: &App, ctx: &Ctx) -> HandlerResult {
 }
 
 /// `GET /api/local/view/:locationId/*`.
-pub(crate) async fn view(app: &App, ctx: &Ctx) -> HandlerResult {
-    let (id, path) = target(ctx)?;
+pub(crate) async fn view(app: &App, ctx: &Ctx, p: &LocationParams) -> HandlerResult {
+    let (id, path) = target(ctx, p)?;
     let locations = app.s4().locations();
     if matches!(ctx.query("raw"), Some("true" | "1")) {
         let file = locations
@@ -206,8 +217,8 @@ pub(crate) async fn view(app: &App, ctx: &Ctx) -> HandlerResult {
 }
 
 /// `POST /api/local/create-directory/:locationId/*` (and `/local/directories/...`).
-pub(crate) async fn create_dir(app: &App, ctx: &Ctx) -> HandlerResult {
-    let (id, path) = target(ctx)?;
+pub(crate) async fn create_dir(app: &App, ctx: &Ctx, p: &LocationParams) -> HandlerResult {
+    let (id, path) = target(ctx, p)?;
     if path.is_empty() {
         return Err(ApiError::bad_request("Directory path is required"));
     }

@@ -1,4 +1,5 @@
-//! Route handlers, one module per operation family, dispatched on [`RouteId`].
+//! Route handlers, one module per operation family, dispatched on the typed
+//! [`Params`] of the matched route.
 
 pub(crate) mod auth;
 pub(crate) mod buckets;
@@ -21,70 +22,75 @@ use hyper::body::Incoming;
 use crate::app::{App, Ctx};
 use crate::body::Body;
 use crate::error::ApiError;
-use crate::router::RouteId;
+use crate::router::Params;
 
 /// Result of a handler.
 pub(crate) type HandlerResult = Result<Response<Body>, ApiError>;
 
-/// Runs the handler of `ctx.route`.
-pub(crate) async fn dispatch(app: &App, request: Request<Incoming>, ctx: Ctx) -> HandlerResult {
-    match ctx.route.id {
-        RouteId::Health => service::health(),
-        RouteId::Kernels => service::kernels(app),
-        RouteId::ListBuckets => buckets::list(app).await,
-        RouteId::CreateBucket => buckets::create(app, request).await,
-        RouteId::DeleteBucket => buckets::delete(app, &ctx).await,
-        RouteId::ListObjects => objects::list(app, &ctx).await,
-        RouteId::UploadObject => objects::upload(app, request, &ctx).await,
-        RouteId::DownloadObject => objects::download(app, &request, &ctx).await,
-        RouteId::DeleteObject => objects::delete(app, &ctx).await,
-        RouteId::ViewObject => objects::view(app, &ctx).await,
-        RouteId::ObjectMetadata => objects::metadata(app, &ctx).await,
-        RouteId::UploadProgress => objects::upload_progress(app, &ctx),
-        RouteId::AbortUpload => objects::abort_upload(app, &ctx),
-        RouteId::AuthInfo => auth::info(app),
-        RouteId::AuthLogin => auth::login(app, request, &ctx).await,
-        RouteId::AuthLogout => auth::logout(app, &request, &ctx),
-        RouteId::AuthMe => auth::me(&ctx),
-        RouteId::SseTicket => auth::sse_ticket(app, request, &ctx).await,
-        RouteId::LocalLocations => local::locations(app, &ctx).await,
-        RouteId::LocalList => local::list(app, &ctx).await,
-        RouteId::LocalUpload => local::upload(app, request, &ctx).await,
-        RouteId::LocalDownload => local::download(app, &request, &ctx).await,
-        RouteId::LocalDelete => local::delete(app, &ctx).await,
-        RouteId::LocalView => local::view(app, &ctx).await,
-        RouteId::LocalMkdir => local::create_dir(app, &ctx).await,
-        RouteId::LocalDebug => local::debug(app, &ctx).await,
-        RouteId::TransferCreate => transfer::create(app, request, &ctx).await,
-        RouteId::TransferCheckConflicts => transfer::check_conflicts(app, request, &ctx).await,
-        RouteId::TransferProgress => transfer::progress(app, &ctx),
-        RouteId::TransferCancel => transfer::cancel(app, &ctx),
-        RouteId::TransferCleanup => transfer::cleanup(app, &ctx).await,
-        RouteId::TransferGet => transfer::details(app, &ctx),
-        RouteId::GetS3Settings
-        | RouteId::PutS3Settings
-        | RouteId::TestS3
-        | RouteId::GetHfSettings
-        | RouteId::PutHfSettings
-        | RouteId::TestHf
-        | RouteId::GetProxySettings
-        | RouteId::PutProxySettings
-        | RouteId::TestProxy
-        | RouteId::GetMaxConcurrent
-        | RouteId::PutMaxConcurrent
-        | RouteId::GetMaxFilesPerPage
-        | RouteId::PutMaxFilesPerPage
-        | RouteId::GetDisclaimer
-        | RouteId::PutDisclaimer => settings::dispatch(app, request, &ctx).await,
-        RouteId::GetNotifications => notifications::get(app, &ctx).await,
-        RouteId::PutNotifications => notifications::put(app, request, &ctx).await,
-        RouteId::DeleteNotification => notifications::delete(app, &ctx).await,
-        RouteId::TestNotificationEndpoint => notifications::test_endpoint(app, request).await,
-        RouteId::GetObjectTags => tags::get(app, &ctx).await,
-        RouteId::PutObjectTags => tags::put(app, request, &ctx).await,
-        RouteId::DeleteObjectTags => tags::delete(app, &ctx).await,
-        RouteId::GithubRepoInfo => github::repo_info(app).await,
-        RouteId::HuggingFaceImport => import::huggingface_import(app, request, &ctx).await,
+/// Runs the handler of `ctx.route`, handing it its typed parameters.
+pub(crate) async fn dispatch(
+    app: &App,
+    request: Request<Incoming>,
+    ctx: Ctx,
+    params: Params,
+) -> HandlerResult {
+    match params {
+        Params::Health => service::health(),
+        Params::Kernels => service::kernels(app),
+        Params::ListBuckets => buckets::list(app).await,
+        Params::CreateBucket => buckets::create(app, request).await,
+        Params::DeleteBucket(p) => buckets::delete(app, &p).await,
+        Params::ListObjects(p) => objects::list(app, &ctx, &p).await,
+        Params::UploadObject(p) => objects::upload(app, request, &p).await,
+        Params::DownloadObject(p) => objects::download(app, &request, &p).await,
+        Params::DeleteObject(p) => objects::delete(app, &p).await,
+        Params::ViewObject(p) => objects::view(app, &ctx, &p).await,
+        Params::ObjectMetadata(p) => objects::metadata(app, &p).await,
+        Params::UploadProgress(p) => objects::upload_progress(app, &p),
+        Params::AbortUpload(p) => objects::abort_upload(app, &p),
+        Params::AuthInfo => auth::info(app),
+        Params::AuthLogin => auth::login(app, request, &ctx).await,
+        Params::AuthLogout => auth::logout(app, &request, &ctx),
+        Params::AuthMe => auth::me(&ctx),
+        Params::SseTicket => auth::sse_ticket(app, request, &ctx).await,
+        Params::LocalLocations => local::locations(app, &ctx).await,
+        Params::LocalList(p) => local::list(app, &ctx, &p).await,
+        Params::LocalUpload(p) => local::upload(app, request, &ctx, &p).await,
+        Params::LocalDownload(p) => local::download(app, &request, &ctx, &p).await,
+        Params::LocalDelete(p) => local::delete(app, &ctx, &p).await,
+        Params::LocalView(p) => local::view(app, &ctx, &p).await,
+        Params::LocalMkdir(p) => local::create_dir(app, &ctx, &p).await,
+        Params::LocalDebug => local::debug(app, &ctx).await,
+        Params::TransferCreate => transfer::create(app, request, &ctx).await,
+        Params::TransferCheckConflicts => transfer::check_conflicts(app, request, &ctx).await,
+        Params::TransferProgress(p) => transfer::progress(app, &p),
+        Params::TransferCancel(p) => transfer::cancel(app, &p),
+        Params::TransferCleanup(p) => transfer::cleanup(app, &p).await,
+        Params::TransferGet(p) => transfer::details(app, &p),
+        Params::GetS3Settings
+        | Params::PutS3Settings
+        | Params::TestS3
+        | Params::GetHfSettings
+        | Params::PutHfSettings
+        | Params::TestHf
+        | Params::GetProxySettings
+        | Params::PutProxySettings
+        | Params::TestProxy
+        | Params::GetMaxConcurrent
+        | Params::PutMaxConcurrent
+        | Params::GetMaxFilesPerPage
+        | Params::PutMaxFilesPerPage
+        | Params::GetDisclaimer
+        | Params::PutDisclaimer => settings::dispatch(app, request, &ctx).await,
+        Params::GetNotifications(p) => notifications::get(app, &p).await,
+        Params::PutNotifications(p) => notifications::put(app, request, &p).await,
+        Params::DeleteNotification(p) => notifications::delete(app, &p).await,
+        Params::TestNotificationEndpoint => notifications::test_endpoint(app, request).await,
+        Params::GetObjectTags(p) => tags::get(app, &p).await,
+        Params::PutObjectTags(p) => tags::put(app, request, &p).await,
+        Params::DeleteObjectTags(p) => tags::delete(app, &p).await,
+        Params::GithubRepoInfo => github::repo_info(app).await,
+        Params::HuggingFaceImport => import::huggingface_import(app, request, &ctx).await,
     }
 }
 
@@ -97,8 +103,8 @@ pub(crate) fn iso(time: &chrono::DateTime<chrono::Utc>) -> String {
 /// breaks the rules cannot exist on any backend, so it is answered as the
 /// backend answers a missing bucket (404 `NoSuchBucket`), and no backend ever
 /// receives an unchecked name.
-pub(crate) fn bucket_param(ctx: &Ctx) -> Result<s4_core::BucketName, ApiError> {
-    s4_core::BucketName::parse(ctx.params.get("bucket")).map_err(|_| {
+pub(crate) fn bucket_param(raw: &str) -> Result<s4_core::BucketName, ApiError> {
+    s4_core::BucketName::parse(raw).map_err(|_| {
         ApiError::new(
             http::StatusCode::NOT_FOUND,
             "NoSuchBucket",

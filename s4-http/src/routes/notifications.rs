@@ -10,20 +10,21 @@ use serde_json::{json, Map, Value};
 
 use super::buckets::schema_bucket_name;
 use super::HandlerResult;
-use crate::app::{App, Ctx};
+use crate::app::App;
 use crate::body;
 use crate::error::ApiError;
+use crate::router::{BucketParams, NotificationParams};
 
 const ENDPOINT_PATTERN: &str = "must match pattern \"^https?://.+\"";
 
-fn bucket_param(ctx: &Ctx) -> Result<BucketName, ApiError> {
-    let raw = Value::String(ctx.params.get("bucket").to_string());
+fn bucket_param(raw: &str) -> Result<BucketName, ApiError> {
+    let raw = Value::String(raw.to_string());
     schema_bucket_name("params/bucketName", Some(&raw))
 }
 
 /// `GET /api/notifications/:bucketName`.
-pub(crate) async fn get(app: &App, ctx: &Ctx) -> HandlerResult {
-    let bucket = bucket_param(ctx)?;
+pub(crate) async fn get(app: &App, p: &BucketParams) -> HandlerResult {
+    let bucket = bucket_param(&p.bucket)?;
     let entries: Vec<NotificationEntry> = app
         .s4()
         .notifications()
@@ -36,8 +37,8 @@ pub(crate) async fn get(app: &App, ctx: &Ctx) -> HandlerResult {
 }
 
 /// `PUT /api/notifications/:bucketName`: replaces the bucket's list.
-pub(crate) async fn put(app: &App, request: Request<Incoming>, ctx: &Ctx) -> HandlerResult {
-    let bucket = bucket_param(ctx)?;
+pub(crate) async fn put(app: &App, request: Request<Incoming>, p: &BucketParams) -> HandlerResult {
+    let bucket = bucket_param(&p.bucket)?;
     let value = body::read_json_value(request).await?;
     let entries = parse_entries(&value)?;
     let result = app.s4().notifications().replace(&bucket, entries).await;
@@ -49,9 +50,9 @@ pub(crate) async fn put(app: &App, request: Request<Incoming>, ctx: &Ctx) -> Han
 }
 
 /// `DELETE /api/notifications/:bucketName/:notificationId`.
-pub(crate) async fn delete(app: &App, ctx: &Ctx) -> HandlerResult {
-    let bucket = bucket_param(ctx)?;
-    let id = ctx.params.get("id");
+pub(crate) async fn delete(app: &App, p: &NotificationParams) -> HandlerResult {
+    let bucket = bucket_param(&p.bucket)?;
+    let id = p.id.as_str();
     if id.is_empty() {
         return Err(ApiError::bad_request(
             "params/notificationId must NOT have fewer than 1 characters",

@@ -8,25 +8,26 @@ use s4_core::{BucketName, ObjectKey};
 use serde_json::{json, Value};
 
 use super::HandlerResult;
-use crate::app::{App, Ctx};
+use crate::app::App;
 use crate::body;
 use crate::error::ApiError;
+use crate::router::ObjectParams;
 
 fn audit(method: &str, bucket: &str, key: &str, ok: bool) {
     tracing::info!(target: "audit", action = method, resource = %format!("s3:{bucket}/{key}"), status = if ok { "success" } else { "failure" }, "object tags");
 }
 
-fn target(ctx: &Ctx) -> Result<(BucketName, ObjectKey), ApiError> {
+fn target(p: &ObjectParams) -> Result<(BucketName, ObjectKey), ApiError> {
     let invalid_key = |m: &str| ApiError::new(http::StatusCode::BAD_REQUEST, "InvalidKey", m);
-    let bucket = BucketName::parse(ctx.params.get("bucket")).map_err(|e| {
+    let bucket = BucketName::parse(&p.bucket).map_err(|e| {
         ApiError::new(
             http::StatusCode::BAD_REQUEST,
             "InvalidBucketName",
             e.message(),
         )
     })?;
-    let text = decode_b64_text(ctx.params.get("key"))
-        .map_err(|_| invalid_key("Object key is not valid base64."))?;
+    let text =
+        decode_b64_text(&p.key).map_err(|_| invalid_key("Object key is not valid base64."))?;
     if text.is_empty() {
         return Err(invalid_key("Object key must not be empty."));
     }
@@ -95,18 +96,18 @@ fn parse_body(value: &Value) -> Result<Vec<(String, String)>, ApiError> {
 }
 
 /// `GET /api/objects/tags/:bucketName/:encodedKey`.
-pub(crate) async fn get(app: &App, ctx: &Ctx) -> HandlerResult {
-    let (bucket, key) = target(ctx)?;
+pub(crate) async fn get(app: &App, p: &ObjectParams) -> HandlerResult {
+    let (bucket, key) = target(p)?;
     let result = app.s4().get_object_tags(&bucket, &key).await;
     audit("GET", bucket.as_str(), key.as_str(), result.is_ok());
     Ok(body::ok(&json!({ "tags": tags_json(&result?) })))
 }
 
 /// `PUT /api/objects/tags/:bucketName/:encodedKey`.
-pub(crate) async fn put(app: &App, request: Request<Incoming>, ctx: &Ctx) -> HandlerResult {
+pub(crate) async fn put(app: &App, request: Request<Incoming>, p: &ObjectParams) -> HandlerResult {
     let value = body::read_json_value(request).await?;
     let tags = parse_body(&value)?;
-    let (bucket, key) = target(ctx)?;
+    let (bucket, key) = target(p)?;
     let result = app.s4().put_object_tags(&bucket, &key, &tags).await;
     audit("PUT", bucket.as_str(), key.as_str(), result.is_ok());
     result?;
@@ -117,8 +118,8 @@ pub(crate) async fn put(app: &App, request: Request<Incoming>, ctx: &Ctx) -> Han
 }
 
 /// `DELETE /api/objects/tags/:bucketName/:encodedKey`.
-pub(crate) async fn delete(app: &App, ctx: &Ctx) -> HandlerResult {
-    let (bucket, key) = target(ctx)?;
+pub(crate) async fn delete(app: &App, p: &ObjectParams) -> HandlerResult {
+    let (bucket, key) = target(p)?;
     let result = app.s4().delete_object_tags(&bucket, &key).await;
     audit("DELETE", bucket.as_str(), key.as_str(), result.is_ok());
     result?;

@@ -16,6 +16,7 @@ use super::{iso, sse, HandlerResult};
 use crate::app::{App, Ctx};
 use crate::body;
 use crate::error::ApiError;
+use crate::router::{JobParams, ResourceParams};
 
 fn audit(action: &str, resource: &str, ok: bool) {
     tracing::info!(target: "audit", action, resource, status = if ok { "success" } else { "failure" }, "transfer");
@@ -324,8 +325,8 @@ fn progress_json(job: &Job) -> Value {
 }
 
 /// `GET /api/transfer/progress/:jobId` (SSE; cookie, Bearer or ticket).
-pub(crate) fn progress(app: &App, ctx: &Ctx) -> HandlerResult {
-    let id = JobId::from(ctx.params.get("resource"));
+pub(crate) fn progress(app: &App, p: &ResourceParams) -> HandlerResult {
+    let id = JobId::from(p.resource.as_str());
     audit("progress", id.as_str(), true);
     let Some(events) = app.s4().transfers().subscribe(&id) else {
         let once = json!({ "type": "error", "error": "Job not found" }).to_string();
@@ -340,8 +341,8 @@ fn job_not_found() -> ApiError {
 }
 
 /// `GET /api/transfer/:jobId`.
-pub(crate) fn details(app: &App, ctx: &Ctx) -> HandlerResult {
-    let id = JobId::from(ctx.params.get("job"));
+pub(crate) fn details(app: &App, p: &JobParams) -> HandlerResult {
+    let id = JobId::from(p.job.as_str());
     let job = app.s4().transfers().get(&id);
     audit("get", id.as_str(), job.is_some());
     let job = job.ok_or_else(job_not_found)?;
@@ -386,16 +387,16 @@ pub(crate) fn details(app: &App, ctx: &Ctx) -> HandlerResult {
 }
 
 /// `POST /api/transfer/cancel/:jobId` and `DELETE /api/transfer/:jobId`.
-pub(crate) fn cancel(app: &App, ctx: &Ctx) -> HandlerResult {
-    let id = JobId::from(ctx.params.get("job"));
+pub(crate) fn cancel(app: &App, p: &JobParams) -> HandlerResult {
+    let id = JobId::from(p.job.as_str());
     let cancelled = app.s4().transfers().cancel(&id);
     audit("cancel", id.as_str(), cancelled);
     Ok(body::ok(&json!({ "cancelled": cancelled })))
 }
 
 /// `POST /api/transfer/cleanup/:jobId` and `POST /api/transfer/:jobId/cleanup`.
-pub(crate) async fn cleanup(app: &App, ctx: &Ctx) -> HandlerResult {
-    let id = JobId::from(ctx.params.get("job"));
+pub(crate) async fn cleanup(app: &App, p: &JobParams) -> HandlerResult {
+    let id = JobId::from(p.job.as_str());
     let result = app.s4().transfers().cleanup(&id).await;
     audit("cleanup", id.as_str(), result.is_ok());
     let report = result.map_err(|e| match e.kind() {

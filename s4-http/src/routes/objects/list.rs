@@ -3,7 +3,7 @@
 use super::*;
 
 /// `GET /api/objects/:bucketName[/:encodedPrefix]` — list or search (§8.1, §8.2).
-pub(crate) async fn list(app: &App, ctx: &Ctx) -> HandlerResult {
+pub(crate) async fn list(app: &App, ctx: &Ctx, p: &ListParams) -> HandlerResult {
     // Query schema first (§3.4).
     let max_keys = match ctx.query("maxKeys") {
         None => 500,
@@ -13,8 +13,8 @@ pub(crate) async fn list(app: &App, ctx: &Ctx) -> HandlerResult {
             .map_err(|_| ApiError::bad_request("querystring/maxKeys must be integer"))?
             .clamp(1, 2000) as usize,
     };
-    let bucket = BucketName::parse(ctx.params.get("bucket"))
-        .map_err(|e| invalid("InvalidBucketName", e.message()))?;
+    let bucket =
+        BucketName::parse(&p.bucket).map_err(|e| invalid("InvalidBucketName", e.message()))?;
     let token = match ctx.query("continuationToken") {
         None => None,
         Some(t) if t.is_empty() || t.len() > s4_core::storage::MAX_TOKEN_CHARS => {
@@ -55,7 +55,7 @@ pub(crate) async fn list(app: &App, ctx: &Ctx) -> HandlerResult {
         }
         Some(q) => Some(q.to_string()),
     };
-    let raw_prefix = ctx.params.get("prefix");
+    let raw_prefix = p.prefix.as_deref().unwrap_or_default();
     let prefix = if raw_prefix.is_empty() {
         Prefix::root()
     } else {

@@ -35,6 +35,7 @@ use crate::app::{App, Ctx};
 use crate::body;
 use crate::download::{self, FileMeta};
 use crate::error::{client_closed, ApiError};
+use crate::router::{KeyParams, ListParams, ObjectParams, ResourceParams};
 
 fn audit(method: &str, bucket: &str, key: &str, ok: bool) {
     tracing::info!(target: "audit", action = method, resource = %format!("s3:{bucket}/{key}"), status = if ok { "success" } else { "failure" }, "object");
@@ -69,9 +70,9 @@ fn invalid(name: &str, message: &str) -> ApiError {
 }
 
 /// `DELETE /api/objects/:bucketName/:encodedKey` (§12.5).
-pub(crate) async fn delete(app: &App, ctx: &Ctx) -> HandlerResult {
-    let bucket = super::bucket_param(ctx)?;
-    let key = decode_key(ctx.params.get("key"))?;
+pub(crate) async fn delete(app: &App, p: &ObjectParams) -> HandlerResult {
+    let bucket = super::bucket_param(&p.bucket)?;
+    let key = decode_key(&p.key)?;
     let result = app.s4().delete_object(&bucket, &key).await;
     audit(
         "DELETE",

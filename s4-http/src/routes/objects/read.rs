@@ -3,9 +3,13 @@
 use super::*;
 
 /// `GET /api/objects/download/:bucketName/:encodedKey` (§12.4).
-pub(crate) async fn download(app: &App, request: &Request<Incoming>, ctx: &Ctx) -> HandlerResult {
-    let bucket = crate::routes::bucket_param(ctx)?;
-    let key = decode_key(ctx.params.get("key"))?;
+pub(crate) async fn download(
+    app: &App,
+    request: &Request<Incoming>,
+    p: &ObjectParams,
+) -> HandlerResult {
+    let bucket = crate::routes::bucket_param(&p.bucket)?;
+    let key = decode_key(&p.key)?;
     let result = stream_object(app, request, &bucket, &key, true).await;
     audit("GET", bucket.as_str(), key.as_str(), result.is_ok());
     result
@@ -80,9 +84,9 @@ pub(crate) fn preview_json(preview: &Preview) -> Value {
 }
 
 /// `GET /api/objects/view/:bucketName/:encodedKey` (§12.6).
-pub(crate) async fn view(app: &App, ctx: &Ctx) -> HandlerResult {
-    let bucket = crate::routes::bucket_param(ctx)?;
-    let key = decode_key(ctx.params.get("key"))?;
+pub(crate) async fn view(app: &App, ctx: &Ctx, p: &ObjectParams) -> HandlerResult {
+    let bucket = crate::routes::bucket_param(&p.bucket)?;
+    let key = decode_key(&p.key)?;
     if is_raw(ctx) {
         let object = app
             .s4()
@@ -148,9 +152,9 @@ async fn read_bounded(
 }
 
 /// `GET /api/objects/metadata/:bucketName/:encodedKey` (§12.8).
-pub(crate) async fn metadata(app: &App, ctx: &Ctx) -> HandlerResult {
-    let bucket = crate::routes::bucket_param(ctx)?;
-    let key = decode_key(ctx.params.get("key"))?;
+pub(crate) async fn metadata(app: &App, p: &ObjectParams) -> HandlerResult {
+    let bucket = crate::routes::bucket_param(&p.bucket)?;
+    let key = decode_key(&p.key)?;
     let info = app.s4().head_object(&bucket, &key).await?;
     let user: Map<String, Value> = info
         .metadata

@@ -29,9 +29,13 @@ fn upload_error(app: &App, e: Error) -> ApiError {
 }
 
 /// `POST /api/objects/upload/:bucketName/:encodedKey` (§12.2).
-pub(crate) async fn upload(app: &App, request: Request<Incoming>, ctx: &Ctx) -> HandlerResult {
-    let bucket = crate::routes::bucket_param(ctx)?;
-    let key = decode_key(ctx.params.get("key"))?;
+pub(crate) async fn upload(
+    app: &App,
+    request: Request<Incoming>,
+    p: &ObjectParams,
+) -> HandlerResult {
+    let bucket = crate::routes::bucket_param(&p.bucket)?;
+    let key = decode_key(&p.key)?;
     let limit = app.config().max_file_size;
     let declared = request
         .headers()
@@ -106,8 +110,8 @@ pub(crate) async fn upload(app: &App, request: Request<Incoming>, ctx: &Ctx) -> 
 }
 
 /// `GET /api/objects/upload-progress/:encodedKey` (SSE, §12.3).
-pub(crate) fn upload_progress(app: &App, ctx: &Ctx) -> HandlerResult {
-    let key = decode_key_text(ctx.params.get("resource"))?;
+pub(crate) fn upload_progress(app: &App, p: &ResourceParams) -> HandlerResult {
+    let key = decode_key_text(&p.resource)?;
     let s4 = app.s4().clone();
     let start = tokio::time::Instant::now() + Duration::from_secs(1);
     let ticks = tokio::time::interval_at(start, Duration::from_secs(1));
@@ -146,8 +150,8 @@ pub(crate) fn upload_progress(app: &App, ctx: &Ctx) -> HandlerResult {
 }
 
 /// `GET /api/objects/abort-upload/:encodedKey` (§12.7).
-pub(crate) fn abort_upload(app: &App, ctx: &Ctx) -> HandlerResult {
-    let key = decode_key_text(ctx.params.get("key"))?;
+pub(crate) fn abort_upload(app: &App, p: &KeyParams) -> HandlerResult {
+    let key = decode_key_text(&p.key)?;
     let message = if app.s4().uploads().abort(&key) {
         "Upload aborted"
     } else {

@@ -509,8 +509,8 @@ pub async fn transfer_server_side_copy(config: crate::storage::S3Config) {
         let mut created = false;
         while let Ok(change) = changes.try_recv() {
             created |= matches!(change.kind, ChangeKind::Created { .. })
-                && change.bucket == b.as_str()
-                && change.key == "copied/data.bin";
+                && change.bucket == b
+                && change.key == key;
         }
         assert!(created, "the copy publishes a change event");
         assert!(backend.pending_uploads(&b).await.expect("list").is_empty());

@@ -115,6 +115,31 @@ pub async fn s3_put(
     Ok(started.elapsed())
 }
 
+/// A direct streamed copy: a GET of `from` piped into a multipart PUT of `to`
+/// (`part`-byte parts, `in_flight` at a time); returns (elapsed, bytes).
+pub async fn s3_copy_streamed(
+    from: &Arc<dyn ObjectStore>,
+    from_key: &str,
+    to: &Arc<dyn ObjectStore>,
+    to_key: &str,
+    part: usize,
+    in_flight: usize,
+) -> Result<(Duration, u64)> {
+    let started = Instant::now();
+    let mut stream = from.get(&ObjectPath::from(from_key)).await?.into_stream();
+    let upload = to.put_multipart(&ObjectPath::from(to_key)).await?;
+    let mut writer = WriteMultipart::new_with_chunk_size(upload, part);
+    let mut total = 0u64;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk?;
+        total += chunk.len() as u64;
+        writer.wait_for_capacity(in_flight).await?;
+        writer.write(&chunk);
+    }
+    writer.finish().await?;
+    Ok((started.elapsed(), total))
+}
+
 /// A direct streaming GET; returns (elapsed, bytes).
 pub async fn s3_get(store: &Arc<dyn ObjectStore>, key: &str) -> Result<(Duration, u64)> {
     let started = Instant::now();

@@ -11,8 +11,9 @@ use crate::{limits, mb_per_s, say, Plan, Result, DATA_BUCKET, SMALL_KEY};
 
 /// Daemon settings the harness passes through from its own environment (the daemon
 /// otherwise starts with a clean one), so a run can be split by, e.g., `S4_FSYNC`.
-const PASS_THROUGH: [&str; 5] = [
+const PASS_THROUGH: [&str; 6] = [
     "S4_FSYNC",
+    "MALLOC_ARENA_MAX",
     "S4_S3_TIMEOUT",
     "S4_S3_CONNECT_TIMEOUT",
     "S4_S3_RETRIES",

@@ -26,6 +26,7 @@ use serde::Deserialize;
 mod copy;
 mod raw;
 mod request;
+mod sign;
 mod tags;
 
 use super::{decode_token, encode_token, Backend, BucketInfo, BucketListing, CreatedBucket};
@@ -39,7 +40,6 @@ use super::s3_client::S3Timeouts;
 
 pub use super::s3_config::S3Config;
 pub use copy::{PendingUpload, ServerCopyStats, DEFAULT_MULTIPART_COPY_THRESHOLD};
-pub(crate) use request::Attempt;
 
 /// Buckets of an S3-compatible endpoint.
 #[derive(Debug)]

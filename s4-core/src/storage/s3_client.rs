@@ -30,6 +30,14 @@ use object_store::client::{
 use object_store::{BackoffConfig, RetryConfig};
 
 use super::transport::TransportFailure;
+
+/// Why one attempt of a request failed: before sending (not retried) or on the
+/// wire.
+#[derive(Debug)]
+pub(crate) enum Attempt {
+    Build(Error),
+    Http(object_store::client::HttpError),
+}
 use crate::error::{Error, ErrorKind, Result};
 
 /// Environment variable of [`S3Timeouts::connect`] (seconds).
@@ -120,15 +128,15 @@ pub(crate) async fn with_retries<F, Fut, T>(
 ) -> Result<T>
 where
     F: FnMut() -> Fut,
-    Fut: Future<Output = std::result::Result<T, super::s3::Attempt>>,
+    Fut: Future<Output = std::result::Result<T, Attempt>>,
 {
     let started = tokio::time::Instant::now();
     let mut attempt = 0usize;
     loop {
         let error = match tokio::time::timeout(timeouts.headers_due(body_len), send()).await {
             Ok(Ok(value)) => return Ok(value),
-            Ok(Err(super::s3::Attempt::Build(e))) => return Err(e),
-            Ok(Err(super::s3::Attempt::Http(e))) => classify_http(&e).with_source(e),
+            Ok(Err(Attempt::Build(e))) => return Err(e),
+            Ok(Err(Attempt::Http(e))) => classify_http(&e).with_source(e),
             Err(elapsed) => timed_out().with_source(elapsed),
         };
         let retryable = matches!(

@@ -26,8 +26,8 @@ use bytes::Bytes;
 use futures::StreamExt;
 use serde::Deserialize;
 
-use super::raw::{has_dot_segment, header, uri_encode};
 use super::request::{object_path, Call, Requester};
+use super::sign::{has_dot_segment, header, uri_encode};
 use super::{parse_xml, S3Backend};
 use crate::error::{from_s3_response, Error, ErrorKind, Result};
 use crate::names::{BucketName, ObjectKey};

@@ -2,7 +2,7 @@
 //! operations, listings, tagging, verbatim-key reads and deletes, server-side
 //! copies. One [`Requester`] per backend sends them all through the backend's one
 //! HTTP client (the same connector, connection pool, timeouts and proxy as object
-//! I/O), signs each attempt with SigV4 (`raw::sigv4_authorization`) and retries
+//! I/O), signs each attempt with SigV4 (`sign::sigv4_authorization`) and retries
 //! transport failures of idempotent requests ([`S3Timeouts::retries`]).
 //!
 //! Paths are encoded once with S3's rules and that exact text is both sent and
@@ -14,9 +14,9 @@ use chrono::Utc;
 use object_store::client::{HttpClient, HttpRequestBody, HttpResponse};
 use sha2::{Digest, Sha256};
 
-use super::raw::{sigv4_authorization, uri_encode, Signer};
+use super::sign::{hex, sigv4_authorization, uri_encode, Signer};
 use crate::error::{from_s3_response, Error, Result};
-use crate::storage::s3_client::{read_body, with_retries, ExpectedWork, S3Timeouts};
+use crate::storage::s3_client::{read_body, with_retries, Attempt, ExpectedWork, S3Timeouts};
 
 /// Sends the backend's own signed requests. Cheap to clone (the client is shared),
 /// so a dropped copy can still abort its upload from a spawned task.
@@ -189,17 +189,6 @@ impl Requester {
             Err(from_s3_response(status, &String::from_utf8_lossy(&body)))
         }
     }
-}
-
-/// Why one attempt failed: before sending (not retried) or on the wire.
-#[derive(Debug)]
-pub(crate) enum Attempt {
-    Build(Error),
-    Http(object_store::client::HttpError),
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

@@ -18,6 +18,7 @@
 
 use std::ops::Range;
 
+use chrono::{DateTime, Utc};
 use futures::{StreamExt, TryStreamExt};
 
 use super::request::{object_path, Call};

@@ -2,7 +2,7 @@
 //!
 //! * **rss4**: four concurrent transfers of `size` bytes each (local directory →
 //!   bucket, `MAX_CONCURRENT_TRANSFERS=4`), the daemon's peak RSS and the
-//!   aggregate rate;
+//!   aggregate rate, on the local backend and (with an S3 engine) on the engine;
 //! * with an S3 engine: local directory → engine, 1000 files of 64 KiB and one file
 //!   of `size`, beside the same files PUT directly with `object_store` (the engine's
 //!   limit, same concurrency: 2 files, 4 parts in flight per file);
@@ -35,20 +35,22 @@ const XFER_BUCKET_2: &str = "s4-bench-xfer-2";
 /// Declares the group's metrics.
 pub fn declare(r: &mut Results, plan: &Plan) {
     let size = format!("{} MiB", plan.size >> 20);
-    r.declare(
-        "xfer.local.rss4",
-        &format!("transfer: 4 × {size} local dir → bucket, peak RSS"),
-        "MiB",
-        Better::Lower,
-        Some(Target::AtMost(64.0)),
-    );
-    r.declare(
-        "xfer.local.rate4",
-        &format!("transfer: 4 × {size} local dir → bucket, aggregate"),
-        "MB/s",
-        Better::Higher,
-        None,
-    );
+    for backend in rss4_backends(plan) {
+        r.declare(
+            &format!("xfer.{backend}.rss4"),
+            &format!("transfer: 4 × {size} local dir → bucket ({backend}), peak RSS"),
+            "MiB",
+            Better::Lower,
+            Some(Target::AtMost(64.0)),
+        );
+        r.declare(
+            &format!("xfer.{backend}.rate4"),
+            &format!("transfer: 4 × {size} local dir → bucket ({backend}), aggregate"),
+            "MB/s",
+            Better::Higher,
+            None,
+        );
+    }
     if plan.s3.is_some() {
         r.declare(
             "xfer.s3.direct_small",
@@ -199,12 +201,35 @@ async fn wait(conn: &mut Conn, jobs: &[String], daemon: Option<&Daemon>) -> Resu
     }
 }
 
+/// The backends of the rss4 measurement: local, and the S3 engine when there is one.
+fn rss4_backends(plan: &Plan) -> Vec<&'static str> {
+    let mut backends = vec!["local"];
+    if plan.s3.is_some() {
+        backends.push("s3");
+    }
+    backends
+}
+
 /// One repeat of the group.
 pub async fn measure(plan: &Plan, r: &mut Results) -> Result<()> {
-    // Four concurrent big transfers on the local backend.
-    let log = plan.work_dir.join("s4-xfer-local.log");
-    let daemon = Daemon::start(&plan.s4_bin, &env(plan, "local", 4), &log).await?;
-    client::create_bucket(daemon.addr, XFER_BUCKET).await?;
+    for backend in rss4_backends(plan) {
+        rss4(plan, r, backend).await?;
+    }
+    let Some(config) = &plan.s3 else {
+        return Ok(());
+    };
+    engine(plan, config, r).await
+}
+
+/// Four concurrent big transfers from the local directory into a bucket of
+/// `backend`: the daemon's peak RSS and the aggregate rate.
+async fn rss4(plan: &Plan, r: &mut Results, backend: &str) -> Result<()> {
+    let log = plan.work_dir.join(format!("s4-xfer-{backend}.log"));
+    let daemon = Daemon::start(&plan.s4_bin, &env(plan, backend, 4), &log).await?;
+    match &plan.s3 {
+        Some(config) if backend == "s3" => crate::ensure_s3_bucket(config, XFER_BUCKET).await?,
+        _ => client::create_bucket(daemon.addr, XFER_BUCKET).await?,
+    }
     let mut conn = Conn::open(daemon.addr).await?;
     daemon.reset_peak()?;
     let started = Instant::now();
@@ -225,18 +250,22 @@ pub async fn measure(plan: &Plan, r: &mut Results) -> Result<()> {
     let peak = wait(&mut conn, &jobs, Some(&daemon)).await?;
     let elapsed = started.elapsed();
     let peak = peak.max(daemon.memory()?.1);
-    r.add("xfer.local.rss4", peak);
-    r.add("xfer.local.rate4", mb_per_s(4 * plan.size, elapsed));
+    r.add(&format!("xfer.{backend}.rss4"), peak);
+    r.add(
+        &format!("xfer.{backend}.rate4"),
+        mb_per_s(4 * plan.size, elapsed),
+    );
     say(format!(
-        "transfer local: 4 × {} MiB in {:.2} s, peak RSS {peak:.1} MiB",
+        "transfer {backend}: 4 × {} MiB in {:.2} s, peak RSS {peak:.1} MiB",
         plan.size >> 20,
         elapsed.as_secs_f64()
     ));
-    drop(daemon);
+    Ok(())
+}
 
-    let Some(config) = &plan.s3 else {
-        return Ok(());
-    };
+/// With an S3 engine: small files, one big file and copies, beside the engine's
+/// own figures.
+async fn engine(plan: &Plan, config: &s4_core::storage::S3Config, r: &mut Results) -> Result<()> {
     let root = plan.work_dir.join("xfer-src");
 
     // Direct: the same small files, two at a time.

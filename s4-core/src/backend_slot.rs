@@ -86,6 +86,10 @@ impl Backend for BackendSlot {
         self.current().supports_attributes()
     }
 
+    fn part_size(&self) -> usize {
+        self.current().part_size()
+    }
+
     fn allows_key_folder_overlap(&self) -> bool {
         self.current().allows_key_folder_overlap()
     }

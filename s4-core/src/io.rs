@@ -69,13 +69,17 @@ pub(crate) fn file_stream(
 
     type Pending = tokio::task::JoinHandle<std::io::Result<(std::fs::File, Vec<u8>)>>;
     fn read_next(mut file: std::fs::File, pos: u64, end: u64, seek: bool) -> Pending {
+        let want = (end - pos).min(FILE_CHUNK as u64);
+        // Allocated here, on the runtime's worker thread, not on the blocking
+        // thread that reads: the allocator then keeps chunk memory in the few
+        // workers' arenas instead of one per blocking thread (with glibc, four
+        // concurrent 1 GiB copies peaked 20 MiB higher the other way).
+        let mut chunk = Vec::with_capacity(want as usize);
         tokio::task::spawn_blocking(move || {
             if seek {
                 file.seek(SeekFrom::Start(pos))?;
             }
-            let want = (end - pos).min(FILE_CHUNK as u64);
             // `read_to_end` fills the spare capacity without zeroing it first.
-            let mut chunk = Vec::with_capacity(want as usize);
             (&mut file).take(want).read_to_end(&mut chunk)?;
             Ok((file, chunk))
         })

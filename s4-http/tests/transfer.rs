@@ -773,6 +773,9 @@ impl Backend for GatedBackend {
     fn holds_any_key(&self) -> bool {
         self.inner.holds_any_key()
     }
+    fn part_size(&self) -> usize {
+        self.inner.part_size()
+    }
     async fn confine(&self, bucket: &BucketName, key: &s4_core::ObjectKey) -> s4_core::Result<()> {
         self.inner.confine(bucket, key).await
     }

@@ -30,11 +30,13 @@ use crate::names::{BucketName, ObjectKey, Prefix};
 use crate::storage::{Page, PageRequest, RawObject};
 use crate::S4;
 
-/// Size of one multipart part, and the threshold below which a single PUT is used.
+/// The threshold below which a single PUT is used (every backend), and the size of
+/// one multipart part unless the backend takes smaller ones
+/// ([`crate::Backend::part_size`]: the local backend writes 1 MiB parts).
 ///
-/// S3's smallest allowed part: a put holds at most `PARTS_IN_FLIGHT + 1` parts
-/// (25 MiB), which keeps a 1 GiB upload through the daemon under 64 MiB of
-/// resident memory. Bigger parts bought no throughput on the S3 engine measured
+/// S3's smallest allowed part: a put holds at most `PARTS_IN_FLIGHT` parts in
+/// flight and one being filled (20–25 MiB), which keeps a 1 GiB upload through the
+/// daemon under 64 MiB of resident memory. Bigger parts bought no throughput on the S3 engine measured
 /// (`benches/README.md`): it is CPU-bound, not request-bound, at this size.
 pub const PART_SIZE: usize = 5 << 20;
 /// Parts uploaded concurrently by one streaming put.

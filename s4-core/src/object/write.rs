@@ -7,8 +7,10 @@ impl S4 {
     /// Writes an object from a byte stream, overwriting any existing object.
     ///
     /// Small bodies (under [`PART_SIZE`]) are written with one PUT; larger ones as a
-    /// multipart upload with [`PARTS_IN_FLIGHT`] parts in flight, so memory stays
-    /// bounded whatever the size. On any failure (including an error item from
+    /// multipart upload of the backend's part size ([`crate::Backend::part_size`])
+    /// with at most [`PARTS_IN_FLIGHT`] (or
+    /// [`PutObjectOptions::with_parts_in_flight`]) parts in flight, the next one
+    /// filled only while fewer run, so memory stays bounded whatever the size. On any failure (including an error item from
     /// `body`, the size limit, cancellation, or the returned future being dropped)
     /// the upload is aborted and nothing is left behind. Emits an
     /// [`ObjectChange::Created`] on success.
@@ -88,6 +90,7 @@ impl S4 {
         }
         let cancel = options.cancel.clone().unwrap_or_default();
         let parts_in_flight = options.parts_in_flight.unwrap_or(PARTS_IN_FLIGHT).max(1);
+        let part_size = self.backend().part_size().max(1);
         let mut body = std::pin::pin!(body);
         let mut total: u64 = 0;
         let cancelled = || Error::new(ErrorKind::Cancelled, "Upload aborted by client");
@@ -154,7 +157,7 @@ impl S4 {
             )
             .await?;
         let mut guard = AbortGuard {
-            writer: Some(WriteMultipart::new_with_chunk_size(upload, PART_SIZE)),
+            writer: Some(WriteMultipart::new_with_chunk_size(upload, part_size)),
             traces: Some((
                 Arc::clone(self.backend()),
                 bucket.clone(),
@@ -162,9 +165,13 @@ impl S4 {
             )),
         };
         let result: Result<()> = async {
-            let writer = guard.writer()?;
+            // `put` starts a part as soon as one is full, and `wait_for_capacity(n)`
+            // returns once fewer than `n` run: waiting before every chunk keeps
+            // at most `parts_in_flight` parts in flight, and fills the next part
+            // only while fewer run.
             for chunk in first {
-                writer.put(chunk);
+                guard.writer()?.wait_for_capacity(parts_in_flight).await?;
+                guard.writer()?.put(chunk);
             }
             loop {
                 guard.writer()?.wait_for_capacity(parts_in_flight).await?;
@@ -254,3 +261,6 @@ impl Drop for AbortGuard {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

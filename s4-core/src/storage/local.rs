@@ -165,6 +165,12 @@ impl LocalBackend {
 /// Longest file name the file systems S4 runs on accept (bytes).
 const NAME_MAX: usize = 255;
 
+/// Part size of streamed writes above [`crate::PART_SIZE`]: parts are written in
+/// place (`pwrite` at their offset), so any size works, and 1 MiB (the chunk of a
+/// file read) keeps four concurrent 1 GiB transfers far below 64 MiB of resident
+/// memory (`benches/README.md`).
+const LOCAL_PART_SIZE: usize = 1 << 20;
+
 /// `base` joined with the `/`-separated plain segments of `rel` (the empty text is
 /// `base` itself); `None` when any segment is empty, `.`, `..`, holds a NUL or is
 /// longer than a file name can be.
@@ -224,6 +230,10 @@ fn to_utc(time: std::io::Result<SystemTime>) -> DateTime<Utc> {
 impl Backend for LocalBackend {
     fn name(&self) -> &'static str {
         "local"
+    }
+
+    fn part_size(&self) -> usize {
+        LOCAL_PART_SIZE
     }
 
     fn allows_key_folder_overlap(&self) -> bool {

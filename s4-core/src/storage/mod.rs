@@ -161,6 +161,15 @@ pub trait Backend: Send + Sync + fmt::Debug + 'static {
         true
     }
 
+    /// Size of the parts of a streamed multipart write ([`crate::S4::put_object`]
+    /// above [`crate::PART_SIZE`]); a put holds at most `parts in flight + 1` of them.
+    /// Default [`crate::PART_SIZE`], S3's smallest part. The local backend writes
+    /// parts in place with `pwrite` and takes smaller ones, so concurrent streamed
+    /// writes hold a fifth of the memory.
+    fn part_size(&self) -> usize {
+        crate::PART_SIZE
+    }
+
     /// Whether a key may also be the folder of other keys (`a` and `a/b` together).
     /// File-system backends cannot, and refuse the second write with
     /// [`crate::ErrorKind::Conflict`] (code `KeyConflict`).

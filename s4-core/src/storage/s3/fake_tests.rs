@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use object_store::path::Path;
-use object_store::{ObjectStoreExt, PutPayload};
+use object_store::{MultipartUpload, ObjectStoreExt, PutPayload};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -25,8 +25,24 @@ const DEADLINE: Duration = Duration::from_secs(60);
 /// Attempts received per `"<METHOD> <target>"`.
 type Attempts = Arc<Mutex<HashMap<String, usize>>>;
 
-/// [`engine`], except that the first `stalled` attempts of each request (method
-/// and target) are never answered: the client times out.
+/// [`engine`] with multipart uploads (create, part, complete).
+fn engine_with_multipart(r: &Recorded) -> Reply {
+    let xml =
+        |body: &str| Reply::new(200, body.to_string()).header("Content-Type", "application/xml");
+    match r.method.as_str() {
+        "POST" if r.target.contains("?uploads") => xml(
+            "<InitiateMultipartUploadResult><Bucket>bkt</Bucket><Key>m</Key><UploadId>up</UploadId></InitiateMultipartUploadResult>",
+        ),
+        "POST" if r.target.contains("uploadId=") => xml(
+            "<CompleteMultipartUploadResult><ETag>\"all-1\"</ETag></CompleteMultipartUploadResult>",
+        ),
+        "PUT" if r.target.contains("partNumber=") => Reply::new(200, "").header("ETag", "\"p1\""),
+        _ => engine(r),
+    }
+}
+
+/// [`engine_with_multipart`], except that the first `stalled` attempts of each
+/// request (method and target) are never answered: the client times out.
 async fn flaky_engine(stalled: usize) -> (FakeServer, Attempts) {
     let attempts: Attempts = Arc::default();
     let seen = Arc::clone(&attempts);
@@ -39,7 +55,7 @@ async fn flaky_engine(stalled: usize) -> (FakeServer, Attempts) {
             *n += 1;
             *n
         };
-        let reply = engine(r);
+        let reply = engine_with_multipart(r);
         if n <= stalled {
             // Never notified: this attempt never gets an answer.
             reply.stalled(Arc::new(Notify::new()))
@@ -105,6 +121,24 @@ async fn a_timed_out_attempt_is_retried() {
         .await
         .expect("PUT retried");
     assert_eq!(count(&attempts, "PUT", "/bkt/p"), 2);
+
+    // A multipart upload (S4's large puts): a part PUT that timed out once is
+    // retried instead of failing the whole upload; so are create and complete.
+    let mut upload = store
+        .put_multipart(&Path::from("m"))
+        .await
+        .expect("create retried");
+    upload
+        .put_part(PutPayload::from_static(b"part"))
+        .await
+        .expect("part retried");
+    upload.complete().await.expect("complete retried");
+    assert_eq!(count(&attempts, "POST", "/bkt/m?uploads"), 2);
+    assert_eq!(
+        count(&attempts, "PUT", "/bkt/m?partNumber=1&uploadId=up"),
+        2
+    );
+    assert_eq!(count(&attempts, "POST", "/bkt/m?uploadId=up"), 2);
 
     backend.head_bucket(&bkt).await.expect("HEAD retried");
     assert_eq!(count(&attempts, "HEAD", "/bkt"), 2);

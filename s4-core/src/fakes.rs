@@ -52,6 +52,9 @@ pub struct Reply {
     pub body: Vec<u8>,
     /// Send only the first bytes of the body, then wait for a signal.
     pub hold: Option<Hold>,
+    /// Send nothing (not even the status line) until this is notified: a server
+    /// that never answers when it never is (the client times out).
+    pub stall: Option<Arc<tokio::sync::Notify>>,
 }
 
 /// A reply body that stops after `after` bytes: `reached` is notified once they
@@ -80,7 +83,14 @@ impl Reply {
             headers: Vec::new(),
             body: body.into(),
             hold: None,
+            stall: None,
         }
+    }
+
+    /// Answers only once `release` is notified (never, if it never is).
+    pub fn stalled(mut self, release: Arc<tokio::sync::Notify>) -> Self {
+        self.stall = Some(release);
+        self
     }
 
     pub fn json(status: u16, value: serde_json::Value) -> Self {
@@ -151,6 +161,9 @@ fn reason(status: u16) -> &'static str {
 }
 
 async fn write_reply(stream: &mut TcpStream, reply: &Reply, head_only: bool) {
+    if let Some(release) = &reply.stall {
+        release.notified().await;
+    }
     let mut head = format!("HTTP/1.1 {} {}\r\n", reply.status, reason(reply.status));
     for (k, v) in &reply.headers {
         head.push_str(&format!("{k}: {v}\r\n"));
@@ -194,9 +207,23 @@ impl FakeServer {
                 let handler = Arc::clone(&handler);
                 let log = Arc::clone(&log);
                 connections.spawn(async move {
-                    let Some((request, _)) = read_head(&mut stream).await else {
+                    let Some((request, read)) = read_head(&mut stream).await else {
                         return;
                     };
+                    // Read the body (by Content-Length) before answering: closing
+                    // with unread bytes would reset the connection.
+                    let length = request
+                        .header("content-length")
+                        .and_then(|v| v.parse::<usize>().ok())
+                        .unwrap_or(0);
+                    let mut rest = length.saturating_sub(read.len());
+                    let mut chunk = [0u8; 4096];
+                    while rest > 0 {
+                        match stream.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => rest = rest.saturating_sub(n),
+                        }
+                    }
                     log.lock().expect("log").push(request.clone());
                     let reply = handler(&request);
                     write_reply(&mut stream, &reply, request.method == "HEAD").await;

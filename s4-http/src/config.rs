@@ -183,7 +183,7 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ),
     (
         "S4_S3_RETRIES",
-        "S3 backend retries of refused or reset requests (0-10, default 2)",
+        "S3 backend retries of refused requests, and of timed-out or reset idempotent ones (0-10, default 2)",
     ),
     (
         "S4_HEADER_READ_TIMEOUT",

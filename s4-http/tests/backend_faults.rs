@@ -288,7 +288,9 @@ async fn closed_port_answers_503_then_recovers() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hanging_requests_do_not_delay_other_routes() {
     let fake = FakeS3::start(Mode::Hang).await;
-    let s = Arc::new(server_for(fake.addr, Duration::from_secs(5)).await);
+    // Each hanging request takes its three attempts (two retries) of 3 s each,
+    // within `BOUND`.
+    let s = Arc::new(server_for(fake.addr, Duration::from_secs(3)).await);
     let mut hanging = Vec::new();
     for _ in 0..8 {
         let s = Arc::clone(&s);

@@ -20,7 +20,7 @@ use futures::StreamExt;
 use object_store::path::Path;
 use object_store::{
     CopyOptions, GetOptions, GetResult, GetResultPayload, ListResult, MultipartUpload, ObjectMeta,
-    ObjectStore, PutMultipartOptions, PutOptions, PutPayload, PutResult,
+    ObjectStore, ObjectStoreExt, PutMultipartOptions, PutOptions, PutPayload, PutResult,
 };
 use s4_core::location::{Locations, LocationsConfig};
 use s4_core::storage::{BucketListing, CreatedBucket, MemoryBackend, Page, PageRequest};
@@ -585,6 +585,8 @@ struct Gate {
     open: watch::Sender<bool>,
     active: watch::Sender<usize>,
     max: AtomicUsize,
+    /// Server-side copies (keys with `servercopy`) that wrote their destination.
+    landed: watch::Sender<usize>,
 }
 
 impl Gate {
@@ -593,6 +595,7 @@ impl Gate {
             open: watch::channel(open).0,
             active: watch::channel(0).0,
             max: AtomicUsize::new(0),
+            landed: watch::channel(0).0,
         })
     }
 
@@ -830,7 +833,29 @@ impl Backend for GatedBackend {
         to: (&BucketName, &s4_core::ObjectKey),
         options: &s4_core::storage::ServerCopyOptions,
     ) -> s4_core::Result<s4_core::storage::ServerCopy> {
-        self.inner.copy_object(from, to, options).await
+        if !to.1.as_str().contains("servercopy") {
+            return self.inner.copy_object(from, to, options).await;
+        }
+        // A server-side copy as an engine does it (one CopyObject): counted as a
+        // read in flight while the gate is closed, then it writes the whole
+        // destination whatever the cancel says, and reports it.
+        let active = ActiveRead::new(Arc::clone(&self.gate));
+        let mut open = self.gate.open.subscribe();
+        let _ = open.wait_for(|o| *o).await;
+        let source = self.inner.store(from.0).await?;
+        let data = source
+            .get(&Path::from(from.1.as_str()))
+            .await?
+            .bytes()
+            .await?;
+        let size = data.len() as u64;
+        let target = self.inner.store(to.0).await?;
+        target
+            .put(&Path::from(to.1.as_str()), PutPayload::from(data))
+            .await?;
+        drop(active);
+        self.gate.landed.send_modify(|n| *n += 1);
+        Ok(s4_core::storage::ServerCopy::Copied { size })
     }
 }
 
@@ -936,6 +961,69 @@ async fn cancel_mid_large_file_then_cleanup_exactly() {
         "still queryable after cleanup"
     );
     gate.open.send_replace(true);
+    s.remove_bucket(&src).await;
+    s.remove_bucket(&dst).await;
+}
+
+/// A server-side copy is one request the engine finishes whatever S4 does: when a
+/// cancel comes while it is in flight, the copy still lands, and the engine then
+/// removes the object it created (the destination did not exist: `rename`), so a
+/// cancelled file leaves nothing even before a cleanup.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_copy_landing_after_cancel_is_removed() {
+    let (s, gate) = gated_server(false).await;
+    let src = s.bucket("tsc").await;
+    let dst = s.bucket("tsd").await;
+    let (status, body) = s
+        .upload(&src, "servercopy.bin", b"copied server-side".to_vec())
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, created) = s
+        .post_json(
+            "/transfer",
+            bucket_to_bucket(&src, &dst, &["servercopy.bin"], "rename"),
+        )
+        .await;
+    assert_eq!(status, 200, "{created}");
+    let job = created["jobId"].as_str().expect("id").to_string();
+    let mut changes = s.s4.subscribe_changes();
+    // The copy is in flight on the "engine".
+    gate.wait_active(1).await;
+    let (status, body) = send_json(
+        &s,
+        reqwest::Method::DELETE,
+        &format!("/transfer/{job}"),
+        None,
+    )
+    .await;
+    assert_eq!((status, body), (200, json!({"cancelled": true})));
+    gate.open.send_replace(true);
+    let mut landed = gate.landed.subscribe();
+    tokio::time::timeout(WAIT, landed.wait_for(|n| *n >= 1))
+        .await
+        .expect("the copy lands after the cancel")
+        .expect("gate alive");
+    // The engine removes it: its change events say created, then removed.
+    let key = s4_core::ObjectKey::try_from("servercopy.bin").expect("key");
+    let removed = tokio::time::timeout(WAIT, async {
+        let mut created = false;
+        loop {
+            let change = changes.recv().await.expect("change events");
+            if change.key != key {
+                continue;
+            }
+            match change.kind {
+                s4_core::ChangeKind::Created { .. } => created = true,
+                s4_core::ChangeKind::Removed => break created,
+            }
+        }
+    })
+    .await
+    .expect("the landed copy is removed");
+    assert!(removed, "created, then removed");
+    assert_eq!(bucket_keys(&s, &dst).await, BTreeSet::new(), "nothing left");
+    let (_, details) = s.get_json(&format!("/transfer/{job}")).await;
+    assert_eq!(details["status"], "cancelled");
     s.remove_bucket(&src).await;
     s.remove_bucket(&dst).await;
 }

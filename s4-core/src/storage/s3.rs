@@ -24,6 +24,8 @@ use object_store::{ClientOptions, ObjectStore};
 use serde::Deserialize;
 
 mod copy;
+#[cfg(test)]
+mod fake_tests;
 mod raw;
 mod request;
 mod sign;
@@ -367,18 +369,19 @@ impl Backend for S3Backend {
                 self.config.region
             ))
         };
-        self.requests
-            .send_ok(&Call::new(http::Method::PUT, bucket_path(bucket)).body(body))
-            .await?;
+        // Not repeated after a timeout: a second attempt would answer "already
+        // yours" for a bucket the first one created.
+        let call = Call::new(http::Method::PUT, bucket_path(bucket)).body(body);
+        self.requests.send_ok(&call.not_idempotent()).await?;
         Ok(CreatedBucket {
             location: Some(format!("/{bucket}")),
         })
     }
 
     async fn delete_bucket(&self, bucket: &BucketName) -> Result<()> {
-        self.requests
-            .send_ok(&Call::new(http::Method::DELETE, bucket_path(bucket)))
-            .await?;
+        // Not repeated after a timeout: a second attempt would answer NoSuchBucket.
+        let call = Call::new(http::Method::DELETE, bucket_path(bucket)).not_idempotent();
+        self.requests.send_ok(&call).await?;
         if let Ok(mut stores) = self.stores.write() {
             stores.remove(bucket.as_str());
         }
@@ -490,7 +493,7 @@ mod tests {
     use object_store::ObjectStoreExt;
 
     /// A fake engine answering every request S4 sends with a plausible document.
-    fn engine(r: &Recorded) -> Reply {
+    pub(super) fn engine(r: &Recorded) -> Reply {
         let xml = |body: &str| {
             Reply::new(200, body.to_string()).header("Content-Type", "application/xml")
         };
@@ -548,7 +551,7 @@ mod tests {
         6
     }
 
-    fn config(endpoint: String) -> S3Config {
+    pub(super) fn config(endpoint: String) -> S3Config {
         S3Config {
             endpoint,
             access_key_id: "id".into(),

@@ -8,9 +8,12 @@
 //!   arrive within it (plus the time the request body needs at
 //!   [`S3Timeouts::min_upload_rate`]), and a response body that stalls (no data) for
 //!   that long is cut;
-//! * **bounded retries** ([`S3Timeouts::retries`]) of requests that failed to connect
-//!   or were reset, never started later than one response timeout after the first
-//!   attempt (a timed-out attempt is therefore not repeated).
+//! * **bounded retries** ([`S3Timeouts::retries`]): a request that could not connect
+//!   is retried whatever it is; one that timed out or was reset is retried when it
+//!   is idempotent (GET, HEAD, PUT of an object, a part or a copy, DELETE), so a
+//!   timed-out attempt is repeated up to the configured count. `object_store`'s
+//!   own retry loop follows the same count; its time budget
+//!   ([`S3Timeouts::retry_config`]) leaves room for every attempt to time out.
 //!
 //! Transport failures become [`ErrorKind::Timeout`] (`GatewayTimeout`),
 //! [`ErrorKind::Unavailable`] (`ServiceUnavailable`: connection refused or not
@@ -58,7 +61,8 @@ pub struct S3Timeouts {
     /// Bytes per second a request body is allowed to need on top of
     /// [`Self::response`] before its headers are due. Default 1 MiB/s.
     pub min_upload_rate: u64,
-    /// Retries of a request that could not connect or was reset. Default 2.
+    /// Retries of a request that could not connect, timed out or was reset (the
+    /// last two only for idempotent requests). Default 2.
     pub retries: usize,
 }
 
@@ -102,35 +106,77 @@ impl S3Timeouts {
         self.response + Duration::from_secs(body_len / rate)
     }
 
-    /// `object_store`'s retry policy: at most [`Self::retries`] retries, none
-    /// started later than [`Self::response`] after the first attempt.
+    /// `object_store`'s retry policy: at most [`Self::retries`] retries.
+    ///
+    /// `object_store` starts no retry once `retry_timeout` has passed since the
+    /// first attempt, so that budget must hold every attempt timing out: each one
+    /// is cut by [`TimedService`] after [`Self::headers_due`] of its body (S4's
+    /// bodies through `object_store` are at most one part, under
+    /// [`RETRY_BODY_ALLOWANCE`]), plus the backoff before each retry. (With the
+    /// old budget of one response timeout, a timed-out attempt was never retried.)
+    /// `object_store` retries a timeout only for idempotent requests: GET, HEAD,
+    /// object and part PUTs, CopyObject, CreateMultipartUpload and
+    /// CompleteMultipartUpload; not DELETE. Its retries reuse the first attempt's
+    /// signature, which S3 accepts for 15 minutes: the budget stays below that
+    /// for the allowed settings' defaults (140 s with the defaults).
     pub(crate) fn retry_config(&self) -> RetryConfig {
+        let backoff = BackoffConfig {
+            init_backoff: Duration::from_millis(100),
+            max_backoff: MAX_BACKOFF,
+            base: 2.0,
+        };
+        let attempts = u32::try_from(self.retries.saturating_add(1)).unwrap_or(u32::MAX);
+        let waits = u32::try_from(self.retries).unwrap_or(u32::MAX);
+        let retry_timeout = self
+            .headers_due(RETRY_BODY_ALLOWANCE)
+            .saturating_mul(attempts)
+            .saturating_add(MAX_BACKOFF.saturating_mul(waits));
         RetryConfig {
-            backoff: BackoffConfig {
-                init_backoff: Duration::from_millis(100),
-                max_backoff: Duration::from_secs(1),
-                base: 2.0,
-            },
+            backoff,
             max_retries: self.retries,
-            retry_timeout: self.response,
+            retry_timeout,
         }
     }
 }
 
+/// The longest wait between two attempts of one request.
+const MAX_BACKOFF: Duration = Duration::from_secs(1);
+
+/// The largest request body S4 sends through `object_store` in one request (one
+/// part, or a whole small object: `crate::PART_SIZE` = 5 MiB), with room to
+/// spare: the time budget of `object_store`'s retries counts every attempt's body
+/// allowance at this size.
+const RETRY_BODY_ALLOWANCE: u64 = 16 << 20;
+
+/// Which failed attempts of a request may be repeated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Idempotency {
+    /// Repeating the request has the effect of sending it once: retried after a
+    /// connect failure, a timeout or a reset.
+    Idempotent,
+    /// The engine may have acted on an attempt that timed out or was reset, and a
+    /// second one would act again (CreateMultipartUpload makes a second upload) or
+    /// answer differently (CreateBucket: "already yours"): retried only when it
+    /// could not connect (nothing was sent).
+    NotIdempotent,
+}
+
 /// Runs `send` (which resolves once the response headers arrived) under the
-/// response timeout for a `body_len`-byte body, retrying connect failures and resets
-/// of idempotent requests up to [`S3Timeouts::retries`] times.
+/// response timeout for a `body_len`-byte body, retrying up to
+/// [`S3Timeouts::retries`] times: connect failures always, timeouts and resets
+/// when the request is [`Idempotency::Idempotent`]. Each attempt is bounded by
+/// its own timeout (and signed anew by `send`), so the count alone bounds the
+/// whole.
 pub(crate) async fn with_retries<F, Fut, T>(
     timeouts: &S3Timeouts,
     body_len: u64,
-    idempotent: bool,
+    idempotency: Idempotency,
     mut send: F,
 ) -> Result<T>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = std::result::Result<T, Attempt>>,
 {
-    let started = tokio::time::Instant::now();
     let mut attempt = 0usize;
     loop {
         let error = match tokio::time::timeout(timeouts.headers_due(body_len), send()).await {
@@ -139,17 +185,22 @@ where
             Ok(Err(Attempt::Http(e))) => classify_http(&e).with_source(e),
             Err(elapsed) => timed_out().with_source(elapsed),
         };
-        let retryable = matches!(
-            error.kind(),
-            ErrorKind::Unavailable | ErrorKind::ConnectionLost
-        ) && idempotent;
-        if !retryable || attempt >= timeouts.retries || started.elapsed() >= timeouts.response {
+        if !retryable(error.kind(), idempotency) || attempt >= timeouts.retries {
             return Err(error);
         }
         let backoff = Duration::from_millis(100u64 << attempt.min(4));
         tracing::debug!(attempt, error = %error, "retrying S3 request");
         tokio::time::sleep(backoff).await;
         attempt += 1;
+    }
+}
+
+/// Whether a failed attempt of kind `kind` may be repeated.
+fn retryable(kind: ErrorKind, idempotency: Idempotency) -> bool {
+    match kind {
+        ErrorKind::Unavailable => true,
+        ErrorKind::Timeout | ErrorKind::ConnectionLost => idempotency == Idempotency::Idempotent,
+        _ => false,
     }
 }
 
@@ -291,6 +342,82 @@ mod tests {
         assert_eq!(t.connect, Duration::from_millis(500));
         assert_eq!(t.response, S3Timeouts::default().response);
         assert_eq!(t.retries, 1);
+    }
+
+    /// The retry budget of `object_store` holds every attempt timing out with a
+    /// part-sized body, plus the backoffs (the old budget, one response timeout,
+    /// allowed no retry after a timeout).
+    #[test]
+    fn retry_budget_holds_every_timed_out_attempt() {
+        for retries in [0, 2, 10] {
+            let t = S3Timeouts {
+                retries,
+                ..S3Timeouts::default()
+            };
+            let config = t.retry_config();
+            assert_eq!(config.max_retries, retries);
+            let attempts = u32::try_from(retries + 1).expect("small");
+            let needed = t.headers_due(crate::PART_SIZE as u64) * attempts
+                + MAX_BACKOFF * u32::try_from(retries).expect("small");
+            assert!(config.retry_timeout >= needed, "{retries}: {config:?}");
+        }
+        let default = S3Timeouts::default().retry_config();
+        assert!(default.retry_timeout < Duration::from_secs(15 * 60));
+    }
+
+    #[test]
+    fn what_is_retried() {
+        use Idempotency::{Idempotent, NotIdempotent};
+        for kind in [
+            ErrorKind::Timeout,
+            ErrorKind::ConnectionLost,
+            ErrorKind::Unavailable,
+        ] {
+            assert!(retryable(kind, Idempotent), "{kind:?}");
+        }
+        assert!(retryable(ErrorKind::Unavailable, NotIdempotent));
+        assert!(!retryable(ErrorKind::Timeout, NotIdempotent));
+        assert!(!retryable(ErrorKind::ConnectionLost, NotIdempotent));
+        assert!(!retryable(ErrorKind::NotFound, Idempotent));
+    }
+
+    /// An attempt that never answers times out and is repeated up to the
+    /// configured count (paused clock: the timeouts pass at once).
+    #[tokio::test(start_paused = true)]
+    async fn timed_out_attempts_are_repeated_up_to_the_count() {
+        let t = S3Timeouts {
+            response: Duration::from_millis(300),
+            retries: 2,
+            ..S3Timeouts::default()
+        };
+        let run = |answer_at: usize, idempotency: Idempotency| {
+            let calls = std::sync::atomic::AtomicUsize::new(0);
+            async move {
+                let result = with_retries(&t, 0, idempotency, || {
+                    let n = calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    async move {
+                        if n < answer_at {
+                            std::future::pending::<()>().await;
+                        }
+                        Ok::<usize, Attempt>(n)
+                    }
+                })
+                .await;
+                (result, calls.into_inner())
+            }
+        };
+        let (result, calls) = run(1, Idempotency::Idempotent).await;
+        assert_eq!(result.expect("second attempt answers"), 1);
+        assert_eq!(calls, 2);
+        let (result, calls) = run(2, Idempotency::Idempotent).await;
+        assert_eq!(result.expect("third attempt answers"), 2);
+        assert_eq!(calls, 3);
+        let (result, calls) = run(3, Idempotency::Idempotent).await;
+        assert_eq!(result.map_err(|e| e.kind()), Err(ErrorKind::Timeout));
+        assert_eq!(calls, 3, "one attempt and two retries");
+        let (result, calls) = run(1, Idempotency::NotIdempotent).await;
+        assert_eq!(result.map_err(|e| e.kind()), Err(ErrorKind::Timeout));
+        assert_eq!(calls, 1, "a timed-out POST may have acted: not repeated");
     }
 
     #[test]

@@ -303,6 +303,10 @@ async fn copy_file(s4: &S4, entry: &Arc<JobEntry>, index: usize) -> Result<Outco
                 Ok(ServerCopy::Copied { size }) => {
                     entry.update(|state| state.job.files[index].size = size);
                     s4.publish(ObjectChange::created(dst, &to, size));
+                    if cancel.is_cancelled() {
+                        discard_cancelled_copy(s4, entry, index).await;
+                        return Err(cancelled_error());
+                    }
                     return Ok(Outcome::Copied(size));
                 }
                 Ok(_) => {}
@@ -359,6 +363,27 @@ async fn copy_file(s4: &S4, entry: &Arc<JobEntry>, index: usize) -> Result<Outco
         }
     }
     Ok(Outcome::Copied(written))
+}
+
+/// A server-side copy that landed although the job was cancelled meanwhile (a
+/// single CopyObject is one request the engine finishes whatever S4 does; the
+/// backend returns only once it is done, so the destination's state is known
+/// here). The job already reports the file cancelled, so the object this copy
+/// created is removed, like the aborted upload of a cancelled streamed copy.
+/// With `overwrite` the destination may have existed before (its old content is
+/// gone either way): the complete new copy is kept rather than deleting data the
+/// job did not create; the cleanup of the cancelled job removes it if asked (the
+/// file counts as started).
+async fn discard_cancelled_copy(s4: &S4, entry: &Arc<JobEntry>, index: usize) {
+    if entry.conflict == ConflictMode::Overwrite {
+        return;
+    }
+    // Skip and rename claimed a destination that did not exist when the file
+    // started (`resolve_destination`): this copy created it.
+    let file = entry.lock().job.files[index].clone();
+    if let Err(e) = remove_destination(s4, &entry.destination, &file).await {
+        tracing::warn!(job = %entry.id, error = %e, "cannot remove a copy that landed after the cancel");
+    }
 }
 
 /// [`crate::Backend::copy_object`] after the same key checks as a streamed write.

@@ -3,8 +3,13 @@
 //!
 //! * Up to the multipart threshold (5 GiB, CopyObject's limit): one CopyObject
 //!   (`PUT` with `x-amz-copy-source`), which keeps the source's metadata and
-//!   content type. It is one atomic request on the engine and is not interrupted
-//!   by a cancel (the copy either lands whole or not at all).
+//!   content type. It is one atomic request on the engine and is deliberately not
+//!   interrupted by a cancel: dropping the request would not stop the engine,
+//!   which may still write the whole object after S4 reported the copy
+//!   cancelled. The copy runs to its end, so its caller knows the destination's
+//!   state when it returns (`Copied` even though the cancel came meanwhile); the
+//!   transfer engine then removes an object this copy created (see
+//!   `transfer::engine::copy_file`).
 //! * Above it: a multipart copy. The source's HEAD gives its size, ETag, content
 //!   type and user metadata; CreateMultipartUpload sets the same metadata on the
 //!   destination; UploadPartCopy copies `x-amz-copy-source-range` slices (at most
@@ -12,7 +17,13 @@
 //!   ETag so a source changed mid-copy fails instead of mixing versions);
 //!   CompleteMultipartUpload assembles them. Any failure or cancel (checked between
 //!   parts) aborts the upload, and so does dropping the future (a guard spawns the
-//!   abort), so no partial object is ever visible.
+//!   abort), so no partial object is ever visible. CreateMultipartUpload itself
+//!   runs in a spawned task ([`CreateGuard`]): a copy dropped while it is in flight
+//!   has not learnt the upload id yet, so the guard's own task waits for the
+//!   answer and aborts the upload it names. A cancel during the create waits for
+//!   its answer (one short request) and aborts before reporting `cancelled`.
+//!   Only a create whose answer never arrives (timed out; it is not repeated, see
+//!   `Call::not_idempotent`) can leave an upload S4 never learns of.
 //!
 //! S3 may answer a copy or a completion with `200 OK` and an `<Error>` document
 //! (the status is sent before the work ends): that is a failure too.
@@ -191,6 +202,59 @@ impl Drop for AbortOnDrop {
     }
 }
 
+/// A CreateMultipartUpload running in its own task. Awaited through
+/// [`Self::upload_id`]; dropped before its answer was taken (the copy future was
+/// dropped meanwhile), it leaves a task that waits for the answer and aborts the
+/// upload it names, so an upload created for a dropped copy never stays pending.
+struct CreateGuard {
+    task: Option<tokio::task::JoinHandle<Result<String>>>,
+    requests: Requester,
+    path: String,
+}
+
+impl CreateGuard {
+    fn start(requests: &Requester, path: &str, call: Call) -> Self {
+        let sender = requests.clone();
+        let task = tokio::spawn(async move {
+            let created = sender.send_ok(&call).await?;
+            Ok::<String, Error>(parse_xml::<InitiateResult>(&created)?.upload_id)
+        });
+        CreateGuard {
+            task: Some(task),
+            requests: requests.clone(),
+            path: path.to_string(),
+        }
+    }
+
+    /// The new upload's id, once the engine answered. Cancel-safe: if this future
+    /// is dropped, the guard still holds the task.
+    async fn upload_id(&mut self) -> Result<String> {
+        let Some(task) = self.task.as_mut() else {
+            return Err(Error::internal("multipart copy created twice"));
+        };
+        let joined = task.await;
+        self.task = None;
+        joined.map_err(|e| Error::internal("CreateMultipartUpload task failed").with_source(e))?
+    }
+}
+
+impl Drop for CreateGuard {
+    fn drop(&mut self) {
+        let Some(task) = self.task.take() else {
+            return;
+        };
+        let requests = self.requests.clone();
+        let path = std::mem::take(&mut self.path);
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            handle.spawn(async move {
+                if let Ok(Ok(upload_id)) = task.await {
+                    abort_upload(&requests, &path, &upload_id).await;
+                }
+            });
+        }
+    }
+}
+
 async fn abort_upload(requests: &Requester, path: &str, upload_id: &str) {
     let call = Call::new(http::Method::DELETE, path.to_string()).query("uploadId", upload_id);
     match requests.send_ok(&call).await {
@@ -313,14 +377,22 @@ impl S3Backend {
         for (name, value) in &source.headers {
             create = create.header(name, value.clone());
         }
-        let created = self.requests.send_ok(&create).await?;
-        let upload_id = parse_xml::<InitiateResult>(&created)?.upload_id;
+        // The create runs in its own task, so an upload created while this future
+        // is dropped is still aborted (`CreateGuard`). A cancel meanwhile is seen
+        // once the id is known: the upload is aborted before `cancelled` returns.
+        let mut creating = CreateGuard::start(&self.requests, &path, create);
+        let upload_id = creating.upload_id().await?;
+        drop(creating);
         let guard = AbortOnDrop {
             requests: self.requests.clone(),
             path: path.clone(),
             upload_id: upload_id.clone(),
             armed: true,
         };
+        if options.cancel.is_cancelled() {
+            guard.abort().await;
+            return Err(cancelled());
+        }
         let result = self
             .copy_parts(from, &path, &upload_id, &source, options)
             .await;

@@ -16,7 +16,9 @@ use sha2::{Digest, Sha256};
 
 use super::sign::{hex, sigv4_authorization, uri_encode, Signer};
 use crate::error::{from_s3_response, Error, Result};
-use crate::storage::s3_client::{read_body, with_retries, Attempt, ExpectedWork, S3Timeouts};
+use crate::storage::s3_client::{
+    read_body, with_retries, Attempt, ExpectedWork, Idempotency, S3Timeouts,
+};
 
 /// Sends the backend's own signed requests. Cheap to clone (the client is shared),
 /// so a dropped copy can still abort its upload from a spawned task.
@@ -42,18 +44,34 @@ pub(super) struct Call {
     /// Bytes the engine processes for this request without them being sent (a
     /// server-side copy): its response headers are due that much later.
     pub(super) work: u64,
+    /// Whether an attempt that timed out or was reset may be repeated: by default
+    /// every method but POST (CreateMultipartUpload would make a second upload;
+    /// CompleteMultipartUpload would answer NoSuchUpload after a first success).
+    pub(super) idempotency: Idempotency,
 }
 
 impl Call {
     pub(super) fn new(method: http::Method, path: String) -> Self {
         Call {
-            method,
             path,
             query: Vec::new(),
             headers: Vec::new(),
             body: Bytes::new(),
             work: 0,
+            idempotency: if method == http::Method::POST {
+                Idempotency::NotIdempotent
+            } else {
+                Idempotency::Idempotent
+            },
+            method,
         }
+    }
+
+    /// Repeats the request only when an attempt could not connect (see
+    /// [`Idempotency::NotIdempotent`]).
+    pub(super) fn not_idempotent(mut self) -> Self {
+        self.idempotency = Idempotency::NotIdempotent;
+        self
     }
 
     pub(super) fn query(mut self, name: &str, value: impl Into<String>) -> Self {
@@ -165,12 +183,11 @@ impl Requester {
         Ok(request)
     }
 
-    /// Sends `call` (retrying transport failures of idempotent requests) and
-    /// returns the response, whatever its status.
+    /// Sends `call` (retrying transport failures as its [`Idempotency`] allows,
+    /// each attempt signed anew) and returns the response, whatever its status.
     pub(super) async fn send(&self, call: &Call) -> Result<HttpResponse> {
-        let idempotent = call.method != http::Method::POST;
         let size = call.body.len() as u64 + call.work;
-        with_retries(&self.timeouts, size, idempotent, || async {
+        with_retries(&self.timeouts, size, call.idempotency, || async {
             let request = self.build(call).map_err(Attempt::Build)?;
             self.client.execute(request).await.map_err(Attempt::Http)
         })

@@ -154,7 +154,7 @@ impl Dispatcher {
             let Some((_, (bucket, dir), appeared)) = self.rescans.pop_front() else {
                 break;
             };
-            let Some(root) = self.shared.data_dir.clone() else {
+            let Some(root) = self.shared.bucket_root.clone() else {
                 continue;
             };
             let mut path = root.join(&bucket);
@@ -202,7 +202,7 @@ impl Dispatcher {
     }
 
     async fn settle(&mut self, key: Key, pending: Pending) {
-        let on_disk = if pending.seen_on_disk || self.shared.data_dir.is_some() {
+        let on_disk = if pending.seen_on_disk || self.shared.bucket_root.is_some() {
             self.disk_state(&key).await
         } else {
             None
@@ -238,7 +238,7 @@ impl Dispatcher {
     /// The file's current state and modification time; `None` when the path is
     /// not a file (a directory) or cannot be inspected.
     async fn disk_state(&self, key: &Key) -> Option<(State, Option<SystemTime>)> {
-        let root = self.shared.data_dir.as_ref()?;
+        let root = self.shared.bucket_root.as_ref()?;
         let mut path = root.join(&key.0);
         for segment in key.1.split('/') {
             path.push(segment);

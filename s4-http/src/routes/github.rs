@@ -43,14 +43,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn wire_shape_keeps_githubs_field_names() {
+    fn wire_shape_keeps_githubs_field_names() -> serde_json::Result<()> {
         let wire = RepoInfoWire::from(RepoInfo {
             stargazers_count: 7,
             forks_count: 3,
         });
         assert_eq!(
-            serde_json::to_string(&wire).unwrap(),
+            serde_json::to_string(&wire)?,
             r#"{"stargazers_count":7,"forks_count":3}"#
         );
+        Ok(())
     }
 }

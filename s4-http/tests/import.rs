@@ -11,11 +11,10 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use common::{b64, call_json, settings_store, sse_until, Kind, Running};
+use common::{b64, call_json, sse_until, Kind, Running};
 use s4_core::fakes::{FakeHub, GOOD_TOKEN};
-use s4_core::location::{Locations, LocationsConfig};
 use s4_core::{BucketName, S4};
-use s4_http::{App, HttpConfig};
+use s4_http::HttpConfig;
 use serde_json::{json, Value};
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -38,33 +37,17 @@ async fn start(kind: Kind) -> Option<Server> {
 
 /// As [`start`], with `HF_ENDPOINT` set to `endpoint` instead of the fake Hub.
 async fn start_at(kind: Kind, endpoint: Option<String>) -> Option<Server> {
-    let settings_dir = tempfile::tempdir().expect("temp dir");
-    let local_dir = tempfile::tempdir().expect("temp dir");
-    let (backend, data_dir) = common::backend(kind).await?;
     let hub = FakeHub::start().await;
     let endpoint = endpoint.unwrap_or_else(|| hub.url());
-    let store = settings_store(settings_dir.path(), &[("HF_ENDPOINT", &endpoint)]).await;
-    let locations =
-        Locations::new(LocationsConfig::default().with_paths([local_dir.path().to_path_buf()]))
-            .await;
-    let s4 = S4::builder()
-        .shared_backend(backend)
-        .locations(locations)
-        .build();
-    let running =
-        Running::start(App::with_settings(s4.clone(), HttpConfig::default(), store)).await;
-    let local_root = local_dir.path().to_path_buf();
+    let served = common::s4_with_location(kind, &endpoint, HttpConfig::default()).await?;
     Some(Server {
-        base: running.base(),
+        base: served.running.base(),
         client: reqwest::Client::new(),
-        s4,
+        s4: served.s4,
         hub,
-        local_root,
-        _running: running,
-        _dirs: [Some(settings_dir), Some(local_dir), data_dir]
-            .into_iter()
-            .flatten()
-            .collect(),
+        local_root: served.local_root,
+        _running: served.running,
+        _dirs: served.dirs,
     })
 }
 

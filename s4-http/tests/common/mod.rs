@@ -99,22 +99,53 @@ pub async fn backend(kind: Kind) -> Option<(Arc<dyn Backend>, Option<tempfile::T
     })
 }
 
-/// Settings-store options under `dir` with `env` as the whole environment (no
-/// system CA bundles: tests use plain-HTTP fakes).
-pub fn store_options(dir: &std::path::Path, env: &[(&str, &str)]) -> StoreOptions {
-    let map: std::collections::HashMap<String, String> = env
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    StoreOptions {
-        ca_bundles: false,
-        ..StoreOptions::from_lookup(dir, &move |k| map.get(k).cloned())
-    }
+/// S4 served over a backend with one temporary local location, as the import and
+/// console tests run it: see [`s4_with_location`].
+pub struct WithLocation {
+    pub s4: S4,
+    pub running: Running,
+    /// The directory of location `local-0`.
+    pub local_root: std::path::PathBuf,
+    /// The temporary directories (settings, location, local backend's data):
+    /// removed when dropped.
+    pub dirs: Vec<tempfile::TempDir>,
 }
 
-/// [`store_options`], opened.
+/// S4 over `kind` whose `local-0` is a fresh temporary directory and whose
+/// settings store (in another one) starts from `HF_ENDPOINT=hf_endpoint`, served
+/// with `config`; `None` for S3 without an endpoint.
+pub async fn s4_with_location(
+    kind: Kind,
+    hf_endpoint: &str,
+    config: HttpConfig,
+) -> Option<WithLocation> {
+    let (backend, data_dir) = backend(kind).await?;
+    let settings_dir = tempfile::tempdir().expect("temp dir");
+    let store = settings_store(settings_dir.path(), &[("HF_ENDPOINT", hf_endpoint)]).await;
+    let local_dir = tempfile::tempdir().expect("temp dir");
+    let locations = s4_core::location::Locations::new(
+        s4_core::location::LocationsConfig::default().with_paths([local_dir.path().to_path_buf()]),
+    )
+    .await;
+    let s4 = S4::builder()
+        .shared_backend(backend)
+        .locations(locations)
+        .build();
+    let running = Running::start(App::with_settings(s4.clone(), config, store)).await;
+    Some(WithLocation {
+        s4,
+        running,
+        local_root: local_dir.path().to_path_buf(),
+        dirs: [Some(settings_dir), Some(local_dir), data_dir]
+            .into_iter()
+            .flatten()
+            .collect(),
+    })
+}
+
+/// [`StoreOptions::for_tests`], opened.
 pub async fn settings_store(dir: &std::path::Path, env: &[(&str, &str)]) -> ConfigStore {
-    ConfigStore::open(store_options(dir, env))
+    ConfigStore::open(StoreOptions::for_tests(dir, env))
         .await
         .expect("settings")
 }

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use common::daemon::Daemon;
-use common::{b64, multipart_body};
+use common::{b64, files, multipart_body, tree};
 use tokio::io::AsyncWriteExt;
 
 const BOUND: Duration = Duration::from_secs(30);
@@ -25,23 +25,6 @@ fn spawn(dir: &Path, data: &Path, volume: &Path) -> Daemon {
             ("LOCAL_STORAGE_PATHS", &volume),
         ],
     )
-}
-
-/// Every entry under `dir` (dot-files included).
-fn tree(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).expect("read_dir").flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                stack.push(path.clone());
-            }
-            out.push(path);
-        }
-    }
-    out.sort();
-    out
 }
 
 /// Whether process `pid` has a file open under `dir` (the upload's temporary file,
@@ -99,7 +82,7 @@ async fn kill_9_mid_upload_leaves_nothing() {
 
     // Nothing in the location; no temporary file anywhere under the data directory.
     assert_eq!(tree(&volume), Vec::<PathBuf>::new());
-    let stray: Vec<_> = tree(&data).into_iter().filter(|p| !p.is_dir()).collect();
+    let stray = files(&data);
     assert!(stray.is_empty(), "{stray:?}");
 
     // Restart on the same directories: listings are clean and the upload works.

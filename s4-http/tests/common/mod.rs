@@ -388,6 +388,57 @@ pub fn multipart_body(data: &[u8]) -> (String, Vec<u8>) {
     (boundary, body)
 }
 
+/// Every entry under `dir` (dot-files included), sorted; a directory that vanishes
+/// meanwhile (or `dir` itself) reads as empty.
+pub fn tree(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path.clone());
+            }
+            out.push(path);
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Regular files (and anything not a directory) under `dir`, sorted.
+pub fn files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    tree(dir).into_iter().filter(|p| !p.is_dir()).collect()
+}
+
+/// The files under `root` as `/`-separated paths relative to it.
+pub fn relative_files(root: &std::path::Path) -> std::collections::BTreeSet<String> {
+    files(root)
+        .iter()
+        .filter_map(|path| path.strip_prefix(root).ok())
+        .map(|rel| rel.to_string_lossy().replace('\\', "/"))
+        .collect()
+}
+
+/// The whole event stream of an SSE route's `response` (which must be a 200
+/// `text/event-stream`), until the server ends it; fails after `wait`.
+pub async fn sse_events(
+    response: reqwest::Response,
+    wait: std::time::Duration,
+) -> Vec<serde_json::Value> {
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers()["content-type"].to_str().ok(),
+        Some("text/event-stream")
+    );
+    tokio::time::timeout(wait, sse_until(response, |_| false))
+        .await
+        .expect("stream ends")
+}
+
 /// Reads SSE `data:` events from a response until `stop` returns true for one.
 pub async fn sse_until(
     response: reqwest::Response,

@@ -6,8 +6,9 @@
 //! S4's own changes that state is the last change published (no extra request per
 //! event on S3); when the watcher saw the key, the file on disk decides.
 //!
-//! S4's own writes on the local backend are seen twice: published by s4-core, and
-//! by the watcher. Both usually land in the same window and merge; a watcher report
+//! S4's own writes to a watched directory (the local backend's, or an engine's
+//! under `BUCKET_DATA_PATH`) are seen twice: published by s4-core, and by the
+//! watcher. Both usually land in the same window and merge; a watcher report
 //! that arrives later is dropped when it shows the state S4 itself reported for
 //! that key within the last [`OWN_ECHO_WINDOW`].
 

@@ -284,9 +284,11 @@ impl Notifications {
         self.shared.store.path()
     }
 
-    /// Loads the store, watches the configured buckets (local backend) and starts
-    /// delivering. Idempotent; call it once at start-up so configurations from a
-    /// previous run take effect before their bucket's next change.
+    /// Loads the store, watches the configured buckets (their directories under
+    /// [`NotifyOptions::with_bucket_data_path`] or the local backend's data
+    /// directory) and starts delivering. Idempotent; call it once at start-up so
+    /// configurations from a previous run take effect before their bucket's next
+    /// change.
     ///
     /// # Errors
     /// None today (an unreadable store reads as empty); kept for future checks.
@@ -311,7 +313,7 @@ impl Notifications {
     }
 
     /// A bucket was created: configurations written before it existed start
-    /// watching its directory (local backend).
+    /// watching its directory (when one is watched).
     pub(crate) async fn bucket_created(&self, bucket: &BucketName) {
         if self.shared.watcher.is_some()
             && self
@@ -369,7 +371,8 @@ impl Notifications {
         }
     }
 
-    /// Watches exactly the configured buckets (local backend only).
+    /// Watches exactly the configured buckets (under the watched directory, if
+    /// any).
     async fn sync_watches(&self) {
         let Some(watcher) = self.shared.watcher.clone() else {
             return;

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use crate::error::{Error, ErrorKind, Result};
 
@@ -17,8 +17,9 @@ pub const FETCH_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a fetched answer is served without asking again.
 pub const CACHE_TTL: Duration = Duration::from_secs(3600);
 
-/// The figures the UI shows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// The figures the UI shows (parsed from GitHub's answer; the JSON shape served
+/// to clients lives in the HTTP adapter).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 pub struct RepoInfo {
     /// Stars.
     pub stargazers_count: u64,

@@ -69,7 +69,7 @@ mod s3_server_copy {
         let Some(config) = s4_core::testing::s3_test_config() else {
             return;
         };
-        s4_core::testing::transfer::transfer_server_side_copy(config).await;
+        s4_core::testing::server_copy::transfer_server_side_copy(config).await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -78,6 +78,6 @@ mod s3_server_copy {
         let Some(config) = s4_core::testing::s3_test_config() else {
             return;
         };
-        s4_core::testing::transfer::server_copy_cancel_and_drop_abort(config).await;
+        s4_core::testing::server_copy::server_copy_cancel_and_drop_abort(config).await;
     }
 }

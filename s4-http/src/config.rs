@@ -65,6 +65,11 @@ pub const ENV_VARS: &[(&str, &str)] = &[
         "Webhook configuration file (default <S4_DATA_DIR>/.s4/notifications.json)",
     ),
     (
+        "BUCKET_DATA_PATH",
+        "Directory holding one sub-directory per bucket, watched for out-of-band changes \
+         (default: the local backend's S4_DATA_DIR; an absent directory is not watched)",
+    ),
+    (
         "NB_PREFIX",
         "URL prefix of the whole app, e.g. /notebook/ns/name",
     ),
@@ -312,6 +317,9 @@ pub struct DaemonConfig {
     pub store: StoreOptions,
     /// The notification configuration file (`NOTIFICATION_STORE_PATH`).
     pub notifications_store: PathBuf,
+    /// `BUCKET_DATA_PATH` as given (`None` = unset or empty): see
+    /// [`watched_bucket_root`] for the directory actually watched.
+    pub bucket_data_path: Option<PathBuf>,
     /// The HTTP adapter: prefix, CORS, CSP, authentication.
     pub http: HttpConfig,
     /// The S3 protocol endpoint.
@@ -374,6 +382,22 @@ fn log_format(lookup: &dyn Fn(&str) -> Option<String>) -> Result<LogFormat, Stri
     }
 }
 
+/// The directory whose per-bucket sub-directories are watched for out-of-band
+/// changes (API §14.5): `BUCKET_DATA_PATH` when given (whatever the backend, e.g.
+/// where a bundled engine behind the `s3` backend keeps its buckets), otherwise
+/// the local backend's bucket root (`S4_DATA_DIR`); `None` (nothing watched) for
+/// the memory and `s3` backends without it. `backend` is the backend the daemon
+/// actually opens.
+pub fn watched_bucket_root(
+    bucket_data_path: Option<PathBuf>,
+    backend: &BackendSettings,
+) -> Option<PathBuf> {
+    bucket_data_path.or_else(|| match backend {
+        BackendSettings::Local { data_dir } => Some(data_dir.clone()),
+        _ => None,
+    })
+}
+
 impl DaemonConfig {
     /// Builds the configuration from the command-line `flags` and the variables of
     /// `env` (a name → value function over one snapshot of the environment; unset
@@ -412,6 +436,7 @@ impl DaemonConfig {
         };
         problems.extend(store.problems().iter().map(|e| e.message().to_string()));
         let notifications_store = NotifyOptions::default_store_path(&settings.data_dir, &lookup);
+        let bucket_data_path = var(&lookup, "BUCKET_DATA_PATH").map(|p| PathBuf::from(p.trim()));
         let http = HttpConfig::from_lookup(&settings, &lookup);
         let mode = match var(&lookup, "S4_S3_ENDPOINT") {
             None => EndpointMode::Auto,
@@ -477,6 +502,7 @@ impl DaemonConfig {
             locations,
             store,
             notifications_store,
+            bucket_data_path,
             http,
             s3_endpoint: S3EndpointConfig {
                 mode,

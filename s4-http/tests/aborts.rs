@@ -7,10 +7,9 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use common::{b64, multipart_body, start, start_with_locations, Kind, TestServer};
+use common::{b64, files, multipart_body, start, start_with_locations, tree, Kind, TestServer};
 use s4_core::location::{Locations, LocationsConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -98,31 +97,6 @@ async fn cut_upload(s: &TestServer, path: &str, boundary: &str, body: &[u8], cut
         !answer.starts_with("HTTP/1.1 200"),
         "a truncated upload succeeded: {answer}"
     );
-}
-
-/// Every entry under `dir` (dot-files included).
-fn tree(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                stack.push(path.clone());
-            }
-            out.push(path);
-        }
-    }
-    out.sort();
-    out
-}
-
-/// Regular files (and anything not a directory) under `dir`.
-fn files(dir: &Path) -> Vec<PathBuf> {
-    tree(dir).into_iter().filter(|p| !p.is_dir()).collect()
 }
 
 /// Waits (bounded) until `check` holds; returns whether it did.

@@ -20,13 +20,12 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use common::{settings_store, Kind, Running};
+use common::{Kind, Running};
 use fantoccini::{Client, ClientBuilder, Locator};
 use s4_core::auth::AuthConfig;
 use s4_core::fakes::{FakeHub, FakeServer, ForwardProxy, Reply, GOOD_TOKEN};
-use s4_core::location::{Locations, LocationsConfig};
 use s4_core::S4;
-use s4_http::{App, HttpConfig};
+use s4_http::HttpConfig;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
@@ -183,23 +182,7 @@ impl Server {
 }
 
 async fn start_server(kind: Kind, auth: bool) -> Option<Server> {
-    // The console runs over a real store: the embedded default (local) or Garage.
-    let (backend, data_dir) = common::backend(match kind {
-        Kind::Memory => Kind::Local,
-        other => other,
-    })
-    .await?;
     let hub = FakeHub::start().await;
-    let settings_dir = tempfile::tempdir().expect("temp dir");
-    let store = settings_store(settings_dir.path(), &[("HF_ENDPOINT", &hub.url())]).await;
-    let local_dir = tempfile::tempdir().expect("temp dir");
-    let locations =
-        Locations::new(LocationsConfig::default().with_paths([local_dir.path().to_path_buf()]))
-            .await;
-    let s4 = S4::builder()
-        .shared_backend(backend)
-        .locations(locations)
-        .build();
     let mut config = HttpConfig::default();
     let prefix = if auth { "/s4-console" } else { "" };
     config.nb_prefix = prefix.to_string();
@@ -212,20 +195,21 @@ async fn start_server(kind: Kind, auth: bool) -> Option<Server> {
             _ => None,
         });
     }
-    let running = Running::start(App::with_settings(s4.clone(), config, store)).await;
-    let local_root = local_dir.path().to_path_buf();
+    // The console runs over a real store: the embedded default (local) or Garage.
+    let backend = match kind {
+        Kind::Memory => Kind::Local,
+        other => other,
+    };
+    let served = common::s4_with_location(backend, &hub.url(), config).await?;
     Some(Server {
-        origin: format!("http://{}", running.addr),
+        origin: format!("http://{}", served.running.addr),
         prefix: prefix.to_string(),
         kind,
-        local_root,
-        s4,
+        local_root: served.local_root,
+        s4: served.s4,
         _hub: hub,
-        _running: running,
-        _dirs: [Some(settings_dir), Some(local_dir), data_dir]
-            .into_iter()
-            .flatten()
-            .collect(),
+        _running: served.running,
+        _dirs: served.dirs,
     })
 }
 

@@ -5,107 +5,26 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{b64, multipart_body};
+use common::daemon::Daemon;
+use common::{b64, files, multipart_body, tree};
 use tokio::io::AsyncWriteExt;
 
 const BOUND: Duration = Duration::from_secs(30);
 
-/// A running `s4` child, killed when dropped.
-struct Daemon {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn strip_ansi(line: &str) -> String {
-    let mut out = String::new();
-    let mut chars = line.chars();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            for c in chars.by_ref() {
-                if c.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
 /// Starts `s4` on an ephemeral port over `data` with `volume` as `local-0`, and waits
 /// for its "listening" line.
 fn spawn(dir: &Path, data: &Path, volume: &Path) -> Daemon {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_s4"))
-        .current_dir(dir)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("S4_BACKEND", "local")
-        .env("S4_DATA_DIR", data)
-        .env("LOCAL_STORAGE_PATHS", volume)
-        .env("IP", "127.0.0.1")
-        .env("PORT", "0")
-        .env("LOG_LEVEL", "info")
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn s4");
-    let stdout = child.stdout.take().expect("stdout");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut sent = false;
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            let line = strip_ansi(&line);
-            if !sent && line.contains("s4 listening") {
-                if let Some(at) = line.find("address=") {
-                    let addr: String = line[at + "address=".len()..]
-                        .chars()
-                        .take_while(|c| !c.is_whitespace())
-                        .collect();
-                    let _ = tx.send(addr);
-                    sent = true;
-                }
-            }
-        }
-    });
-    let addr = rx
-        .recv_timeout(BOUND)
-        .expect("s4 reports its address")
-        .parse()
-        .expect("address");
-    Daemon { child, addr }
-}
-
-/// Every entry under `dir` (dot-files included).
-fn tree(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).expect("read_dir").flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                stack.push(path.clone());
-            }
-            out.push(path);
-        }
-    }
-    out.sort();
-    out
+    Daemon::start(
+        dir,
+        &[
+            ("S4_BACKEND", &"local"),
+            ("S4_DATA_DIR", &data),
+            ("LOCAL_STORAGE_PATHS", &volume),
+        ],
+    )
 }
 
 /// Whether process `pid` has a file open under `dir` (the upload's temporary file,
@@ -163,13 +82,13 @@ async fn kill_9_mid_upload_leaves_nothing() {
 
     // Nothing in the location; no temporary file anywhere under the data directory.
     assert_eq!(tree(&volume), Vec::<PathBuf>::new());
-    let stray: Vec<_> = tree(&data).into_iter().filter(|p| !p.is_dir()).collect();
+    let stray = files(&data);
     assert!(stray.is_empty(), "{stray:?}");
 
     // Restart on the same directories: listings are clean and the upload works.
     let daemon = spawn(dir.path(), &data, &volume);
     let client = reqwest::Client::new();
-    let base = format!("http://{}/api", daemon.addr);
+    let base = daemon.api();
     let listing: serde_json::Value = client
         .get(format!("{base}/local/files/local-0"))
         .send()

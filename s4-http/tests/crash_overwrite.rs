@@ -4,84 +4,22 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::SocketAddr;
+use std::io::Write;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use common::b64;
+use common::daemon::Daemon;
 use s4_core::storage::LocalBackend;
 use s4_core::{BucketName, ObjectKey, S4};
 use serde_json::Value;
 
-struct Daemon {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// Starts the built `s4` on `data_dir` and waits for its "listening" log line.
 fn start_daemon(data_dir: &Path) -> Daemon {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_s4"))
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("NO_COLOR", "1")
-        .env("S4_BACKEND", "local")
-        .env("S4_DATA_DIR", data_dir)
-        .env("IP", "127.0.0.1")
-        .env("PORT", "0")
-        .current_dir(data_dir.parent().unwrap_or(data_dir))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn s4");
-    let (tx, rx) = mpsc::channel::<String>();
-    for stream in [
-        child
-            .stdout
-            .take()
-            .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
-        child
-            .stderr
-            .take()
-            .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
-    ]
-    .into_iter()
-    .flatten()
-    {
-        let tx = tx.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-    }
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let line = rx.recv_timeout(left).expect("s4 did not start listening");
-        if !line.contains("listening") {
-            continue;
-        }
-        let at = line
-            .find("127.0.0.1:")
-            .expect("address in the listening line");
-        let port: String = line[at + 10..]
-            .chars()
-            .take_while(char::is_ascii_digit)
-            .collect();
-        let addr = format!("127.0.0.1:{port}").parse().expect("address");
-        return Daemon { child, addr };
-    }
+    Daemon::start(
+        data_dir.parent().unwrap_or(data_dir),
+        &[("S4_BACKEND", &"local"), ("S4_DATA_DIR", &data_dir)],
+    )
 }
 
 fn multipart_head(boundary: &str, mime: &str) -> String {
@@ -155,7 +93,7 @@ async fn kill_9_during_overwrite_keeps_old_or_new_whole() {
 
     // 1. Killed in the middle of an overwrite: the old object, old metadata.
     let daemon = start_daemon(&data_dir);
-    let base = format!("http://{}/api", daemon.addr);
+    let base = daemon.api();
     let response = client
         .post(format!("{base}/buckets"))
         .json(&serde_json::json!({ "bucketName": "crash" }))
@@ -202,7 +140,7 @@ async fn kill_9_during_overwrite_keeps_old_or_new_whole() {
 
     // 2. Killed right after an acknowledged overwrite: the new object, new metadata.
     let daemon = start_daemon(&data_dir);
-    let base = format!("http://{}/api", daemon.addr);
+    let base = daemon.api();
     upload(&client, &base, "k.txt", b"new contents", "text/markdown").await;
     let new = metadata(&client, &base, "k.txt").await;
     drop(daemon);

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 
-use common::b64;
+use common::{b64, files};
 use s4_core::location::{Locations, LocationsConfig};
 use s4_core::storage::LocalBackend;
 use s4_core::S4;
@@ -48,22 +48,6 @@ impl Drop for SmallFs {
     fn drop(&mut self) {
         let _ = Command::new("umount").arg(&self.path).status();
     }
-}
-
-fn files_under(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).expect("read_dir").flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                out.push(path);
-            }
-        }
-    }
-    out
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -127,8 +111,8 @@ async fn full_disk_answers_507_and_leaves_nothing() {
         )
     );
     // Nothing left behind: no object, no staging or temporary file.
-    assert_eq!(files_under(&data_dir), Vec::<PathBuf>::new());
-    assert_eq!(files_under(&volume), Vec::<PathBuf>::new());
+    assert_eq!(files(&data_dir), Vec::<PathBuf>::new());
+    assert_eq!(files(&volume), Vec::<PathBuf>::new());
     let _ = stop.send(());
     server.await.expect("join").expect("serve");
 }

@@ -8,14 +8,13 @@ mod common;
 use common::on_every_backend;
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
-use common::{b64, call_json, settings_store, sse_until, Kind, Running};
+use common::{b64, call_json, relative_files, sse_events, Kind, Running};
 use s4_core::fakes::{FakeHub, GOOD_TOKEN};
-use s4_core::location::{Locations, LocationsConfig};
 use s4_core::{BucketName, S4};
-use s4_http::{App, HttpConfig};
+use s4_http::HttpConfig;
 use serde_json::{json, Value};
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -38,33 +37,17 @@ async fn start(kind: Kind) -> Option<Server> {
 
 /// As [`start`], with `HF_ENDPOINT` set to `endpoint` instead of the fake Hub.
 async fn start_at(kind: Kind, endpoint: Option<String>) -> Option<Server> {
-    let settings_dir = tempfile::tempdir().expect("temp dir");
-    let local_dir = tempfile::tempdir().expect("temp dir");
-    let (backend, data_dir) = common::backend(kind).await?;
     let hub = FakeHub::start().await;
     let endpoint = endpoint.unwrap_or_else(|| hub.url());
-    let store = settings_store(settings_dir.path(), &[("HF_ENDPOINT", &endpoint)]).await;
-    let locations =
-        Locations::new(LocationsConfig::default().with_paths([local_dir.path().to_path_buf()]))
-            .await;
-    let s4 = S4::builder()
-        .shared_backend(backend)
-        .locations(locations)
-        .build();
-    let running =
-        Running::start(App::with_settings(s4.clone(), HttpConfig::default(), store)).await;
-    let local_root = local_dir.path().to_path_buf();
+    let served = common::s4_with_location(kind, &endpoint, HttpConfig::default()).await?;
     Some(Server {
-        base: running.base(),
+        base: served.running.base(),
         client: reqwest::Client::new(),
-        s4,
+        s4: served.s4,
         hub,
-        local_root,
-        _running: running,
-        _dirs: [Some(settings_dir), Some(local_dir), data_dir]
-            .into_iter()
-            .flatten()
-            .collect(),
+        local_root: served.local_root,
+        _running: served.running,
+        _dirs: served.dirs,
     })
 }
 
@@ -121,14 +104,7 @@ impl Server {
             _ => format!("{}{sse_url}", self.base),
         };
         let response = self.client.get(url).send().await.expect("sse");
-        assert_eq!(response.status(), 200);
-        assert_eq!(
-            response.headers()["content-type"].to_str().ok(),
-            Some("text/event-stream")
-        );
-        tokio::time::timeout(WAIT, sse_until(response, |_| false))
-            .await
-            .expect("stream ends")
+        sse_events(response, WAIT).await
     }
 
     /// Starts an import that must be accepted; returns its job id and events.
@@ -152,26 +128,6 @@ fn size_of(hub: &FakeHub, model: &str, revision: &str, wanted: &[&str]) -> usize
         .filter(|f| wanted.contains(&f.path.as_str()))
         .map(|f| f.content.len())
         .sum()
-}
-
-/// Every file below `root`, relative, `/`-separated.
-fn files_below(root: &Path) -> BTreeSet<String> {
-    let mut out = BTreeSet::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if let Ok(rel) = path.strip_prefix(root) {
-                out.insert(rel.to_string_lossy().replace('\\', "/"));
-            }
-        }
-    }
-    out
 }
 
 on_every_backend!(
@@ -292,7 +248,7 @@ async fn import_into_a_local_location_with_filters_and_revision() {
         "local:local-0/models/org/model/config.json"
     );
     assert_eq!(
-        files_below(&s.local_root),
+        relative_files(&s.local_root),
         wanted
             .iter()
             .map(|f| format!("models/org/model/{f}"))
@@ -387,7 +343,7 @@ async fn sha_mismatch_fails_that_file_and_leaves_nothing() {
         BTreeSet::from(["org/bad-sha/ok.txt".to_string()])
     );
     assert_eq!(
-        files_below(&s.local_root),
+        relative_files(&s.local_root),
         BTreeSet::from(["dl/org/bad-sha/ok.txt".to_string()])
     );
 }
@@ -518,7 +474,7 @@ async fn cancel_mid_import_leaves_nothing(kind: Kind) {
     }
     // Nothing of either import is left: no object, no file, no temp file.
     assert_eq!(s.keys(&bucket).await, BTreeSet::new());
-    assert_eq!(files_below(&s.local_root), BTreeSet::new());
+    assert_eq!(relative_files(&s.local_root), BTreeSet::new());
     s.remove_bucket(&bucket).await;
 }
 

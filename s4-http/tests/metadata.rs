@@ -6,6 +6,7 @@ mod common;
 
 use common::on_every_backend;
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use common::{b64, sse_until, start, start_with, Kind, TestServer};
@@ -164,35 +165,9 @@ async fn content_type_and_metadata(s: TestServer) {
     s.remove_bucket(&bucket).await;
     if let Some(dir) = s.data_dir() {
         // Local: nothing at all is left on disk (no orphan metadata, no staging file).
-        assert_eq!(files_under(&dir.join(&bucket)), Vec::<String>::new());
-        assert_eq!(files_under(&dir.join(".s4/tmp")), Vec::<String>::new());
+        assert_eq!(common::files(&dir.join(&bucket)), Vec::<PathBuf>::new());
+        assert_eq!(common::files(&dir.join(".s4/tmp")), Vec::<PathBuf>::new());
     }
-}
-
-/// Every file below `dir` (relative), or empty when `dir` is gone.
-fn files_under(dir: &std::path::Path) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                out.push(
-                    path.strip_prefix(dir)
-                        .unwrap_or(&path)
-                        .display()
-                        .to_string(),
-                );
-            }
-        }
-    }
-    out.sort();
-    out
 }
 
 async fn etags_agree_on_every_route(s: TestServer) {

@@ -1,7 +1,8 @@
 //! Bucket notifications over real HTTP (§14): configuration routes, the endpoint
 //! test, and delivery of events to webhook receivers started inside the test on
 //! 127.0.0.1:0. Delivery bodies run on the memory, local and S3 backends (S3
-//! skipped without an endpoint); out-of-band changes only exist on local.
+//! skipped without an endpoint); out-of-band changes on local, and under a
+//! `BUCKET_DATA_PATH` on every backend.
 //!
 //! Nothing sleeps to synchronize: tests wait on the receiver's channel with a
 //! timeout, and "no further event" is proven by a marker change whose event must
@@ -51,6 +52,8 @@ struct Setup {
     kind: Kind,
     /// Data directory of a local backend (kept by the caller across restarts).
     data_dir: Option<PathBuf>,
+    /// `BUCKET_DATA_PATH`: the watched directory, when not the backend's own.
+    bucket_data_path: Option<PathBuf>,
     store: PathBuf,
     coalesce: Duration,
 }
@@ -75,14 +78,16 @@ async fn start(setup: Setup) -> Option<Server> {
         }
     };
     let data_dir = backend.data_dir().map(Path::to_path_buf);
+    let mut notify = NotifyOptions::default()
+        .with_store_path(&setup.store)
+        .with_delivery(fast_delivery())
+        .with_coalesce_window(setup.coalesce);
+    if let Some(path) = setup.bucket_data_path {
+        notify = notify.with_bucket_data_path(path);
+    }
     let s4 = S4::builder()
         .shared_backend(backend)
-        .notifications(
-            NotifyOptions::default()
-                .with_store_path(&setup.store)
-                .with_delivery(fast_delivery())
-                .with_coalesce_window(setup.coalesce),
-        )
+        .notifications(notify)
         .build();
     s4.notifications()
         .start()
@@ -105,6 +110,7 @@ async fn start_kind(kind: Kind, dir: &Path, coalesce: Duration) -> Option<Server
     start(Setup {
         kind,
         data_dir: Some(dir.join("data")),
+        bucket_data_path: None,
         store: dir.join("state/notifications.json"),
         coalesce,
     })
@@ -313,6 +319,7 @@ on_every_backend!(
     rapid_overwrites_coalesce,
     receiver_outage_is_retried,
     signed_deliveries_verify,
+    bucket_data_path_is_watched,
 );
 
 // ---------------------------------------------------------------- delivery
@@ -494,6 +501,111 @@ async fn signed_deliveries_verify(kind: Kind) {
     s.cleanup(&bucket).await;
 }
 
+/// Another program writes `rel` under `bucket_dir`, then deletes it: `all` gets
+/// one created event with the size, then one removed event.
+async fn write_and_remove_out_of_band(
+    all: &mut Receiver,
+    bucket_dir: &Path,
+    rel: &str,
+    data: &[u8],
+) {
+    tokio::fs::write(bucket_dir.join(rel), data)
+        .await
+        .expect("write");
+    assert_eq!(all.next_event().await, created(rel, data.len() as u64));
+    tokio::fs::remove_file(bucket_dir.join(rel))
+        .await
+        .expect("remove");
+    assert_eq!(all.next_event().await, removed(rel));
+}
+
+/// `BUCKET_DATA_PATH` (§14.5): another directory holding one sub-directory per
+/// bucket (as a bundled storage engine keeps them) is watched on every backend;
+/// the local backend's own data directory then is not.
+async fn bucket_data_path_is_watched(kind: Kind) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let engine = dir.path().join("engine");
+    let Some(s) = start(Setup {
+        kind,
+        data_dir: Some(dir.path().join("data")),
+        bucket_data_path: Some(engine.clone()),
+        store: dir.path().join("state/notifications.json"),
+        coalesce: s4_core::notify::COALESCE_WINDOW,
+    })
+    .await
+    else {
+        return eprintln!("skipped: no S3 endpoint (S4_TEST_S3_ENDPOINT)");
+    };
+    let bucket = s.bucket("ntfy-bdp").await;
+    // The engine's directory of the bucket exists before its first configuration.
+    let bucket_dir = engine.join(&bucket);
+    tokio::fs::create_dir_all(&bucket_dir).await.expect("mkdir");
+    let mut all = Receiver::start(200, 0).await;
+    s.configure(&bucket, json!([{ "endpoint": all.url, "events": ALL }]))
+        .await;
+
+    write_and_remove_out_of_band(&mut all, &bucket_dir, "oob.bin", b"hello").await;
+
+    // The local backend's own bucket directory is not watched any more.
+    let unwatched = s
+        .data_dir
+        .as_ref()
+        .map(|d| d.join(&bucket).join("unwatched.txt"));
+    if let Some(file) = &unwatched {
+        tokio::fs::write(file, b"nobody sees this")
+            .await
+            .expect("write");
+    }
+    // S4's own write is reported once, and is the next event.
+    s.upload(&bucket, "marker", b"m").await;
+    assert_eq!(all.next_event().await, created("marker", 1));
+    if let Some(file) = &unwatched {
+        tokio::fs::remove_file(file).await.expect("remove");
+    }
+    s.cleanup(&bucket).await;
+}
+
+/// The daemon reads `BUCKET_DATA_PATH` (§22) and watches it: over the memory
+/// backend (no directory of its own), a file another program writes into a
+/// bucket's directory there is reported, then its deletion.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn daemon_watches_bucket_data_path() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let engine = dir.path().join("engine");
+    let daemon = common::daemon::Daemon::start(
+        dir.path(),
+        &[
+            ("S4_BACKEND", &"memory"),
+            ("S4_DATA_DIR", &dir.path().join("data")),
+            ("BUCKET_DATA_PATH", &engine),
+            ("S4_S3_ENDPOINT", &"off"),
+        ],
+    );
+    let api = daemon.api();
+    let client = reqwest::Client::new();
+    let bucket = s4_core::testing::unique_bucket("ntfy-daemon").to_string();
+    let (status, body) = common::call_json(
+        &client,
+        reqwest::Method::POST,
+        &format!("{api}/buckets"),
+        Some(json!({ "bucketName": bucket })),
+    )
+    .await;
+    assert_eq!(status, 200, "create bucket: {body}");
+    let bucket_dir = engine.join(&bucket);
+    tokio::fs::create_dir_all(&bucket_dir).await.expect("mkdir");
+    let mut all = Receiver::start(200, 0).await;
+    let (status, body) = common::call_json(
+        &client,
+        reqwest::Method::PUT,
+        &format!("{api}/notifications/{bucket}"),
+        Some(json!({ "notifications": [{ "endpoint": all.url, "events": ALL }] })),
+    )
+    .await;
+    assert_eq!(status, 200, "PUT notifications: {body}");
+    write_and_remove_out_of_band(&mut all, &bucket_dir, "from-engine.bin", b"engine").await;
+}
+
 // ---------------------------------------------------------------- local only
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -512,14 +624,7 @@ async fn out_of_band_changes_in_local_bucket_reported_once() {
     tokio::fs::create_dir_all(bucket_dir.join("sub"))
         .await
         .expect("mkdir");
-    tokio::fs::write(bucket_dir.join("sub/oob.txt"), b"hello")
-        .await
-        .expect("write");
-    assert_eq!(all.next_event().await, created("sub/oob.txt", 5));
-    tokio::fs::remove_file(bucket_dir.join("sub/oob.txt"))
-        .await
-        .expect("remove");
-    assert_eq!(all.next_event().await, removed("sub/oob.txt"));
+    write_and_remove_out_of_band(&mut all, &bucket_dir, "sub/oob.txt", b"hello").await;
 
     // Dot files and staging files never produce events.
     tokio::fs::write(bucket_dir.join(".dotfile"), b"x")
@@ -747,6 +852,7 @@ async fn store_write_failure_is_500() {
     let s = start(Setup {
         kind: Kind::Memory,
         data_dir: None,
+        bucket_data_path: None,
         store: blocker.join("notifications.json"),
         coalesce: s4_core::notify::COALESCE_WINDOW,
     })

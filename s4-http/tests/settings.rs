@@ -7,9 +7,9 @@ mod common;
 use std::path::Path;
 use std::sync::Arc;
 
-use common::{call_json, settings_store, store_options, Running};
+use common::{call_json, settings_store, Running};
 
-use s4_core::config_store::{ConfigStore, REDACTED, SETTINGS_FILE};
+use s4_core::config_store::{ConfigStore, StoreOptions, REDACTED, SETTINGS_FILE};
 use s4_core::fakes::{FakeHub, FakeServer, ForwardProxy, Reply, GOOD_TOKEN};
 use s4_core::storage::{MemoryBackend, S3Backend};
 use s4_core::{Backend, S4};
@@ -436,7 +436,7 @@ async fn corrupt_settings_file_stops_the_start_naming_it() {
     let file = dir.path().join(SETTINGS_FILE);
     std::fs::create_dir_all(file.parent().expect("parent")).expect("mkdir");
     std::fs::write(&file, b"{\"maxConcurrentTransfers\": ").expect("write");
-    let err = ConfigStore::open(store_options(dir.path(), &[]))
+    let err = ConfigStore::open(StoreOptions::for_tests(dir.path(), &[]))
         .await
         .expect_err("corrupt");
     assert!(err.message().contains(&file.display().to_string()), "{err}");

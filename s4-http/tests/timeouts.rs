@@ -10,10 +10,10 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
-use common::{b64, multipart_body};
+use common::{b64, multipart_body, tree};
 use futures::StreamExt;
 use s4_core::location::{Locations, LocationsConfig};
 use s4_core::storage::MemoryBackend;
@@ -132,22 +132,6 @@ async fn read_response(stream: &mut TcpStream) -> String {
         assert!(n > 0, "connection closed before the response: {text}");
         out.extend_from_slice(&buf[..n]);
     }
-}
-
-/// Every entry under `dir`, dot-files included.
-fn tree(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).expect("read_dir") {
-            let path = entry.expect("entry").path();
-            if path.is_dir() {
-                stack.push(path.clone());
-            }
-            out.push(path);
-        }
-    }
-    out
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -38,14 +38,7 @@ async fn locations() -> (Locations, tempfile::TempDir) {
 
 async fn progress_events(s: &TestServer, job: &str) -> Vec<Value> {
     let response = s.get(&format!("/transfer/progress/{job}")).await;
-    assert_eq!(response.status(), 200);
-    assert_eq!(
-        response.headers()["content-type"].to_str().ok(),
-        Some("text/event-stream")
-    );
-    tokio::time::timeout(WAIT, sse_until(response, |_| false))
-        .await
-        .expect("stream ends")
+    sse_events(response, WAIT).await
 }
 
 async fn send_json(

@@ -2,17 +2,6 @@
 
 use super::*;
 
-fn options(dir: &Path, env: &[(&str, &str)]) -> StoreOptions {
-    let map: std::collections::HashMap<String, String> = env
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    StoreOptions {
-        ca_bundles: false,
-        ..StoreOptions::from_lookup(dir, &move |k| map.get(k).cloned())
-    }
-}
-
 #[test]
 fn page_size_snapping() {
     assert_eq!(snap_page_size("100"), 100);
@@ -28,7 +17,7 @@ fn page_size_snapping() {
 #[tokio::test]
 async fn persists_and_env_wins() {
     let dir = tempfile::tempdir().expect("dir");
-    let store = ConfigStore::open(options(dir.path(), &[]))
+    let store = ConfigStore::open(StoreOptions::for_tests(dir.path(), &[]))
         .await
         .expect("open");
     assert_eq!(store.max_concurrent_transfers(), 2);
@@ -45,7 +34,7 @@ async fn persists_and_env_wins() {
     assert!(store.update_max_concurrent_transfers(0).await.is_err());
     drop(store);
 
-    let again = ConfigStore::open(options(dir.path(), &[]))
+    let again = ConfigStore::open(StoreOptions::for_tests(dir.path(), &[]))
         .await
         .expect("reopen");
     assert_eq!(again.max_concurrent_transfers(), 5);
@@ -54,7 +43,7 @@ async fn persists_and_env_wins() {
     assert_eq!(again.settings().redacted().hf_token, REDACTED);
     assert!(!format!("{:?}", again.settings()).contains("hf_secret"));
 
-    let env = ConfigStore::open(options(
+    let env = ConfigStore::open(StoreOptions::for_tests(
         dir.path(),
         &[("MAX_CONCURRENT_TRANSFERS", "9"), ("HF_TOKEN", "from-env")],
     ))
@@ -71,7 +60,7 @@ async fn corrupt_file_is_named() {
     let path = dir.path().join(SETTINGS_FILE);
     std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
     std::fs::write(&path, b"{ not json").expect("write");
-    let err = ConfigStore::open(options(dir.path(), &[]))
+    let err = ConfigStore::open(StoreOptions::for_tests(dir.path(), &[]))
         .await
         .expect_err("corrupt");
     assert!(err.message().contains(&path.display().to_string()), "{err}");
@@ -80,7 +69,7 @@ async fn corrupt_file_is_named() {
 #[tokio::test]
 async fn placeholder_keeps_secrets() {
     let dir = tempfile::tempdir().expect("dir");
-    let store = ConfigStore::open(options(dir.path(), &[]))
+    let store = ConfigStore::open(StoreOptions::for_tests(dir.path(), &[]))
         .await
         .expect("open");
     let s4 = S4::builder().memory().build();
@@ -125,7 +114,7 @@ async fn placeholder_keeps_secrets() {
 #[tokio::test]
 async fn disclaimer_round_trip_keeps_other_keys() {
     let dir = tempfile::tempdir().expect("dir");
-    let store = ConfigStore::open(options(dir.path(), &[]))
+    let store = ConfigStore::open(StoreOptions::for_tests(dir.path(), &[]))
         .await
         .expect("open");
     assert_eq!(store.disclaimer().await, "unknown");
@@ -142,8 +131,10 @@ async fn disclaimer_round_trip_keeps_other_keys() {
 #[test]
 fn check_names_every_bad_initial_value() {
     let dir = tempfile::tempdir().expect("dir");
-    assert!(options(dir.path(), &[]).problems().is_empty());
-    let ok = options(
+    assert!(StoreOptions::for_tests(dir.path(), &[])
+        .problems()
+        .is_empty());
+    let ok = StoreOptions::for_tests(
         dir.path(),
         &[
             ("HF_ENDPOINT", "http://127.0.0.1:9"),
@@ -151,7 +142,7 @@ fn check_names_every_bad_initial_value() {
         ],
     );
     assert!(ok.problems().is_empty());
-    let problems = options(
+    let problems = StoreOptions::for_tests(
         dir.path(),
         &[
             ("HF_ENDPOINT", "not a url"),
@@ -174,7 +165,7 @@ fn check_names_every_bad_initial_value() {
 #[tokio::test]
 async fn no_proxy_entries_and_s3_timeouts_come_from_the_options() {
     let dir = tempfile::tempdir().expect("dir");
-    let store = ConfigStore::open(options(
+    let store = ConfigStore::open(StoreOptions::for_tests(
         dir.path(),
         &[
             ("NO_PROXY", " a.example , ,10.0.0.1:80"),

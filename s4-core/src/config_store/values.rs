@@ -324,6 +324,17 @@ impl StoreOptions {
         }
     }
 
+    /// Test options: files under `data_dir`, `env` as the whole environment, and
+    /// no system CA bundles (tests talk to plain-HTTP fakes). Feature `testing`.
+    #[cfg(any(test, feature = "testing"))]
+    pub fn for_tests(data_dir: &Path, env: &[(&str, &str)]) -> Self {
+        let map: std::collections::HashMap<&str, &str> = env.iter().copied().collect();
+        StoreOptions {
+            ca_bundles: false,
+            ..Self::from_lookup(data_dir, &|k| map.get(k).map(|v| (*v).to_string()))
+        }
+    }
+
     /// Checks the initial values that [`super::ConfigStore::open`] would otherwise
     /// accept or reject only later: `HF_ENDPOINT` and the proxies (`HTTP_PROXY`,
     /// `HTTPS_PROXY`) must be valid URLs. Returns every problem

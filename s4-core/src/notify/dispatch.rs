@@ -6,8 +6,9 @@
 //! S4's own changes that state is the last change published (no extra request per
 //! event on S3); when the watcher saw the key, the file on disk decides.
 //!
-//! S4's own writes on the local backend are seen twice: published by s4-core, and
-//! by the watcher. Both usually land in the same window and merge; a watcher report
+//! S4's own writes to a watched directory (the local backend's, or an engine's
+//! under `BUCKET_DATA_PATH`) are seen twice: published by s4-core, and by the
+//! watcher. Both usually land in the same window and merge; a watcher report
 //! that arrives later is dropped when it shows the state S4 itself reported for
 //! that key within the last [`OWN_ECHO_WINDOW`].
 
@@ -154,7 +155,7 @@ impl Dispatcher {
             let Some((_, (bucket, dir), appeared)) = self.rescans.pop_front() else {
                 break;
             };
-            let Some(root) = self.shared.data_dir.clone() else {
+            let Some(root) = self.shared.bucket_root.clone() else {
                 continue;
             };
             let mut path = root.join(&bucket);
@@ -202,7 +203,7 @@ impl Dispatcher {
     }
 
     async fn settle(&mut self, key: Key, pending: Pending) {
-        let on_disk = if pending.seen_on_disk || self.shared.data_dir.is_some() {
+        let on_disk = if pending.seen_on_disk || self.shared.bucket_root.is_some() {
             self.disk_state(&key).await
         } else {
             None
@@ -238,7 +239,7 @@ impl Dispatcher {
     /// The file's current state and modification time; `None` when the path is
     /// not a file (a directory) or cannot be inspected.
     async fn disk_state(&self, key: &Key) -> Option<(State, Option<SystemTime>)> {
-        let root = self.shared.data_dir.as_ref()?;
+        let root = self.shared.bucket_root.as_ref()?;
         let mut path = root.join(&key.0);
         for segment in key.1.split('/') {
             path.push(segment);

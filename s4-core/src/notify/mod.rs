@@ -15,8 +15,9 @@
 //! instead into a dedicated intake queue ([`INTAKE_CAPACITY`]), filled
 //! synchronously where s4-core publishes, so only a dispatcher stalled for that
 //! many changes loses any (logged). The broadcast channel is unchanged.
-//! * `watcher.rs`: on the local backend, a file-system watcher on configured
-//!   buckets' directories, for changes made by other programs.
+//! * `watcher.rs`: a file-system watcher on configured buckets' directories under
+//!   the local backend's data directory (or [`NotifyOptions::with_bucket_data_path`]),
+//!   for changes made by other programs.
 //! * `delivery.rs`: per-endpoint bounded queues, retries with backoff, HMAC
 //!   signatures, the outbound client behind [`WebhookClient`].
 //!
@@ -113,6 +114,7 @@ pub struct NotifyOptions {
     delivery: DeliveryOptions,
     coalesce_window: Duration,
     client: Option<Arc<dyn WebhookClient>>,
+    bucket_data_path: Option<PathBuf>,
 }
 
 impl Default for NotifyOptions {
@@ -123,6 +125,7 @@ impl Default for NotifyOptions {
             delivery: DeliveryOptions::default(),
             coalesce_window: COALESCE_WINDOW,
             client: None,
+            bucket_data_path: None,
         }
     }
 }
@@ -153,6 +156,21 @@ impl NotifyOptions {
     pub fn with_coalesce_window(mut self, window: Duration) -> Self {
         self.coalesce_window = window;
         self
+    }
+
+    /// Watches `path` for out-of-band changes (API §14.5, `BUCKET_DATA_PATH`): the
+    /// directory holding one sub-directory per bucket, e.g. where a bundled storage
+    /// engine keeps its buckets. Default: the backend's own data directory
+    /// ([`crate::Backend::data_dir`]; none for the memory and S3 backends). A
+    /// bucket whose directory does not exist under it is not watched.
+    pub fn with_bucket_data_path(mut self, path: impl Into<PathBuf>) -> Self {
+        self.bucket_data_path = Some(path.into());
+        self
+    }
+
+    /// The directory set by [`Self::with_bucket_data_path`], if any.
+    pub fn bucket_data_path(&self) -> Option<&Path> {
+        self.bucket_data_path.as_deref()
     }
 
     /// Uses `client` for outbound POSTs instead of the default HTTP client.
@@ -194,8 +212,10 @@ pub(crate) struct Shared {
     store: store::Store,
     options: NotifyOptions,
     client: delivery::ClientSlot,
-    /// The local backend's data directory (watched buckets live under it).
-    data_dir: Option<PathBuf>,
+    /// The directory holding one sub-directory per bucket, watched for
+    /// out-of-band changes (`BUCKET_DATA_PATH`, by default the local backend's
+    /// data directory); `None` = nothing is watched.
+    bucket_root: Option<PathBuf>,
     // A std lock, taken only inside `spawn_blocking` (watching walks directories).
     watcher: Option<Arc<Mutex<watcher::BucketWatcher>>>,
 }
@@ -228,7 +248,10 @@ impl Drop for Notifications {
 pub type TestOutcome = std::result::Result<u16, Unreachable>;
 
 impl Notifications {
-    pub(crate) fn new(options: NotifyOptions, data_dir: Option<PathBuf>) -> Self {
+    /// The service of `options`; `backend_data_dir` is the watched directory unless
+    /// [`NotifyOptions::with_bucket_data_path`] names another.
+    pub(crate) fn new(options: NotifyOptions, backend_data_dir: Option<PathBuf>) -> Self {
+        let bucket_root = options.bucket_data_path.clone().or(backend_data_dir);
         let client = match options.client.clone() {
             Some(client) => client,
             None => HttpClientOptions::new().build().unwrap_or_else(|e| {
@@ -237,7 +260,7 @@ impl Notifications {
             }),
         };
         let (fs_tx, fs_rx) = mpsc::channel(watcher::FS_CHANNEL_CAPACITY);
-        let watcher = data_dir
+        let watcher = bucket_root
             .clone()
             .map(|root| Arc::new(Mutex::new(watcher::BucketWatcher::new(root, fs_tx))));
         Notifications {
@@ -246,7 +269,7 @@ impl Notifications {
                 store: store::Store::new(options.store_path.clone()),
                 options,
                 client: Arc::new(RwLock::new(client)),
-                data_dir,
+                bucket_root,
                 watcher,
             }),
             running: Mutex::new(Running {
@@ -261,9 +284,11 @@ impl Notifications {
         self.shared.store.path()
     }
 
-    /// Loads the store, watches the configured buckets (local backend) and starts
-    /// delivering. Idempotent; call it once at start-up so configurations from a
-    /// previous run take effect before their bucket's next change.
+    /// Loads the store, watches the configured buckets (their directories under
+    /// [`NotifyOptions::with_bucket_data_path`] or the local backend's data
+    /// directory) and starts delivering. Idempotent; call it once at start-up so
+    /// configurations from a previous run take effect before their bucket's next
+    /// change.
     ///
     /// # Errors
     /// None today (an unreadable store reads as empty); kept for future checks.
@@ -288,7 +313,7 @@ impl Notifications {
     }
 
     /// A bucket was created: configurations written before it existed start
-    /// watching its directory (local backend).
+    /// watching its directory (when one is watched).
     pub(crate) async fn bucket_created(&self, bucket: &BucketName) {
         if self.shared.watcher.is_some()
             && self
@@ -346,7 +371,8 @@ impl Notifications {
         }
     }
 
-    /// Watches exactly the configured buckets (local backend only).
+    /// Watches exactly the configured buckets (under the watched directory, if
+    /// any).
     async fn sync_watches(&self) {
         let Some(watcher) = self.shared.watcher.clone() else {
             return;

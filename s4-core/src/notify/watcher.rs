@@ -1,5 +1,7 @@
-//! Out-of-band changes on the local backend (API §14.5): a file-system watcher
-//! (`notify` crate) on the directories of buckets that have configurations.
+//! Out-of-band changes (API §14.5): a file-system watcher (`notify` crate) on the
+//! directories of buckets that have configurations, under the directory holding
+//! one sub-directory per bucket (`BUCKET_DATA_PATH`; by default the local
+//! backend's data directory).
 //!
 //! The watcher translates each event's paths back to `(bucket, key)` (on disk a
 //! key's `/` are sub-directories) and hands them to the dispatcher, which
@@ -50,8 +52,9 @@ impl std::fmt::Debug for BucketWatcher {
 }
 
 impl BucketWatcher {
-    /// A watcher for bucket directories under `root` (the local backend's data
-    /// directory), reporting on `sender`. Nothing is watched yet.
+    /// A watcher for bucket directories under `root` (`BUCKET_DATA_PATH`, by
+    /// default the local backend's data directory), reporting on `sender`. Nothing
+    /// is watched yet.
     pub(crate) fn new(root: PathBuf, sender: mpsc::Sender<FsChange>) -> Self {
         BucketWatcher {
             root,

@@ -22,6 +22,8 @@ use crate::{
 mod hostile;
 mod metadata;
 mod objects;
+#[cfg(feature = "s3")]
+pub mod server_copy;
 pub mod transfer;
 
 pub use hostile::{hostile_keys, hostile_names, hostile_prefixes};

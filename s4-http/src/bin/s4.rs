@@ -7,8 +7,8 @@ use std::process::ExitCode;
 use clap::Parser;
 use s4_core::{BackendSettings, S4};
 use s4_http::config::{
-    DaemonConfig, LogFormat, Overrides, DEFAULT_BODY_READ_TIMEOUT, DEFAULT_HEADER_READ_TIMEOUT,
-    DEFAULT_IDLE_TIMEOUT, ENV_VARS,
+    watched_bucket_root, DaemonConfig, LogFormat, Overrides, DEFAULT_BODY_READ_TIMEOUT,
+    DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_IDLE_TIMEOUT, ENV_VARS,
 };
 use s4_http::{serve_with, App};
 
@@ -174,6 +174,7 @@ async fn run(config: DaemonConfig) -> Result<(), Box<dyn std::error::Error>> {
         locations,
         store,
         notifications_store,
+        bucket_data_path,
         http,
         s3_endpoint,
         serve: options,
@@ -201,13 +202,16 @@ async fn run(config: DaemonConfig) -> Result<(), Box<dyn std::error::Error>> {
     if !locations.is_empty() {
         tracing::info!(count = locations.len(), "local storage locations");
     }
+    let mut notify = s4_core::notify::NotifyOptions::default().with_store_path(notifications_store);
+    if let Some(root) = watched_bucket_root(bucket_data_path, &settings.backend) {
+        tracing::info!(directory = %root.display(), "watching bucket directories for out-of-band changes");
+        notify = notify.with_bucket_data_path(root);
+    }
     let s4 = S4::builder()
         .shared_backend(backend)
         .locations(locations)
         .max_concurrent_transfers(settings.max_concurrent_transfers)
-        .notifications(
-            s4_core::notify::NotifyOptions::default().with_store_path(notifications_store),
-        )
+        .notifications(notify)
         .build();
     // Configurations of a previous run: watch and deliver from the start.
     s4.notifications().start().await?;

@@ -307,3 +307,50 @@ fn the_help_table_lists_exactly_the_variables_read() {
     let unread: Vec<_> = table.difference(&read).collect();
     assert!(unread.is_empty(), "in ENV_VARS but never read: {unread:?}");
 }
+
+/// The directory watched for out-of-band changes of a configuration.
+fn watched(config: &DaemonConfig) -> Option<PathBuf> {
+    watched_bucket_root(config.bucket_data_path.clone(), &config.settings.backend)
+}
+
+#[test]
+fn bucket_data_path_defaults_to_the_local_bucket_root() -> Result<(), ConfigError> {
+    let config = env(&[("S4_DATA_DIR", "/srv/s4-data")])?;
+    assert_eq!(config.bucket_data_path, None);
+    assert_eq!(watched(&config), Some(PathBuf::from("/srv/s4-data")));
+    // Empty is unset.
+    let config = env(&[("S4_DATA_DIR", "/srv/s4-data"), ("BUCKET_DATA_PATH", " ")])?;
+    assert_eq!(config.bucket_data_path, None);
+    assert_eq!(watched(&config), Some(PathBuf::from("/srv/s4-data")));
+    // No local bucket root: nothing watched unless the variable says where.
+    for vars in [
+        &[("S4_BACKEND", "memory")][..],
+        &[("AWS_S3_ENDPOINT", "http://127.0.0.1:3900")][..],
+        &[("S4_BACKEND", "memory"), ("BUCKET_DATA_PATH", "")][..],
+    ] {
+        let config = env(vars)?;
+        assert_eq!(watched(&config), None, "{vars:?}");
+    }
+    Ok(())
+}
+
+#[test]
+fn bucket_data_path_set_is_watched_whatever_the_backend() -> Result<(), ConfigError> {
+    for backend in [
+        &[("S4_DATA_DIR", "/srv/s4-data")][..],
+        &[("S4_BACKEND", "memory")][..],
+        &[("AWS_S3_ENDPOINT", "http://127.0.0.1:3900")][..],
+    ] {
+        let mut vars = backend.to_vec();
+        vars.push(("BUCKET_DATA_PATH", " /var/lib/engine/buckets "));
+        let config = env(&vars)?;
+        let expected = PathBuf::from("/var/lib/engine/buckets");
+        assert_eq!(
+            config.bucket_data_path.as_ref(),
+            Some(&expected),
+            "{vars:?}"
+        );
+        assert_eq!(watched(&config), Some(expected), "{vars:?}");
+    }
+    Ok(())
+}

@@ -4,6 +4,8 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+pub mod daemon;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -97,22 +99,53 @@ pub async fn backend(kind: Kind) -> Option<(Arc<dyn Backend>, Option<tempfile::T
     })
 }
 
-/// Settings-store options under `dir` with `env` as the whole environment (no
-/// system CA bundles: tests use plain-HTTP fakes).
-pub fn store_options(dir: &std::path::Path, env: &[(&str, &str)]) -> StoreOptions {
-    let map: std::collections::HashMap<String, String> = env
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    StoreOptions {
-        ca_bundles: false,
-        ..StoreOptions::from_lookup(dir, &move |k| map.get(k).cloned())
-    }
+/// S4 served over a backend with one temporary local location, as the import and
+/// console tests run it: see [`s4_with_location`].
+pub struct WithLocation {
+    pub s4: S4,
+    pub running: Running,
+    /// The directory of location `local-0`.
+    pub local_root: std::path::PathBuf,
+    /// The temporary directories (settings, location, local backend's data):
+    /// removed when dropped.
+    pub dirs: Vec<tempfile::TempDir>,
 }
 
-/// [`store_options`], opened.
+/// S4 over `kind` whose `local-0` is a fresh temporary directory and whose
+/// settings store (in another one) starts from `HF_ENDPOINT=hf_endpoint`, served
+/// with `config`; `None` for S3 without an endpoint.
+pub async fn s4_with_location(
+    kind: Kind,
+    hf_endpoint: &str,
+    config: HttpConfig,
+) -> Option<WithLocation> {
+    let (backend, data_dir) = backend(kind).await?;
+    let settings_dir = tempfile::tempdir().expect("temp dir");
+    let store = settings_store(settings_dir.path(), &[("HF_ENDPOINT", hf_endpoint)]).await;
+    let local_dir = tempfile::tempdir().expect("temp dir");
+    let locations = s4_core::location::Locations::new(
+        s4_core::location::LocationsConfig::default().with_paths([local_dir.path().to_path_buf()]),
+    )
+    .await;
+    let s4 = S4::builder()
+        .shared_backend(backend)
+        .locations(locations)
+        .build();
+    let running = Running::start(App::with_settings(s4.clone(), config, store)).await;
+    Some(WithLocation {
+        s4,
+        running,
+        local_root: local_dir.path().to_path_buf(),
+        dirs: [Some(settings_dir), Some(local_dir), data_dir]
+            .into_iter()
+            .flatten()
+            .collect(),
+    })
+}
+
+/// [`StoreOptions::for_tests`], opened.
 pub async fn settings_store(dir: &std::path::Path, env: &[(&str, &str)]) -> ConfigStore {
-    ConfigStore::open(store_options(dir, env))
+    ConfigStore::open(StoreOptions::for_tests(dir, env))
         .await
         .expect("settings")
 }
@@ -353,6 +386,57 @@ pub fn multipart_body(data: &[u8]) -> (String, Vec<u8>) {
     body.extend_from_slice(data);
     body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
     (boundary, body)
+}
+
+/// Every entry under `dir` (dot-files included), sorted; a directory that vanishes
+/// meanwhile (or `dir` itself) reads as empty.
+pub fn tree(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path.clone());
+            }
+            out.push(path);
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Regular files (and anything not a directory) under `dir`, sorted.
+pub fn files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    tree(dir).into_iter().filter(|p| !p.is_dir()).collect()
+}
+
+/// The files under `root` as `/`-separated paths relative to it.
+pub fn relative_files(root: &std::path::Path) -> std::collections::BTreeSet<String> {
+    files(root)
+        .iter()
+        .filter_map(|path| path.strip_prefix(root).ok())
+        .map(|rel| rel.to_string_lossy().replace('\\', "/"))
+        .collect()
+}
+
+/// The whole event stream of an SSE route's `response` (which must be a 200
+/// `text/event-stream`), until the server ends it; fails after `wait`.
+pub async fn sse_events(
+    response: reqwest::Response,
+    wait: std::time::Duration,
+) -> Vec<serde_json::Value> {
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers()["content-type"].to_str().ok(),
+        Some("text/event-stream")
+    );
+    tokio::time::timeout(wait, sse_until(response, |_| false))
+        .await
+        .expect("stream ends")
 }
 
 /// Reads SSE `data:` events from a response until `stop` returns true for one.

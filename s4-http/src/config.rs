@@ -184,7 +184,7 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ),
     (
         "S4_S3_TIMEOUT",
-        "S3 backend response timeout in seconds: headers due, longest body stall (default 30)",
+        "S3 backend response timeout in seconds: headers due, longest body stall (default 10)",
     ),
     (
         "S4_S3_RETRIES",

@@ -56,7 +56,9 @@ pub struct S3Timeouts {
     /// TCP (and TLS) connect timeout. Default 3 s.
     pub connect: Duration,
     /// Time allowed until the response headers arrive, and the longest pause within
-    /// a response body. Default 30 s.
+    /// a response body. Default 10 s: with the default two retries a hanging
+    /// engine is answered (504) within about 30 s, while a part upload gets three
+    /// attempts of 10 s plus its body allowance (15 s for a 5 MiB part).
     pub response: Duration,
     /// Bytes per second a request body is allowed to need on top of
     /// [`Self::response`] before its headers are due. Default 1 MiB/s.
@@ -70,7 +72,7 @@ impl Default for S3Timeouts {
     fn default() -> Self {
         S3Timeouts {
             connect: Duration::from_secs(3),
-            response: Duration::from_secs(30),
+            response: Duration::from_secs(10),
             min_upload_rate: 1 << 20,
             retries: 2,
         }
@@ -118,7 +120,7 @@ impl S3Timeouts {
     /// object and part PUTs, CopyObject, CreateMultipartUpload and
     /// CompleteMultipartUpload; not DELETE. Its retries reuse the first attempt's
     /// signature, which S3 accepts for 15 minutes: the budget stays below that
-    /// for the allowed settings' defaults (140 s with the defaults).
+    /// for the allowed settings' defaults (about 80 s with the defaults).
     pub(crate) fn retry_config(&self) -> RetryConfig {
         let backoff = BackoffConfig {
             init_backoff: Duration::from_millis(100),

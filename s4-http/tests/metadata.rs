@@ -188,7 +188,14 @@ async fn etags_agree_on_every_route(s: TestServer) {
     let big = s4_core::testing::pattern(2 * s4_core::PART_SIZE + 100, 3).to_vec();
     upload_typed(&s, &bucket, "dir/big.bin", &big, "application/octet-stream").await;
     let etag = etag_everywhere(&s, &bucket, "dir/big.bin").await;
-    assert!(etag.ends_with("-3\""), "multipart ETag: {etag}");
+    // `"<md5 of the part MD5s>-<parts>"`: 3 parts of 5 MiB on S3 and memory, 11
+    // of 1 MiB on the local backend.
+    let parts = etag
+        .trim_matches('"')
+        .split_once('-')
+        .and_then(|(md5, n)| (md5.len() == 32).then_some(n))
+        .and_then(|n| n.parse::<usize>().ok());
+    assert!(matches!(parts, Some(3 | 11)), "multipart ETag: {etag}");
     // A conditional download with that ETag is a 304.
     let response = s
         .client

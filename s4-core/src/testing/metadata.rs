@@ -178,12 +178,16 @@ pub async fn multipart_etag(s4: &S4) {
     let bucket = fresh_bucket(s4, "mpetag").await;
     let data = pattern(2 * crate::PART_SIZE + 1000, 7);
     put(s4, &bucket, "big.bin", data.clone()).await;
+    // Parts of the backend's size (5 MiB on S3, 1 MiB on the local backend).
+    let part_size = s4.backend().part_size();
     let digests: Vec<[u8; 16]> = data
-        .chunks(crate::PART_SIZE)
+        .chunks(part_size)
         .map(|part| crate::storage::objmeta::md5_of([part]))
         .collect();
     let expected = crate::storage::objmeta::multipart_etag(&digests);
-    assert!(expected.ends_with("-3\""));
+    let parts = data.len().div_ceil(part_size);
+    assert!(parts >= 3);
+    assert!(expected.ends_with(&format!("-{parts}\"")), "{expected}");
     let etag = consistent_etag(s4, &bucket, "big.bin").await;
     assert_eq!(etag, expected);
     remove_bucket(s4, &bucket).await;

@@ -117,6 +117,8 @@ pub(crate) struct FileStreamErrors {
 /// `tokio::fs::File` copies out of a private buffer in 256 KiB hops at most). The
 /// next chunk is read while the consumer sends the current one, so the disk and
 /// the network overlap; at most two chunks are held, whatever the file's size.
+/// Full-size chunk buffers are recycled through [`SPARES`] once their `Bytes` are
+/// dropped.
 /// Dropping the stream stops reading after the chunk in flight. A file that
 /// ends before `range.end` (it shrank under us) fails the stream rather than
 /// serving a short body.

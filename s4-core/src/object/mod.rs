@@ -36,8 +36,9 @@ use crate::S4;
 ///
 /// S3's smallest allowed part: a put holds at most `PARTS_IN_FLIGHT` parts in
 /// flight and one being filled (20–25 MiB), which keeps a 1 GiB upload through the
-/// daemon under 64 MiB of resident memory. Bigger parts bought no throughput on the S3 engine measured
-/// (`benches/README.md`): it is CPU-bound, not request-bound, at this size.
+/// daemon under 64 MiB of resident memory. Bigger parts bought no throughput on the
+/// S3 engine measured (`benches/README.md`): it is CPU-bound, not request-bound,
+/// at this size.
 pub const PART_SIZE: usize = 5 << 20;
 /// Parts uploaded concurrently by one streaming put.
 pub const PARTS_IN_FLIGHT: usize = 4;

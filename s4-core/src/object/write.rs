@@ -10,9 +10,10 @@ impl S4 {
     /// multipart upload of the backend's part size ([`crate::Backend::part_size`])
     /// with at most [`PARTS_IN_FLIGHT`] (or
     /// [`PutObjectOptions::with_parts_in_flight`]) parts in flight, the next one
-    /// filled only while fewer run, so memory stays bounded whatever the size. On any failure (including an error item from
-    /// `body`, the size limit, cancellation, or the returned future being dropped)
-    /// the upload is aborted and nothing is left behind. Emits an
+    /// filled only while fewer run, so memory stays bounded whatever the size. On
+    /// any failure (including an error item from `body`, the size limit,
+    /// cancellation, or the returned future being dropped) the upload is aborted
+    /// and nothing is left behind. Emits an
     /// [`ObjectChange::Created`] on success.
     ///
     /// # Errors

@@ -272,11 +272,23 @@ async fn resetting_endpoint_answers_502_then_recovers() {
     recovers(&s).await;
 }
 
+/// A loopback port nobody listens on, below Linux's ephemeral range (32768 and
+/// up): a port from `bind(0)` can come back as the source port of the client's
+/// own connection to it, which then connects to itself (TCP simultaneous open)
+/// and reads its own request as the answer instead of being refused.
+async fn closed_port() -> std::net::SocketAddr {
+    let start = 20_000 + (std::process::id() % 10_000) as u16;
+    for port in (start..32_000).chain(10_000..start) {
+        if let Ok(listener) = TcpListener::bind(("127.0.0.1", port)).await {
+            return listener.local_addr().expect("addr");
+        }
+    }
+    panic!("no free loopback port below 32000");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn closed_port_answers_503_then_recovers() {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    drop(listener);
+    let addr = closed_port().await;
     let s = server_for(addr, Duration::from_secs(2)).await;
     every_route_answers(&s, 503, "ServiceUnavailable").await;
     // The engine comes back on the same port.
